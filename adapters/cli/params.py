@@ -1,0 +1,37 @@
+"""Shared CLI parameter types and input validation (bad input -> invalid_argument, nothing written)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from costhq.domain.errors import InvalidArgument
+from costhq.domain.money import parse_usd
+
+Json = Annotated[bool, Parameter(name="--json", negative="", help="Machine-readable JSON output.")]
+SessionOpt = Annotated[int | None, Parameter(name=["--session", "-s"], help="Target session id.")]
+
+
+def non_negative(name: str, value: int | None) -> int | None:
+    """Token counts must be whole numbers >= 0."""
+    if value is not None and value < 0:
+        raise InvalidArgument(f"{name} must not be negative (got {value})")
+    return value
+
+
+def usd(name: str, text: str | None) -> Decimal | None:
+    """Parse a dollar amount; NaN, infinities, negatives and junk are rejected."""
+    if text is None:
+        return None
+    try:
+        return parse_usd(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{name}: {exc}") from exc
+
+
+def positive_session(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise InvalidArgument(f"session id must be a positive integer (got {value})")
+    return value

@@ -1,0 +1,77 @@
+"""Shared plumbing of the APSW repositories: bound, error-translated statements, rows as dicts.
+
+Assumptions: the caller owns the connection and its transaction (see apsw_uow.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import apsw
+import cattrs
+from costhq.adapters.persistence.connection import translate_errors
+from costhq.domain.errors import SessionNotFound
+
+T = TypeVar("T")
+
+
+def columns(*names: str) -> str:
+    return ", ".join(f"{n} AS {n}" for n in names)
+
+
+SESSION_COLUMNS = columns(
+    "id", "name", "status", "start_time", "end_time", "working_directory", "git_root", "start_git_head",
+    "branch", "notes", "files_changed", "commits", "ai_cost_units", "ai_tokens", "ai_calls",
+    "unpriced_calls", "last_activity",
+)
+USAGE_FIELDS = (
+    "session_id", "provider", "model", "served_model", "input_tokens", "cache_read_tokens",
+    "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "total_tokens",
+    "cost_units", "price_source", "rates", "origin", "agent_name", "request_id", "duration_ms", "stream",
+    "partial", "error", "timestamp",
+)
+USAGE_COLUMNS = columns("id", *USAGE_FIELDS)
+TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"
+
+
+class Db:
+    """Bound, error-translated statements on one connection; rows as dicts keyed by `AS` names."""
+
+    def __init__(self, conn: apsw.Connection, conv: cattrs.Converter) -> None:
+        self.conn = conn
+        self.conv = conv
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with translate_errors():
+            cur = self.conn.execute(sql, params)
+            names: list[str] = []
+            out = []
+            for row in cur:
+                names = names or [d[0] for d in cur.get_description()]
+                out.append(dict(zip(names, row, strict=True)))
+            return out
+
+    def one(self, sql: str, params: Any, cls: type[T]) -> T | None:
+        rows = self.rows(sql, params)
+        return self.conv.structure(rows[0], cls) if rows else None
+
+    def many(self, sql: str, params: Any, cls: type[T]) -> list[T]:
+        return [self.conv.structure(r, cls) for r in self.rows(sql, params)]
+
+    def run(self, sql: str, params: Any = ()) -> int:
+        """Execute a write; returns the number of rows it changed."""
+        with translate_errors():
+            self.conn.execute(sql, params)
+            return self.conn.changes()
+
+    def insert(self, sql: str, params: Any) -> int | None:
+        """Execute an INSERT; returns the new rowid, or None when ON CONFLICT DO NOTHING skipped it."""
+        return self.conn.last_insert_rowid() if self.run(sql, params) else None
+
+    def require_session(self, session_id: int) -> None:
+        if not self.rows("SELECT id AS id FROM sessions WHERE id = ?", (session_id,)):
+            raise SessionNotFound(f"Session {session_id} not found", session_id=session_id)
+
+    def savepoint(self) -> apsw.Connection:
+        """`with db.savepoint():` nests a SAVEPOINT in the unit of work's transaction."""
+        return self.conn

@@ -1,0 +1,153 @@
+"""The SQLite schema as a `PRAGMA user_version` ladder (persistence adapter, DESIGN §5).
+
+Each step takes the database from version N to N+1; later features append steps and never
+edit earlier ones. The whole ladder runs in one `with conn:` transaction, so a crash leaves
+the file at its old version. Times are fixed-width ISO-8601 UTC text
+('YYYY-MM-DDTHH:MM:SS.ffffffZ', lexically sortable); money is INTEGER 1e-10 USD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apsw
+from costhq.application.errors import IncompatibleStorage
+
+# 'CsHQ' marks the file as ours in `PRAGMA application_id`.
+APPLICATION_ID = int.from_bytes(b"CsHQ", "big")
+
+_V1 = """
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    end_time TEXT,
+    working_directory TEXT NOT NULL,
+    git_root TEXT,
+    start_git_head TEXT,
+    branch TEXT,
+    notes TEXT,
+    files_changed INTEGER NOT NULL DEFAULT 0,
+    commits INTEGER NOT NULL DEFAULT 0,
+    ai_cost_units INTEGER NOT NULL DEFAULT 0,
+    ai_tokens INTEGER NOT NULL DEFAULT 0,
+    ai_calls INTEGER NOT NULL DEFAULT 0,
+    unpriced_calls INTEGER NOT NULL DEFAULT 0,
+    last_activity TEXT
+);
+CREATE INDEX sessions_scope_active ON sessions(working_directory, status, last_activity);
+CREATE INDEX sessions_status ON sessions(status, last_activity);
+CREATE INDEX sessions_start_time ON sessions(start_time);
+CREATE INDEX sessions_name ON sessions(name);
+
+CREATE TABLE ai_usage (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    served_model TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_units INTEGER,
+    price_source TEXT NOT NULL,
+    rates TEXT NOT NULL DEFAULT '{}',
+    origin TEXT NOT NULL,
+    agent_name TEXT,
+    request_id TEXT,
+    duration_ms INTEGER,
+    stream INTEGER NOT NULL DEFAULT 0,
+    partial INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL DEFAULT 0,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX ai_usage_session_time ON ai_usage(session_id, timestamp);
+CREATE INDEX ai_usage_time ON ai_usage(timestamp);
+CREATE INDEX ai_usage_model ON ai_usage(model);
+CREATE UNIQUE INDEX ai_usage_request_id ON ai_usage(request_id) WHERE request_id IS NOT NULL;
+
+CREATE TABLE file_changes (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    file_path TEXT NOT NULL,
+    change_type TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (session_id, file_path, change_type)
+);
+CREATE INDEX file_changes_session ON file_changes(session_id);
+CREATE INDEX file_changes_path ON file_changes(file_path);
+
+CREATE TABLE commits (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    message TEXT NOT NULL,
+    author TEXT,
+    timestamp TEXT NOT NULL,
+    UNIQUE (session_id, hash)
+);
+CREATE INDEX commits_session ON commits(session_id);
+
+CREATE TABLE annotations (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    message TEXT NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX annotations_session ON annotations(session_id);
+
+CREATE TABLE today_projects (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT,
+    added_at TEXT NOT NULL
+);
+"""
+
+
+def _v1_core_tables(conn: apsw.Connection) -> None:
+    conn.execute(_V1)
+
+
+# Append new steps (budgets, audit, local models...) here; never edit a shipped step.
+STEPS: tuple[Callable[[apsw.Connection], None], ...] = (_v1_core_tables,)
+CURRENT_VERSION = len(STEPS)
+
+
+def check_compatible(conn: apsw.Connection) -> int:
+    """The file's schema version; refuses foreign files and files from a newer CostHQ.
+
+    Raises:
+        IncompatibleStorage: unknown application_id, or user_version newer than this code.
+    """
+    app_id = conn.pragma("application_id")
+    if app_id not in (0, APPLICATION_ID):
+        raise IncompatibleStorage(
+            f"{conn.filename} is not a CostHQ database (application_id {app_id})", path=conn.filename
+        )
+    version = int(conn.pragma("user_version"))
+    if version > CURRENT_VERSION:
+        raise IncompatibleStorage(
+            f"{conn.filename} has schema version {version}, newer than this CostHQ knows "
+            f"({CURRENT_VERSION}); upgrade CostHQ to open it",
+            path=conn.filename,
+            version=version,
+        )
+    return version
+
+
+def migrate(conn: apsw.Connection) -> int:
+    """Bring the file to `CURRENT_VERSION` in one transaction; returns the version found."""
+    with conn:
+        found = check_compatible(conn)
+        for step in STEPS[found:]:
+            step(conn)
+        if found < CURRENT_VERSION:
+            conn.pragma("user_version", CURRENT_VERSION)
+        conn.pragma("application_id", APPLICATION_ID)
+    return found

@@ -1,0 +1,79 @@
+"""Pricing use cases: list built-in and custom prices, set and reset overrides."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from costhq.application.ports import CustomPriceStore, PriceBook
+from costhq.domain.errors import InvalidPricing, NotFound
+from costhq.domain.pricing import CustomPrice, PriceQuote, custom_key
+
+
+@attrs.frozen(kw_only=True)
+class PriceListing:
+    """Prices for `cs pricing list`."""
+
+    custom: list[CustomPrice]
+    builtin: list[PriceQuote]
+
+
+@attrs.frozen
+class ListPrices:
+    """Built-in catalogue entries (filtered) and every custom override."""
+
+    prices: PriceBook
+    custom: CustomPriceStore
+
+    def __call__(self, *, provider: str | None = None, search: str | None = None) -> PriceListing:
+        needle = (search or "").lower()
+        custom = [c for c in self.custom.all() if needle in c.key.lower()]
+        if provider:
+            custom = [c for c in custom if c.key.lower().startswith(provider.lower() + "/")]
+        return PriceListing(custom=custom, builtin=list(self.prices.builtin(provider=provider, search=search)))
+
+
+@attrs.frozen
+class SetCustomPrice:
+    """Store an override (USD per 1M tokens), namespaced by provider when given."""
+
+    custom: CustomPriceStore
+
+    def __call__(
+        self,
+        *,
+        model: str,
+        input_per_1m: Decimal,
+        output_per_1m: Decimal,
+        provider: str | None = None,
+        cache_read_per_1m: Decimal | None = None,
+        cache_write_per_1m: Decimal | None = None,
+    ) -> CustomPrice:
+        try:
+            price = CustomPrice(
+                key=custom_key(model, provider),
+                input=input_per_1m,
+                output=output_per_1m,
+                cache_read=cache_read_per_1m,
+                cache_write=cache_write_per_1m,
+            )
+        except ValueError as exc:
+            raise InvalidPricing(str(exc)) from exc
+        self.custom.put(price)
+        return price
+
+
+@attrs.frozen
+class ResetPricing:
+    """Remove one override (`model`, optionally namespaced) or all of them."""
+
+    custom: CustomPriceStore
+
+    def __call__(self, *, model: str | None = None, provider: str | None = None) -> int:
+        if model is None:
+            return self.custom.clear()
+        key = custom_key(model, provider)
+        if not self.custom.remove(key):
+            raise NotFound(f"No custom price for {key}")
+        return 1

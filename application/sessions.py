@@ -1,0 +1,230 @@
+"""Session use cases: start, end (with git backfill), status, show, list, stats, notes, recover."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import attrs
+
+from costhq.application.ports import Clock, GitMetadata, UnitOfWork
+from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionActive, SessionNotFound
+from costhq.domain.git import Scope
+from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, Stats
+from costhq.domain.usage import UsageRecord
+
+
+def resolve_session(uow: UnitOfWork, scope: Scope, session_id: int | None) -> Session:
+    """The named session, else the most recently active session of the scope.
+
+    Raises:
+        SessionNotFound: the id does not exist.
+        NoActiveSession: no id given and nothing is active in this scope.
+    """
+    if session_id is not None:
+        session = uow.sessions.get(session_id)
+        if session is None:
+            raise SessionNotFound(f"Session {session_id} not found", session_id=session_id)
+        return session
+    active = uow.sessions.active_in_scope(scope.path)
+    if not active:
+        raise NoActiveSession("No active session")
+    return active[0]
+
+
+@attrs.frozen(kw_only=True)
+class StartResult:
+    """Outcome of `StartSession`."""
+
+    session: Session
+    resumed: bool = False
+    closed_stale: tuple[int, ...] = ()
+
+
+@attrs.frozen
+class StartSession:
+    """Open a session scoped to the git root of `cwd` (cwd itself outside git).
+
+    `resume` returns the scope's active session instead of failing; `close_stale`
+    ends the scope's active sessions first (never other scopes: parallel repos are fine).
+    """
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    git: GitMetadata
+
+    def __call__(self, *, name: str, cwd: str, resume: bool = False, close_stale: bool = False) -> StartResult:
+        if not name.strip():
+            raise InvalidArgument("Session name must not be empty")
+        scope = self.git.scope(cwd)
+        head = self.git.head(scope.git_root) if scope.git_root else None
+        now = self.clock.now()
+        with self.uow() as uow:
+            active = uow.sessions.active_in_scope(scope.path)
+            if active and resume:
+                uow.sessions.touch(active[0].id, now)
+                return StartResult(session=active[0], resumed=True)
+            if active and not close_stale:
+                raise SessionActive(
+                    f"Session {active[0].id} ({active[0].name!r}) is already active in {scope.path}; "
+                    "use --resume or --close-stale",
+                    session_id=active[0].id,
+                )
+            closed = tuple(uow.sessions.end(s.id, end_time=now, notes=s.notes).id for s in active)
+            session = uow.sessions.add(
+                NewSession(
+                    name=name.strip(),
+                    start_time=now,
+                    working_directory=scope.path,
+                    git_root=scope.git_root,
+                    start_git_head=head.sha if head else None,
+                    branch=head.branch if head else None,
+                )
+            )
+        return StartResult(session=session, closed_stale=closed)
+
+
+@attrs.frozen
+class EndSession:
+    """End a session, backfilling files and commits since its start HEAD (working tree included)."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    git: GitMetadata
+
+    def __call__(self, *, cwd: str, session_id: int | None = None, notes: str | None = None) -> Session:
+        scope = self.git.scope(cwd)
+        with self.uow() as uow:
+            session = resolve_session(uow, scope, session_id)
+        if not session.is_active:
+            raise InvalidArgument(f"Session {session.id} has already ended", session_id=session.id)
+        now = self.clock.now()
+        changes = None
+        if session.git_root:
+            changes = self.git.changes_since(session.git_root, session.start_git_head, since=session.start_time)
+        with self.uow() as uow:
+            if changes is not None:
+                for path in changes.paths:
+                    uow.activity.add_file_change(
+                        FileChange(session_id=session.id, file_path=path.path,
+                                   change_type=path.change_type, timestamp=now)
+                    )
+                for c in changes.commits:
+                    uow.activity.add_commit(
+                        Commit(session_id=session.id, hash=c.hash, message=c.message,
+                               timestamp=c.timestamp, author=c.author)
+                    )
+            return uow.sessions.end(session.id, end_time=now, notes=notes or session.notes)
+
+
+@attrs.frozen(kw_only=True)
+class SessionDetail:
+    """A session with everything recorded in it."""
+
+    session: Session
+    files: list[FileChange]
+    commits: list[Commit]
+    usage: list[UsageRecord]
+    annotations: list[Annotation]
+
+
+@attrs.frozen
+class GetSession:
+    """Read one session (by id, else the scope's active one), optionally with its records."""
+
+    uow: Callable[[], UnitOfWork]
+    git: GitMetadata
+
+    def __call__(self, *, cwd: str, session_id: int | None = None, detail: bool = False) -> SessionDetail:
+        scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
+        with self.uow() as uow:
+            s = resolve_session(uow, scope, session_id)
+            if not detail:
+                return SessionDetail(session=s, files=[], commits=[], usage=[], annotations=[])
+            return SessionDetail(
+                session=s,
+                files=uow.activity.files(s.id),
+                commits=uow.activity.commits(s.id),
+                usage=uow.usage.for_session(s.id),
+                annotations=uow.activity.annotations(s.id),
+            )
+
+
+@attrs.frozen
+class LatestSession:
+    """The scope's active session, else the most recent session anywhere (`cs show` with no id)."""
+
+    uow: Callable[[], UnitOfWork]
+    git: GitMetadata
+
+    def __call__(self, *, cwd: str) -> int:
+        scope = self.git.scope(cwd)
+        with self.uow() as uow:
+            active = uow.sessions.active_in_scope(scope.path)
+            if active:
+                return active[0].id
+            recent = uow.sessions.recent(1)
+        if not recent:
+            raise SessionNotFound("No sessions recorded yet")
+        return recent[0].id
+
+
+@attrs.frozen
+class ListSessions:
+    """Most recent sessions first."""
+
+    uow: Callable[[], UnitOfWork]
+
+    def __call__(self, *, limit: int = 10) -> list[Session]:
+        if limit < 1:
+            raise InvalidArgument("limit must be a positive integer")
+        with self.uow() as uow:
+            return uow.sessions.recent(limit)
+
+
+@attrs.frozen
+class GetStats:
+    """Totals across all sessions (aggregated in storage)."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+
+    def __call__(self) -> Stats:
+        with self.uow() as uow:
+            return uow.sessions.stats(self.clock.now())
+
+
+@attrs.frozen
+class AddNote:
+    """Add a timestamped annotation to a session."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    git: GitMetadata
+
+    def __call__(self, *, message: str, cwd: str, session_id: int | None = None) -> Annotation:
+        if not message.strip():
+            raise InvalidArgument("Note message must not be empty")
+        scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
+        now = self.clock.now()
+        with self.uow() as uow:
+            s = resolve_session(uow, scope, session_id)
+            note = uow.activity.add_annotation(Annotation(session_id=s.id, message=message.strip(), timestamp=now))
+            uow.sessions.touch(s.id, now)
+            return note
+
+
+@attrs.frozen
+class RecoverStale:
+    """End every active session older than `max_age_hours` (explicit, user-invoked)."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+
+    def __call__(self, *, max_age_hours: float = 24) -> list[Session]:
+        if not max_age_hours > 0:
+            raise InvalidArgument("--max-age must be a positive number of hours")
+        now = self.clock.now()
+        with self.uow() as uow:
+            stale = [s for s in uow.sessions.all_active() if s.is_stale(now, timedelta(hours=max_age_hours))]
+            return [uow.sessions.end(s.id, end_time=now, notes=s.notes or "Auto-recovered (stale)") for s in stale]

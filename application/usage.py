@@ -1,0 +1,160 @@
+"""Recording AI usage: pricing at record time, never losing a record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from costhq.application.ports import Clock, GitMetadata, PriceBook, UnitOfWork
+from costhq.application.sessions import resolve_session
+from costhq.domain.errors import InvalidArgument, MissingTokens, UnknownModel
+from costhq.domain.git import Scope
+from costhq.domain.pricing import PriceQuote, PriceSource
+from costhq.domain.sessions import NewSession, Session
+from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+
+BACKGROUND_SESSION_NAME = "Background API Session"
+
+
+@attrs.frozen(kw_only=True)
+class UsageInput:
+    """One AI call as reported by an edge (CLI flags, proxy, library, importer).
+
+    Attributes:
+        provider: provider id.
+        model: model as requested.
+        tokens: disjoint token classes.
+        total_tokens: a reported total when no split is known (`cs log-ai -t`).
+        cost: explicit USD cost (source `manual`); computed from prices when None.
+    """
+
+    provider: str
+    model: str
+    tokens: TokenCounts = attrs.field(factory=TokenCounts)
+    total_tokens: int | None = None
+    cost: Decimal | None = None
+    served_model: str | None = None
+    origin: Origin = Origin.CLI
+    agent: str | None = None
+    request_id: str | None = None
+    duration_ms: int | None = None
+    stream: bool = False
+    partial: bool = False
+    error: bool = False
+    timestamp: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LoggedUsage:
+    """A stored record plus the quote used (for `pricing` transparency) and the session after it."""
+
+    record: UsageRecord
+    quote: PriceQuote | None
+    session: Session
+
+
+def price_usage(
+    prices: PriceBook, call: UsageInput, *, allow_unpriced: bool
+) -> tuple[Decimal | None, PriceSource, PriceQuote | None, dict[str, Decimal]]:
+    """Decide cost, source, quote and rates of a call (DESIGN §3-4).
+
+    Raises:
+        MissingTokens: no tokens and no cost.
+        UnknownModel: no price known, no cost given, and unpriced records not allowed.
+    """
+    if not call.provider.strip() or not call.model.strip():
+        raise InvalidArgument("provider and model must not be empty")
+    if call.cost is not None and (not call.cost.is_finite() or call.cost < 0):
+        raise InvalidArgument("cost must be a finite, non-negative number")
+    quote = prices.quote(call.provider, call.served_model or call.model, call.timestamp)
+    if quote is None and call.served_model:
+        quote = prices.quote(call.provider, call.model, call.timestamp)
+    rates = quote.price.rates_at(call.tokens.total_input) if quote else {}
+    if call.cost is not None:
+        return call.cost, PriceSource.MANUAL, quote, rates
+    if call.tokens.is_empty and not call.error:
+        if call.total_tokens:
+            raise MissingTokens(
+                "A total alone cannot be priced: give --prompt-tokens and --completion-tokens, or -c COST"
+            )
+        raise MissingTokens("Give token counts (--prompt-tokens/--completion-tokens) or a cost (-c)")
+    if quote is None:
+        if not allow_unpriced:
+            raise UnknownModel(
+                f"No price known for {call.provider}/{call.model}; pass -c COST or set one with "
+                "`cs pricing set`",
+                model=call.model,
+                provider=call.provider,
+            )
+        return None, PriceSource.UNPRICED, None, {}
+    return quote.price.cost(call.tokens), quote.source, quote, rates
+
+
+def build_record(
+    call: UsageInput, session_id: int, now: datetime, priced: tuple[Decimal | None, PriceSource, dict[str, Decimal]]
+) -> UsageRecord:
+    """The immutable record for storage."""
+    cost, source, rates = priced
+    return UsageRecord(
+        session_id=session_id,
+        provider=call.provider.strip().lower(),
+        model=call.model.strip(),
+        served_model=call.served_model,
+        tokens=call.tokens,
+        total_tokens=max(call.total_tokens or 0, call.tokens.total),
+        cost=cost,
+        price_source=source,
+        rates=rates,
+        origin=call.origin,
+        agent=call.agent,
+        request_id=call.request_id,
+        duration_ms=call.duration_ms,
+        stream=call.stream,
+        partial=call.partial,
+        error=call.error,
+        timestamp=call.timestamp or now,
+    )
+
+
+@attrs.frozen
+class LogUsage:
+    """Record one AI call on the named session, else the active session of `cwd`'s scope."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    git: GitMetadata
+    prices: PriceBook
+
+    def __call__(
+        self, *, call: UsageInput, cwd: str, session_id: int | None = None, allow_unpriced: bool = False
+    ) -> LoggedUsage:
+        cost, source, quote, rates = price_usage(self.prices, call, allow_unpriced=allow_unpriced)
+        scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
+        now = self.clock.now()
+        with self.uow() as uow:
+            session = resolve_session(uow, scope, session_id)
+            record = uow.usage.add(build_record(call, session.id, now, (cost, source, rates)))
+            after = uow.sessions.get(session.id)
+        assert after is not None
+        return LoggedUsage(record=record, quote=quote, session=after)
+
+
+@attrs.frozen
+class EnsureBackgroundSession:
+    """The active "Background API Session" (created on demand) so no spend is ever dropped."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+
+    def __call__(self, *, scope: str) -> Session:
+        now = self.clock.now()
+        with self.uow() as uow:
+            existing = uow.sessions.find_by_name(BACKGROUND_SESSION_NAME, status="active")
+            if existing is not None:
+                return existing
+            return uow.sessions.add(
+                NewSession(name=BACKGROUND_SESSION_NAME, start_time=now, working_directory=scope)
+            )
