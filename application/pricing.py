@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import attrs
 
+from costhq.application.audit import RecordAuditEvent
 from costhq.application.ports import CustomPriceStore, PriceBook
 from costhq.domain.errors import InvalidPricing, NotFound
 from costhq.domain.pricing import CustomPrice, PriceQuote, custom_key
@@ -39,6 +40,7 @@ class SetCustomPrice:
     """Store an override (USD per 1M tokens), namespaced by provider when given."""
 
     custom: CustomPriceStore
+    audit: RecordAuditEvent | None = None  # issue 4: pricing.json is outside the DB: audited after the write
 
     def __call__(
         self,
@@ -61,6 +63,10 @@ class SetCustomPrice:
         except ValueError as exc:
             raise InvalidPricing(str(exc)) from exc
         self.custom.put(price)
+        if self.audit is not None:
+            self.audit(event="pricing.set", actor="cli", payload={
+                "key": price.key, "input": price.input, "output": price.output, "cache_read": price.cache_read,
+                "cache_write": price.cache_write})
         return price
 
 
@@ -69,11 +75,16 @@ class ResetPricing:
     """Remove one override (`model`, optionally namespaced) or all of them."""
 
     custom: CustomPriceStore
+    audit: RecordAuditEvent | None = None  # issue 4: audited after the file write
 
     def __call__(self, *, model: str | None = None, provider: str | None = None) -> int:
-        if model is None:
-            return self.custom.clear()
-        key = custom_key(model, provider)
-        if not self.custom.remove(key):
+        key = None if model is None else custom_key(model, provider)
+        if key is None:
+            removed = self.custom.clear()
+        elif not self.custom.remove(key):
             raise NotFound(f"No custom price for {key}")
-        return 1
+        else:
+            removed = 1
+        if self.audit is not None:
+            self.audit(event="pricing.reset", actor="cli", payload={"key": key, "removed": removed})
+        return removed

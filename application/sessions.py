@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import attrs
 
+from costhq.application.audit import record
 from costhq.application.ports import Clock, GitMetadata, UnitOfWork
 from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionActive, SessionNotFound
 from costhq.domain.git import Scope
@@ -63,6 +64,7 @@ class StartSession:
             active = uow.sessions.active_in_scope(scope.path)
             if active and resume:
                 uow.sessions.touch(active[0].id, now)
+                record(uow, "session.resume", actor="cli", at=now, session_id=active[0].id)
                 return StartResult(session=active[0], resumed=True)
             if active and not close_stale:
                 raise SessionActive(
@@ -71,6 +73,8 @@ class StartSession:
                     session_id=active[0].id,
                 )
             closed = tuple(uow.sessions.end(s.id, end_time=now, notes=s.notes).id for s in active)
+            for sid in closed:
+                record(uow, "session.end", actor="cli", at=now, session_id=sid, reason="close_stale")
             session = uow.sessions.add(
                 NewSession(
                     name=name.strip(),
@@ -81,6 +85,8 @@ class StartSession:
                     branch=head.branch if head else None,
                 )
             )
+            record(uow, "session.start", actor="cli", at=now, session_id=session.id, name=session.name,
+                   scope=session.working_directory, git_head=session.start_git_head)
         return StartResult(session=session, closed_stale=closed)
 
 
@@ -114,7 +120,10 @@ class EndSession:
                         Commit(session_id=session.id, hash=c.hash, message=c.message,
                                timestamp=c.timestamp, author=c.author)
                     )
-            return uow.sessions.end(session.id, end_time=now, notes=notes or session.notes)
+            ended = uow.sessions.end(session.id, end_time=now, notes=notes or session.notes)
+            record(uow, "session.end", actor="cli", at=now, session_id=ended.id, ai_cost=ended.ai_cost,
+                   files_changed=ended.files_changed, commits=ended.commits)
+            return ended
 
 
 @attrs.frozen(kw_only=True)
@@ -211,6 +220,7 @@ class AddNote:
             s = resolve_session(uow, scope, session_id)
             note = uow.activity.add_annotation(Annotation(session_id=s.id, message=message.strip(), timestamp=now))
             uow.sessions.touch(s.id, now)
+            record(uow, "note", actor="cli", at=now, session_id=s.id, note_id=note.id, message=note.message)
             return note
 
 
@@ -227,4 +237,7 @@ class RecoverStale:
         now = self.clock.now()
         with self.uow() as uow:
             stale = [s for s in uow.sessions.all_active() if s.is_stale(now, timedelta(hours=max_age_hours))]
-            return [uow.sessions.end(s.id, end_time=now, notes=s.notes or "Auto-recovered (stale)") for s in stale]
+            ended = [uow.sessions.end(s.id, end_time=now, notes=s.notes or "Auto-recovered (stale)") for s in stale]
+            for s in ended:
+                record(uow, "session.end", actor="cli", at=now, session_id=s.id, reason="recover")
+            return ended

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 import attrs
 
+from costhq.application.audit import record as audit_record
 from costhq.application.ports import Clock, GitMetadata, PriceBook, UnitOfWork
 from costhq.application.sessions import resolve_session
 from costhq.domain.errors import InvalidArgument, MissingTokens, UnknownModel
@@ -15,6 +17,10 @@ from costhq.domain.git import Scope
 from costhq.domain.pricing import PriceQuote, PriceSource
 from costhq.domain.sessions import NewSession, Session
 from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+
+if TYPE_CHECKING:
+    from costhq.application.firewall import UsageFirewall, UsageVerdict
+    from costhq.application.ports import FirewallUnitOfWork
 
 BACKGROUND_SESSION_NAME = "Background API Session"
 
@@ -54,6 +60,7 @@ class LoggedUsage:
     record: UsageRecord
     quote: PriceQuote | None
     session: Session
+    verdict: UsageVerdict | None = None  # issue 4: budget statuses and runaway trips after this call
 
 
 def price_usage(
@@ -75,7 +82,8 @@ def price_usage(
     rates = quote.price.rates_at(call.tokens.total_input) if quote else {}
     if call.cost is not None:
         return call.cost, PriceSource.MANUAL, quote, rates
-    if call.tokens.is_empty and not call.error:
+    # A failed call, or a stream cut before any usage arrived, is counted with whatever was seen.
+    if call.tokens.is_empty and not call.error and not call.partial:
         if call.total_tokens:
             raise MissingTokens(
                 "A total alone cannot be priced: give --prompt-tokens and --completion-tokens, or -c COST"
@@ -127,6 +135,7 @@ class LogUsage:
     clock: Clock
     git: GitMetadata
     prices: PriceBook
+    firewall: UsageFirewall | None = None  # issue 4: budgets + runaway, checked after the record
 
     def __call__(
         self, *, call: UsageInput, cwd: str, session_id: int | None = None, allow_unpriced: bool = False
@@ -137,9 +146,19 @@ class LogUsage:
         with self.uow() as uow:
             session = resolve_session(uow, scope, session_id)
             record = uow.usage.add(build_record(call, session.id, now, (cost, source, rates)))
+            audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
+                         usage_id=record.id, provider=record.provider, model=record.effective_model,
+                         tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
+                         request_id=record.request_id)
+            verdict = None
+            if self.firewall is not None:
+                verdict = self.firewall.after_record(cast("FirewallUnitOfWork", uow), record,
+                                                     project=session.working_directory, now=now)
             after = uow.sessions.get(session.id)
         assert after is not None
-        return LoggedUsage(record=record, quote=quote, session=after)
+        if verdict is not None and verdict.refusal is not None:
+            raise verdict.refusal  # the record is committed: data is never lost, the agent still stops
+        return LoggedUsage(record=record, quote=quote, session=after, verdict=verdict)
 
 
 @attrs.frozen
@@ -155,6 +174,9 @@ class EnsureBackgroundSession:
             existing = uow.sessions.find_by_name(BACKGROUND_SESSION_NAME, status="active")
             if existing is not None:
                 return existing
-            return uow.sessions.add(
+            session = uow.sessions.add(
                 NewSession(name=BACKGROUND_SESSION_NAME, start_time=now, working_directory=scope)
             )
+            audit_record(uow, "session.start", actor="system", at=now, session_id=session.id, name=session.name,
+                         scope=scope)
+            return session

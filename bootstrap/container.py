@@ -8,16 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from dependency_injector import containers, providers
-
 from costhq.adapters._shared.clock import SystemClock
-from costhq.application import pricing, sessions, usage
+from costhq.bootstrap.lean_imports import optional_integrations_hidden
+
+with optional_integrations_hidden():
+    from dependency_injector import containers, providers
+
+from costhq.application import imports as usage_imports  # issue 7
+from costhq.application import (
+    pricing,
+    reports,  # issue 7
+    sessions,
+    usage,
+)
+from costhq.application import today as today_uc  # issue 7
+from costhq.bootstrap import integrations  # issue 7
 
 
-def _uow_factory(db_path: Any) -> Any:
+def _uow_factory(db_path: Any, settings: Any = None) -> Any:
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.bootstrap.firewall_providers import audit_key
 
-    return lambda: ApswUnitOfWork(str(db_path))
+    key = audit_key(settings) if settings is not None else None  # issue 4: HMAC audit chain
+    return lambda: ApswUnitOfWork(str(db_path), audit_key=key)
 
 
 def _git() -> Any:
@@ -45,7 +58,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency()
 
     clock = providers.Singleton(SystemClock)
-    uow = providers.Singleton(_uow_factory, settings.provided.db_path)
+    uow = providers.Singleton(_uow_factory, settings.provided.db_path, settings)
     git = providers.Singleton(_git)
     custom_prices = providers.Singleton(_custom_prices, settings.provided.pricing_path)
     price_book = providers.Singleton(_price_book, settings.provided.cache_dir, custom_prices)
@@ -58,8 +71,83 @@ class Container(containers.DeclarativeContainer):
     get_stats = providers.Singleton(sessions.GetStats, uow, clock)
     add_note = providers.Singleton(sessions.AddNote, uow, clock, git)
     recover_stale = providers.Singleton(sessions.RecoverStale, uow, clock)
-    log_usage = providers.Singleton(usage.LogUsage, uow, clock, git, price_book)
+    # issue 4: the firewall policy and LogUsage's after-record hook (budgets, runaway, audit)
+    from costhq.bootstrap import firewall_providers as _fwp
+    firewall_policy = providers.Singleton(_fwp.firewall_policy, settings)
+    usage_firewall = providers.Singleton(_fwp.usage_firewall, firewall_policy)
+    log_usage = providers.Singleton(usage.LogUsage, uow, clock, git, price_book, usage_firewall)
     background_session = providers.Singleton(usage.EnsureBackgroundSession, uow, clock)
     list_prices = providers.Singleton(pricing.ListPrices, price_book, custom_prices)
-    set_custom_price = providers.Singleton(pricing.SetCustomPrice, custom_prices)
-    reset_pricing = providers.Singleton(pricing.ResetPricing, custom_prices)
+    from costhq.application import audit as _audit  # issue 4: pricing.json changes are audited
+    record_audit_event = providers.Singleton(_audit.RecordAuditEvent, uow, clock)
+    set_custom_price = providers.Singleton(pricing.SetCustomPrice, custom_prices, record_audit_event)
+    reset_pricing = providers.Singleton(pricing.ResetPricing, custom_prices, record_audit_event)
+
+    # --- issue 7: agent integrations (imports, auto-log, reports, statusline, today) ---
+    claude_logs = providers.Singleton(integrations.claude_logs)
+    codex_logs = providers.Singleton(integrations.codex_logs)
+    import_sources = providers.Dict({"claude-code": claude_logs, "codex": codex_logs})
+    import_usage = providers.Singleton(usage_imports.ImportUsage, uow, clock, git, price_book, import_sources)
+    auto_log = providers.Singleton(usage_imports.AutoLog, uow, clock, git, price_book, claude_logs,
+                                   providers.Callable(integrations.file_state_provider))
+    run_report = providers.Singleton(reports.RunReport, uow, clock)
+    status_line = providers.Singleton(reports.GetStatusLine, uow, clock, git)
+    work_tree = providers.Singleton(integrations.work_tree)
+    today = providers.Singleton(today_uc.Today, uow, work_tree)
+    today_add = providers.Singleton(today_uc.AddTodayProject, uow, clock, git)
+    today_remove = providers.Singleton(today_uc.RemoveTodayProject, uow, git)
+
+    # --- issue 5: live file/commit tracking (application/tracking.py, bootstrap/live.py) ---------
+    # Imported here, not at the top, so this block stays self-contained for concurrent edits;
+    # both modules are light (the watchers themselves load only when a tracker starts).
+    from costhq.application import tracking as _tracking
+    from costhq.bootstrap import live as _live
+
+    record_file_change = providers.Singleton(_tracking.RecordFileChange, uow, clock)
+    record_commit = providers.Singleton(_tracking.RecordCommit, uow, clock)
+    note_branch_switch = providers.Singleton(_tracking.NoteBranchSwitch, uow, clock)
+    live_tracking = providers.Singleton(_live.LiveTracking, get_session, end_session, record_file_change,
+                                        record_commit, note_branch_switch, clock.provided.now)
+
+
+    # --- issue 3: proxy and `cs run` (application/proxy.py, bootstrap/proxy_server.py) ------------
+    # `request_guard` is the spend firewall's hook point; AllowAllGuard when none is wired.
+    from costhq.application import proxy as _proxy
+
+    # issue 4: the spend firewall replaces AllowAllGuard (budgets, unpriced policy, runaway blocks)
+    request_guard = providers.Singleton(_fwp.firewall_guard, uow, clock, price_book, firewall_policy)
+    current_proxy_session = providers.Singleton(_proxy.CurrentProxySession, uow)
+    resolve_proxy_session = providers.Singleton(_proxy.ResolveProxySession, current_proxy_session,
+                                                background_session)
+    record_proxy_usage = providers.Singleton(_proxy.RecordProxyUsage, log_usage, resolve_proxy_session)
+    # --- issue 4: spend firewall, runaway detection, audit chain (application/budgets.py, ...) -----
+    from costhq.application import budgets as _budgets
+    from costhq.application import runaway as _runaway
+    set_budget = providers.Singleton(_budgets.SetBudget, uow, clock)
+    list_budgets = providers.Singleton(_budgets.ListBudgets, uow)
+    remove_budget = providers.Singleton(_budgets.RemoveBudget, uow, clock)
+    budget_status = providers.Singleton(_budgets.BudgetStatus, uow, clock, firewall_policy)
+    runaway_status = providers.Singleton(_runaway.RunawayStatus, uow, clock)
+    configure_runaway = providers.Singleton(_runaway.ConfigureRunaway, uow, clock)
+    clear_runaway = providers.Singleton(_runaway.ClearRunaway, uow, clock)
+    record_file_activity = providers.Singleton(_runaway.RecordFileActivity, uow, clock)
+    audit_key = providers.Singleton(_fwp.audit_key, settings)
+    verify_audit = providers.Singleton(_audit.VerifyAudit, uow, audit_key)
+    audit_head = providers.Singleton(_audit.AuditHead, uow)
+    read_audit = providers.Singleton(_audit.ReadAudit, uow)
+
+    # --- issue 6: web dashboard, JSON API and stats card (application/dashboard.py) ----------------
+    from costhq.application import dashboard as _dashboard
+    from costhq.bootstrap import dashboard_providers as _dash
+
+    dashboard_queries = providers.Singleton(_dash.queries, settings.provided.db_path)
+    data_reset = providers.Singleton(_dash.data_reset, settings.provided.db_path)
+    dashboard_alerts = providers.Singleton(_dash.alerts, set_budget, list_budgets, remove_budget, budget_status)
+    get_overview = providers.Singleton(_dashboard.GetOverview, dashboard_queries, clock)
+    search_sessions = providers.Singleton(_dashboard.SearchSessions, dashboard_queries, clock)
+    export_sessions = providers.Singleton(_dashboard.ExportSessions, dashboard_queries)
+    get_model_breakdown = providers.Singleton(_dashboard.GetModelBreakdown, dashboard_queries)
+    get_insights = providers.Singleton(_dashboard.GetInsights, dashboard_queries, clock)
+    get_card_stats = providers.Singleton(_dashboard.GetCardStats, dashboard_queries, clock)
+    watch_changes = providers.Singleton(_dashboard.WatchChanges, dashboard_queries)
+    start_fresh = providers.Factory(_dashboard.StartFresh, data_reset)

@@ -13,7 +13,19 @@ from typing import Any
 from cyclopts import App, CycloptsError
 
 from costhq.adapters._shared.version import VERSION
-from costhq.adapters.cli import commands_export, commands_pricing, commands_sessions, commands_usage
+from costhq.adapters.cli import (
+    commands_audit,
+    commands_budget,
+    commands_export,
+    commands_import,
+    commands_pricing,
+    commands_report,
+    commands_runaway,
+    commands_sessions,
+    commands_statusline,
+    commands_today,
+    commands_usage,
+)
 from costhq.adapters.cli.output import emit_error
 from costhq.domain.errors import CostHQError
 
@@ -29,7 +41,11 @@ def make_cli(container: Any, extra: Iterable[Registrar] = ()) -> App:
         result_action="return_value",
     )
     for register in (commands_sessions.register, commands_usage.register, commands_export.register,
-                     commands_pricing.register, *extra):
+                     commands_pricing.register,
+                     commands_import.register, commands_report.register, commands_statusline.register,
+                     commands_today.register,  # issue 7: agent integrations
+                     commands_budget.register, commands_runaway.register, commands_audit.register,  # issue 4
+                     *extra):
         register(app, container)
     return app
 

@@ -8,7 +8,7 @@ from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json, print_table, say
 from costhq.adapters.cli.params import Json, usd
-from costhq.domain.errors import InvalidArgument
+from costhq.domain.errors import InvalidArgument, InvalidPricing
 from costhq.domain.money import as_json_number
 from costhq.domain.pricing import CustomPrice, PriceQuote
 
@@ -88,9 +88,10 @@ def register(app: App, c: Any) -> None:
         if not model.strip():
             raise InvalidArgument("model name must not be empty")
         price = c.set_custom_price()(
-            model=model, provider=provider, input_per_1m=usd("input price", input_price),
-            output_per_1m=usd("output price", output_price), cache_read_per_1m=usd("--cache-read", cache_read),
-            cache_write_per_1m=usd("--cache-write", cache_write))
+            model=model, provider=provider, input_per_1m=usd("input price", input_price, InvalidPricing),
+            output_per_1m=usd("output price", output_price, InvalidPricing),
+            cache_read_per_1m=usd("--cache-read", cache_read, InvalidPricing),
+            cache_write_per_1m=usd("--cache-write", cache_write, InvalidPricing))
         if json_:
             emit_json({"pricing": _custom_json(price)})
         else:

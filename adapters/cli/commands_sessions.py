@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 from costhq.adapters._shared import views
+from costhq.adapters.cli.firewall_status import firewall_extra
 from costhq.adapters.cli.output import emit_json, print_kv, print_table, say
-from costhq.adapters.cli.params import Json, SessionOpt, positive_session
+from costhq.adapters.cli.params import Json, SessionOpt, positive_session, usd
 from costhq.domain.money import format_usd
 from costhq.domain.sessions import Session, format_duration
 
@@ -28,9 +29,14 @@ def register(app: App, c: Any) -> None:
         *,
         resume: bool = False,
         close_stale: bool = False,
+        keep_open: bool = False,
+        budget: str | None = None,
         json_: Json = False,
     ) -> int:
         """Start tracking a session in this directory's scope (its git root).
+
+        Without --json, stays in the foreground watching files and commits with a live
+        status line; Ctrl-C ends the session and prints its summary.
 
         Parameters
         ----------
@@ -40,8 +46,15 @@ def register(app: App, c: Any) -> None:
             Resume the active session of this scope instead of failing.
         close_stale
             End this scope's active sessions first, then start.
+        keep_open
+            On Ctrl-C, stop watching but leave the session active.
+        budget
+            Hard USD cap for this session (a blocking session budget rule).
         """
+        limit = usd("--budget", budget)  # issue 4: validated before anything is written
         result = c.start_session()(name=name, cwd=os.getcwd(), resume=resume, close_stale=close_stale)
+        if limit is not None:
+            c.set_budget()(scope="session", limit=limit, session_id=result.session.id)
         now = c.clock().now()
         if json_:
             emit_json({**views.session_json(result.session, now), "resumed": result.resumed,
@@ -49,7 +62,8 @@ def register(app: App, c: Any) -> None:
             return 0
         verb = "resumed" if result.resumed else "started"
         say(f"Session {verb}: #{result.session.id} {result.session.name} ({result.session.working_directory})")
-        return 0
+        live = getattr(c, "live_tracking", None)  # provided by bootstrap (issue 5): foreground watchers
+        return int(live()(result.session.id, keep_open=keep_open)) if live is not None else 0
 
     @app.command
     def end(
@@ -79,7 +93,7 @@ def register(app: App, c: Any) -> None:
         """Show the active session of this scope (or one by id) with live totals."""
         detail = c.get_session()(cwd=os.getcwd(), session_id=positive_session(session))
         s, now = detail.session, c.clock().now()
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = firewall_extra(c, s, human=not json_)  # issue 4: `budget` and `runaway` objects
         if json_:
             emit_json({**views.status_json(s, now), **extra})
             return 0

@@ -9,7 +9,7 @@ from cyclopts import App, Parameter
 
 from costhq.adapters._shared import views
 from costhq.adapters.cli.output import emit_json, say
-from costhq.adapters.cli.params import Json, SessionOpt, non_negative, positive_session, usd
+from costhq.adapters.cli.params import Json, SessionOpt, positive_session, token_count, usd
 from costhq.application.usage import UsageInput
 from costhq.domain.money import as_json_number, format_usd
 from costhq.domain.usage import Origin, TokenCounts
@@ -23,13 +23,13 @@ def register(app: App, c: Any) -> None:
         *,
         provider: Annotated[str, Parameter(name=["--provider", "-p"])],
         model: Annotated[str, Parameter(name=["--model", "-m"])],
-        tokens: Annotated[int | None, Parameter(name=["--tokens", "-t"])] = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        cache_read_tokens: int | None = None,
-        cache_write_tokens: int | None = None,
-        cache_write_1h_tokens: int | None = None,
-        reasoning_tokens: int | None = None,
+        tokens: Annotated[str | None, Parameter(name=["--tokens", "-t"])] = None,
+        prompt_tokens: str | None = None,
+        completion_tokens: str | None = None,
+        cache_read_tokens: str | None = None,
+        cache_write_tokens: str | None = None,
+        cache_write_1h_tokens: str | None = None,
+        reasoning_tokens: str | None = None,
         cost: Annotated[str | None, Parameter(name=["--cost", "-c"])] = None,
         agent: str | None = None,
         session: SessionOpt = None,
@@ -62,7 +62,7 @@ def register(app: App, c: Any) -> None:
         agent
             Agent name.
         """
-        counts = {k: non_negative(f"--{k.replace('_', '-')}", v) for k, v in {
+        counts = {k: token_count(f"--{k.replace('_', '-')}", v) for k, v in {
             "tokens": tokens, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
             "cache_write_1h_tokens": cache_write_1h_tokens, "reasoning_tokens": reasoning_tokens}.items()}

@@ -14,21 +14,24 @@ Json = Annotated[bool, Parameter(name="--json", negative="", help="Machine-reada
 SessionOpt = Annotated[int | None, Parameter(name=["--session", "-s"], help="Target session id.")]
 
 
-def non_negative(name: str, value: int | None) -> int | None:
-    """Token counts must be whole numbers >= 0."""
-    if value is not None and value < 0:
-        raise InvalidArgument(f"{name} must not be negative (got {value})")
-    return value
+def token_count(name: str, text: str | None) -> int | None:
+    """Token counts must be whole numbers >= 0 (no silent rounding of `1.5`, no `-5`)."""
+    if text is None:
+        return None
+    cleaned = text.strip().replace("_", "").replace(",", "")
+    if not cleaned.isdigit():
+        raise InvalidArgument(f"{name} must be a whole number >= 0 (got {text!r})")
+    return int(cleaned)
 
 
-def usd(name: str, text: str | None) -> Decimal | None:
+def usd(name: str, text: str | None, error: type[InvalidArgument] = InvalidArgument) -> Decimal | None:
     """Parse a dollar amount; NaN, infinities, negatives and junk are rejected."""
     if text is None:
         return None
     try:
         return parse_usd(text)
     except ValueError as exc:
-        raise InvalidArgument(f"{name}: {exc}") from exc
+        raise error(f"{name}: {exc}") from exc
 
 
 def positive_session(value: int | None) -> int | None:

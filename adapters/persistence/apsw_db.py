@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import apsw
 import cattrs
-from costhq.adapters.persistence.connection import translate_errors
+
+from costhq.adapters.persistence.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
 
 T = TypeVar("T")

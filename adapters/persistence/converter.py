@@ -13,6 +13,7 @@ from typing import Any
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
+
 from costhq.domain.money import from_units, quantize, to_units
 from costhq.domain.pricing import PriceSource
 from costhq.domain.sessions import Session

@@ -12,10 +12,17 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import attrs
+
 from costhq.adapters.persistence.converter import normalise_time, normalise_usage
+from costhq.adapters.persistence.memory_firewall import (
+    FirewallState,
+    InMemoryAuditLog,
+    InMemoryBudgetRepository,
+    InMemoryRunawayRepository,
+)
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.money import ZERO, quantize
@@ -31,11 +38,14 @@ class _State:
     commits: list[Commit] = attrs.Factory(list)
     notes: list[Annotation] = attrs.Factory(list)
     last_ids: dict[str, int] = attrs.Factory(dict)  # per table, like SQLite rowids (max + 1)
+    tables: dict[str, dict[Any, Any]] = attrs.Factory(dict)  # feature tables (issue 7: cursors, today)
+    firewall: FirewallState = attrs.Factory(FirewallState)  # issue 4: audit, budgets, runaway
 
     def copy(self) -> _State:
         # Entities are frozen, so copying the containers is a full snapshot.
         return _State(dict(self.sessions), list(self.usage), list(self.files), list(self.commits),
-                      list(self.notes), dict(self.last_ids))
+                      list(self.notes), dict(self.last_ids), {k: dict(v) for k, v in self.tables.items()},
+                      self.firewall.copy())
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1
@@ -60,6 +70,7 @@ class InMemoryStore:
         self.lock = threading.RLock()
         self.state = _State()
         self.owner: int | None = None
+        self.audit_key: bytes | None = None  # issue 4: HMAC key of the audit chain
 
 
 class InMemoryUnitOfWork:
@@ -80,6 +91,14 @@ class InMemoryUnitOfWork:
         self.sessions = InMemorySessionRepository(self._state)
         self.usage = InMemoryUsageRepository(self._state)
         self.activity = InMemoryActivityRepository(self._state)
+        # issue 7: agent integrations
+        from costhq.adapters.persistence.memory_integrations import attach_integrations
+
+        attach_integrations(self, self._state)
+        # issue 4: firewall repositories share the working copy, so they commit/roll back with it
+        self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key)
+        self.budgets = InMemoryBudgetRepository(self._state.firewall, self._state)
+        self.runaway = InMemoryRunawayRepository(self._state.firewall)
         return self
 
     def __exit__(

@@ -1,7 +1,7 @@
 """The SQLite schema as a `PRAGMA user_version` ladder (persistence adapter, DESIGN §5).
 
 Each step takes the database from version N to N+1; later features append steps and never
-edit earlier ones. The whole ladder runs in one `with conn:` transaction, so a crash leaves
+edit earlier ones. The whole ladder runs in one write transaction (`with WriteTransaction(conn):`), so a crash leaves
 the file at its old version. Times are fixed-width ISO-8601 UTC text
 ('YYYY-MM-DDTHH:MM:SS.ffffffZ', lexically sortable); money is INTEGER 1e-10 USD.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import apsw
+
+from costhq.adapters.persistence.transaction import WriteTransaction
 from costhq.application.errors import IncompatibleStorage
 
 # 'CsHQ' marks the file as ours in `PRAGMA application_id`.
@@ -114,8 +116,24 @@ def _v1_core_tables(conn: apsw.Connection) -> None:
     conn.execute(_V1)
 
 
+def _v2_firewall_audit_runaway(conn: apsw.Connection) -> None:
+    # issue 4: budgets + reservations, the append-only audit chain, runaway state/config.
+    from costhq.adapters.persistence.apsw_audit import V2_SQL, append_migration_entry
+
+    conn.execute(V2_SQL)
+    append_migration_entry(conn, version=2, note="budgets, audit chain, runaway detection")
+
+
+def _v3_import_cursors(conn: apsw.Connection) -> None:
+    # issue 7: per-transcript cursors of `cs auto-log` (byte offset past the last imported line).
+    from costhq.adapters.persistence.apsw_integrations import V3_SQL
+
+    conn.execute(V3_SQL)
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
-STEPS: tuple[Callable[[apsw.Connection], None], ...] = (_v1_core_tables,)
+STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
+    _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors)
 CURRENT_VERSION = len(STEPS)
 
 
@@ -143,7 +161,7 @@ def check_compatible(conn: apsw.Connection) -> int:
 
 def migrate(conn: apsw.Connection) -> int:
     """Bring the file to `CURRENT_VERSION` in one transaction; returns the version found."""
-    with conn:
+    with WriteTransaction(conn):
         found = check_compatible(conn)
         for step in STEPS[found:]:
             step(conn)

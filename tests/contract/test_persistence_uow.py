@@ -366,7 +366,7 @@ def test_threads_writing_at_once_lose_nothing(make_uow: MakeUow) -> None:
             for i in range(25):
                 with make_uow() as uow:
                     uow.usage.add(record(s.id, request_id=f"t{worker}-{i}", ts=i))
-        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
@@ -402,3 +402,10 @@ def test_processes_writing_one_file_at_once_lose_nothing(db_path: Path) -> None:
     assert len(rows) == 400
     assert sum((r.cost for r in rows if r.cost), D(0)) == D("4.93827156")
     assert (after.ai_calls, after.ai_cost, after.ai_tokens) == (400, D("4.93827156"), 400 * 150)  # type: ignore[union-attr]
+
+
+def test_naive_times_are_refused(make_uow: MakeUow) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"), make_uow() as uow:
+        uow.sessions.add(NewSession(name="n", start_time=datetime(2025, 1, 1), working_directory="/w"))
+    with make_uow() as uow:
+        assert uow.sessions.recent(5) == []

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from costhq.adapters.persistence.memory_prices import InMemoryCatalog
 from costhq.adapters.persistence.price_book import Catalog
 from costhq.adapters.persistence.price_catalog import PriceCatalog

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
 from costhq.adapters.persistence.memory_prices import InMemoryCustomPriceStore
 from costhq.application.ports import CustomPriceStore

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from costhq.domain.pricing import CustomPrice, ModelPrice, Rate, custom_key, lookup_keys
 from costhq.domain.usage import TokenCounts
 

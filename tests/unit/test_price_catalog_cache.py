@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from costhq.adapters.persistence.price_catalog import (
     PriceCatalog,
     build_index,

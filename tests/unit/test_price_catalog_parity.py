@@ -9,11 +9,12 @@ from typing import Any
 
 import genai_prices
 import pytest
+from genai_prices.data import providers as genai_providers
+
 from costhq.adapters.persistence.price_catalog import PriceCatalog
 from costhq.domain.money import quantize
 from costhq.domain.pricing import PriceSource
 from costhq.domain.usage import TokenCounts
-from genai_prices.data import providers as genai_providers
 
 D = Decimal
 USAGES = [

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore, write_atomically
 from costhq.domain.errors import InvalidPricing
 from costhq.domain.pricing import CustomPrice

@@ -1,0 +1,184 @@
+"""APSW repositories of issue 7 (ports: ImportRepository, ReportRepository, TodayRepository).
+
+Assumptions: runs inside an ApswUnitOfWork transaction. Reports aggregate in SQL; the only
+Python in the loop is `costhq_bucket`, a deterministic SQL function mapping a stored UTC time
+to its day/week/month in an IANA zone (SQLite knows no zones), memoised per minute.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, Db
+from costhq.adapters.persistence.converter import parse_time, time_text
+from costhq.domain.errors import InvalidArgument
+from costhq.domain.imports import ImportCursor
+from costhq.domain.money import from_units
+from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
+from costhq.domain.sessions import Session
+from costhq.domain.today import TodayProject
+
+V3_SQL = """
+CREATE TABLE IF NOT EXISTS import_cursors (
+    path TEXT PRIMARY KEY,
+    byte_offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_scope_start ON sessions(working_directory, start_time);
+"""
+
+_S_COLS = ", ".join(f"s.{c.split(' AS ')[0]} AS {c.split(' AS ')[1]}" for c in SESSION_COLUMNS.split(", "))
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`.
+
+    Raises:
+        InvalidArgument: unknown zone.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidArgument(f"unknown timezone {name!r}") from exc
+
+
+@functools.lru_cache(maxsize=65536)
+def _bucket(minute: str, kind: str, tz: str) -> str:
+    local = datetime.fromisoformat(minute + ":00+00:00").astimezone(ZoneInfo(tz))
+    if kind == "daily":
+        return local.date().isoformat()
+    if kind == "weekly":
+        return (local.date() - timedelta(days=local.weekday())).isoformat()
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def costhq_bucket(ts: str, kind: str, tz: str) -> str:
+    """SQL function: stored UTC text -> local day / week (Monday) / month key."""
+    return _bucket(ts[:16], kind, tz)
+
+
+_AGG = (
+    "COUNT(*) AS calls, SUM(u.input_tokens) AS input, SUM(u.cache_read_tokens) AS cache_read,"
+    " SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS cache_write, SUM(u.output_tokens) AS output,"
+    " SUM(u.reasoning_tokens) AS reasoning, SUM(u.total_tokens) AS total_tokens,"
+    " COALESCE(SUM(u.cost_units), 0) AS cost_units, SUM(u.cost_units IS NULL) AS unpriced_calls,"
+    " MIN(u.timestamp) AS first, MAX(u.timestamp) AS last"
+)
+_KEYS = {
+    ReportKind.DAILY: "costhq_bucket(u.timestamp, 'daily', :tz)",
+    ReportKind.WEEKLY: "costhq_bucket(u.timestamp, 'weekly', :tz)",
+    ReportKind.MONTHLY: "costhq_bucket(u.timestamp, 'monthly', :tz)",
+    ReportKind.MODELS: "COALESCE(u.served_model, u.model)",
+    ReportKind.PROJECTS: "s.working_directory",
+}
+
+
+def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
+    zone(where.timezone)
+    params = {"since": time_text(where.since) if where.since else None,
+              "until": time_text(where.until) if where.until else None,
+              "project": where.project, "model": f"%{where.model.lower()}%" if where.model else None,
+              "tz": where.timezone}
+    sql = ("(:since IS NULL OR u.timestamp >= :since) AND (:until IS NULL OR u.timestamp < :until)"
+           " AND (:project IS NULL OR s.working_directory = :project)"
+           " AND (:model IS NULL OR lower(COALESCE(u.served_model, u.model)) LIKE :model)")
+    return sql, params
+
+
+def _row(r: dict[str, Any]) -> ReportRow:
+    return ReportRow(key=r["key"], calls=r["calls"], input=r["input"], cache_read=r["cache_read"],
+                     cache_write=r["cache_write"], output=r["output"], reasoning=r["reasoning"],
+                     total_tokens=r["total_tokens"], cost=from_units(r["cost_units"]),
+                     unpriced_calls=r["unpriced_calls"], first=parse_time(r["first"]), last=parse_time(r["last"]))
+
+
+class ApswReportRepository:
+    """ReportRepository: GROUP BY over `ai_usage` joined to `sessions`."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+        db.conn.create_scalar_function("costhq_bucket", costhq_bucket, 3, deterministic=True)
+
+    def _grouped(self, key: str, where: ReportFilter) -> list[ReportRow]:
+        cond, params = _where(where)
+        rows = self._db.rows(
+            f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
+            f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
+        return [_row(r) for r in rows]
+
+    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
+        if kind is ReportKind.BLOCKS:
+            return self.hours(where)
+        return self._grouped(_KEYS[kind], where)
+
+    def hours(self, where: ReportFilter) -> list[ReportRow]:
+        return self._grouped("substr(u.timestamp, 1, 13)", where)
+
+    def last_session(self, scope: str) -> Session | None:
+        return self._db.one(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE working_directory = ?"
+            " ORDER BY start_time DESC, id DESC LIMIT 1", (scope,), Session)
+
+
+class ApswImportRepository:
+    """ImportRepository on `import_cursors` and `sessions`."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def cursor(self, path: str) -> ImportCursor | None:
+        rows = self._db.rows("SELECT path AS path, byte_offset AS offset, size AS size, inode AS inode,"
+                             " mtime_ns AS mtime_ns FROM import_cursors WHERE path = ?", (path,))
+        return ImportCursor(**rows[0]) if rows else None
+
+    def save_cursor(self, cursor: ImportCursor) -> None:
+        self._db.run(
+            "INSERT INTO import_cursors (path, byte_offset, size, inode, mtime_ns)"
+            " VALUES (:path, :offset, :size, :inode, :mtime_ns) ON CONFLICT(path) DO UPDATE SET"
+            " byte_offset = excluded.byte_offset, size = excluded.size, inode = excluded.inode,"
+            " mtime_ns = excluded.mtime_ns",
+            {"path": cursor.path, "offset": cursor.offset, "size": cursor.size, "inode": cursor.inode,
+             "mtime_ns": cursor.mtime_ns})
+
+    def covering_session(self, scope: str, at: datetime) -> Session | None:
+        return self._db.one(
+            f"SELECT {_S_COLS} FROM sessions s WHERE s.working_directory = :scope AND s.start_time <= :at"
+            " AND (s.status = 'active' OR s.end_time >= :at) AND s.name != 'Imported'"
+            " ORDER BY s.start_time DESC, s.id DESC LIMIT 1",
+            {"scope": scope, "at": time_text(at)}, Session)
+
+    def named_session(self, name: str, scope: str) -> Session | None:
+        return self._db.one(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = ? AND working_directory = ?"
+            " ORDER BY start_time DESC, id DESC LIMIT 1", (name, scope), Session)
+
+
+class ApswTodayRepository:
+    """TodayRepository on `today_projects`."""
+
+    _COLS = "id AS id, path AS path, COALESCE(name, path) AS name, added_at AS added_at"
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, project: TodayProject) -> TodayProject:
+        self._db.run("INSERT INTO today_projects (path, name, added_at) VALUES (?, ?, ?)"
+                     " ON CONFLICT(path) DO NOTHING", (project.path, project.name, time_text(project.added_at)))
+        (row,) = self._db.rows(f"SELECT {self._COLS} FROM today_projects WHERE path = ?", (project.path,))
+        return _project(row)
+
+    def remove(self, path: str) -> bool:
+        return bool(self._db.run("DELETE FROM today_projects WHERE path = ?", (path,)))
+
+    def all(self) -> list[TodayProject]:
+        return [_project(r) for r in self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")]
+
+
+def _project(row: dict[str, Any]) -> TodayProject:
+    added = parse_time(row["added_at"]) if row["added_at"] else datetime.fromtimestamp(0, UTC)
+    return TodayProject(id=row["id"], path=row["path"], name=row["name"], added_at=added)

@@ -1,0 +1,187 @@
+"""In-memory AuditLog, BudgetRepository and RunawayRepository: verified fakes of apsw_audit.py /
+apsw_firewall.py, living in an InMemoryUnitOfWork's working copy (so they commit and roll back
+with it). tests/contract checks they behave like the APSW adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from costhq.adapters.persistence.apsw_firewall import config_from_json, config_to_json
+from costhq.adapters.persistence.converter import normalise_time
+from costhq.application.errors import Conflict
+from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, json_value, seal
+from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+from costhq.domain.errors import SessionNotFound
+from costhq.domain.money import ZERO, quantize
+from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip
+
+
+@attrs.frozen
+class _Reservation:
+    id: int
+    session_id: int | None
+    project: str | None
+    model: str
+    amount: Decimal
+    at: datetime
+    expires_at: datetime
+
+
+@attrs.define
+class FirewallState:
+    """The issue-4 part of the in-memory store's state."""
+
+    audit: list[AuditEntry] = attrs.Factory(list)
+    rules: dict[int, BudgetRule] = attrs.Factory(dict)
+    reservations: dict[int, _Reservation] = attrs.Factory(dict)
+    events: list[ActivityEvent] = attrs.Factory(list)
+    trips: dict[int, Trip] = attrs.Factory(dict)
+    config: str | None = None
+    ids: dict[str, int] = attrs.Factory(dict)
+
+    def copy(self) -> FirewallState:
+        return FirewallState(list(self.audit), dict(self.rules), dict(self.reservations), list(self.events),
+                             dict(self.trips), self.config, dict(self.ids))
+
+    def next_id(self, table: str) -> int:
+        self.ids[table] = self.ids.get(table, 0) + 1
+        return self.ids[table]
+
+
+class InMemoryAuditLog:
+    """AuditLog over the working copy; `key` switches to HMAC-SHA-256."""
+
+    def __init__(self, fw: FirewallState, key: bytes | None = None) -> None:
+        self._fw, self._key = fw, key
+
+    def append(self, event: AuditEvent) -> AuditEntry:
+        last = self._fw.audit[-1] if self._fw.audit else None
+        entry = seal(attrs.evolve(event, payload=json_value(event.payload)), seq=last.seq + 1 if last else 1,
+                     prev_hash=last.hash if last else GENESIS, key=self._key)
+        self._fw.audit.append(entry)
+        return entry
+
+    def head(self) -> AuditEntry | None:
+        return self._fw.audit[-1] if self._fw.audit else None
+
+    def entries(self, *, after_seq: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
+        rows = [e for e in self._fw.audit if e.seq > after_seq]
+        return iter(rows if limit is None else rows[:limit])
+
+    def last(self, n: int) -> list[AuditEntry]:
+        return self._fw.audit[-n:] if n > 0 else []
+
+
+class InMemoryBudgetRepository:
+    """BudgetRepository over the working copy (`state` is memory._State: sessions and usage)."""
+
+    def __init__(self, fw: FirewallState, state: Any) -> None:
+        self._fw, self._s = fw, state
+
+    def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule:
+        if rule.session_id is not None and rule.session_id not in self._s.sessions:
+            raise SessionNotFound(f"Session {rule.session_id} not found", session_id=rule.session_id)
+        stored = BudgetRule(id=self._fw.next_id("rules"), created_at=normalise_time(at),
+                            **attrs.asdict(rule, recurse=False))
+        self._fw.rules[stored.id] = stored
+        return stored
+
+    def get(self, rule_id: int) -> BudgetRule | None:
+        return self._fw.rules.get(rule_id)
+
+    def all(self) -> list[BudgetRule]:
+        return [self._fw.rules[k] for k in sorted(self._fw.rules)]
+
+    def remove(self, rule_id: int) -> bool:
+        return self._fw.rules.pop(rule_id, None) is not None
+
+    def spent(self, where: SpendFilter) -> Decimal:
+        total = ZERO
+        for u in self._s.usage:
+            s = self._s.sessions[u.session_id]
+            if ((where.session_id is None or u.session_id == where.session_id)
+                    and (where.project is None or s.working_directory == where.project)
+                    and (where.model is None or where.model in (u.model, u.served_model))
+                    and (where.start is None or u.timestamp >= where.start)
+                    and (where.end is None or u.timestamp < where.end)):
+                total += u.cost or ZERO
+        return quantize(total)
+
+    def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
+        return quantize(sum((r.amount for r in self._fw.reservations.values()
+                             if r.expires_at > now
+                             and (where.session_id is None or r.session_id == where.session_id)
+                             and (where.project is None or r.project == where.project)
+                             and (where.model is None or r.model == where.model)
+                             and (where.start is None or r.at >= where.start)
+                             and (where.end is None or r.at < where.end)), ZERO))
+
+    def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
+                at: datetime, expires_at: datetime) -> int:
+        rid = self._fw.next_id("reservations")
+        self._fw.reservations[rid] = _Reservation(rid, session_id, project, model, quantize(amount),
+                                                  normalise_time(at), normalise_time(expires_at))
+        return rid
+
+    def release(self, reservation_id: int) -> bool:
+        return self._fw.reservations.pop(reservation_id, None) is not None
+
+    def expire(self, now: datetime) -> int:
+        gone = [k for k, r in self._fw.reservations.items() if r.expires_at <= now]
+        for k in gone:
+            del self._fw.reservations[k]
+        return len(gone)
+
+
+class InMemoryRunawayRepository:
+    """RunawayRepository over the working copy."""
+
+    def __init__(self, fw: FirewallState) -> None:
+        self._fw = fw
+
+    def config(self) -> RunawayConfig:
+        return config_from_json(self._fw.config) if self._fw.config else RunawayConfig()
+
+    def save_config(self, config: RunawayConfig) -> None:
+        self._fw.config = config_to_json(config)
+
+    def add_event(self, event: ActivityEvent) -> None:
+        self._fw.events.append(attrs.evolve(event, at=normalise_time(event.at), cost=quantize(event.cost)))
+
+    def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
+        return sorted((e for e in self._fw.events if e.session_id == session_id and e.at > since),
+                      key=lambda e: e.at)
+
+    def prune(self, before: datetime) -> int:
+        keep = [e for e in self._fw.events if e.at > before]
+        gone = len(self._fw.events) - len(keep)
+        self._fw.events[:] = keep
+        return gone
+
+    def add_trip(self, trip: Trip) -> Trip:
+        if trip.id is not None:
+            raise Conflict("trip already stored")
+        stored = attrs.evolve(trip, id=self._fw.next_id("trips"), at=normalise_time(trip.at),
+                              until=normalise_time(trip.until))
+        self._fw.trips[stored.id] = stored  # type: ignore[index]
+        return stored
+
+    def trips(self, *, session_id: int | None = None, open_at: datetime | None = None) -> list[Trip]:
+        found = [t for t in self._fw.trips.values() if (session_id is None or t.session_id == session_id)
+                 and (open_at is None or (t.cleared_at is None and t.until > open_at))]
+        return sorted(found, key=lambda t: (t.at, t.id or 0), reverse=True)
+
+    def clear(self, *, session_id: int | None, at: datetime) -> int:
+        self._fw.events[:] = [e for e in self._fw.events if session_id is not None and e.session_id != session_id]
+        n = 0
+        for k, t in list(self._fw.trips.items()):
+            if t.cleared_at is None and (session_id is None or t.session_id == session_id):
+                self._fw.trips[k] = attrs.evolve(t, cleared_at=normalise_time(at))
+                n += 1
+        return n

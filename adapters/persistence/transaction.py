@@ -1,0 +1,78 @@
+"""Write transactions and error translation for APSW connections (persistence adapter).
+
+`WriteTransaction` is `with conn:` for the outermost transaction, spelled as explicit
+`BEGIN IMMEDIATE` / `COMMIT` / `ROLLBACK` through `conn.execute`. APSW 3.54 holds the GIL
+while `Connection.__enter__` waits out the busy timeout, so a thread waiting for the write
+lock stopped the thread holding it from finishing (5 s stalls, measured with 8 threads);
+`execute` releases the GIL while SQLite waits. Nested `with conn:` blocks inside it are
+SAVEPOINTs, as usual. No apsw exception leaves this package: `translate_errors` maps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+
+import apsw
+
+from costhq.application.errors import Conflict, StorageBusy
+from costhq.domain.errors import CostHQError
+
+BEGIN_ATTEMPTS = 3  # x the 5 s busy timeout: a writer waits up to ~15 s before StorageBusy
+
+
+class StorageError(CostHQError):
+    """Any other SQLite failure (I/O error, corrupt file, cannot open)."""
+
+    code = "storage_error"
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise APSW errors as application errors (BusyError -> StorageBusy, Constraint -> Conflict)."""
+    try:
+        yield
+    except apsw.BusyError as exc:
+        raise StorageBusy(f"The database is busy: {exc}") from exc
+    except apsw.ConstraintError as exc:
+        raise Conflict(f"Conflicting write: {exc}") from exc
+    except apsw.Error as exc:
+        raise StorageError(f"Storage failure: {exc}") from exc
+
+
+class WriteTransaction:
+    """`with WriteTransaction(conn):` commits on clean exit and rolls back on exception."""
+
+    def __init__(self, conn: apsw.Connection, *, begin_attempts: int = BEGIN_ATTEMPTS) -> None:
+        self._conn = conn
+        self._attempts = begin_attempts
+
+    def __enter__(self) -> apsw.Connection:
+        # SQLite's busy handler is not fair: under a burst of writers on a loaded machine one
+        # of them can lose every poll for the whole busy timeout. Nothing has happened before
+        # BEGIN, so retrying it is safe; each attempt waits the connection's busy timeout.
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with translate_errors():
+                    self._conn.execute("BEGIN IMMEDIATE")
+                return self._conn
+            except StorageBusy:
+                if attempt == self._attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        with translate_errors():
+            if exc_type is None:
+                try:
+                    conn.execute("COMMIT")
+                except apsw.Error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            elif conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                conn.execute("ROLLBACK")

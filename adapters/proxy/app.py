@@ -1,0 +1,122 @@
+"""The proxy's Starlette app: `/health`, the forwarding routes, the loopback guard and the lifespan.
+
+Loopback only: the server binds 127.0.0.1 and, in depth, any non-loopback peer gets 403 before
+routing. The lifespan starts the usage writer (replaying a crashed run's spool first) and, on
+shutdown — after uvicorn has finished the in-flight streams — drains it and closes the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from costhq.adapters.proxy.converter import make_converter
+from costhq.adapters.proxy.errors import error_response
+from costhq.adapters.proxy.forward import Forwarder
+from costhq.adapters.proxy.routing import make_routes
+from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
+from costhq.domain.money import as_json_number
+from costhq.domain.sessions import Session
+
+BODY_CAP = 10 * 1024 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class ProxyDeps:
+    """What the proxy needs from the composition root (use cases as plain callables).
+
+    Attributes:
+        record: records one PendingUsage (sync; runs on the writer thread), returns the cost.
+        current_session: `(pinned_id) -> Session | None` for /health (sync).
+        resolve_session: `(header_id, pinned_id) -> session id` (sync; used only with a guard).
+        guard: a RequestGuard; an `AllowAllGuard` skips the per-request thread hop entirely.
+        upstreams: provider -> base URL (local configuration only).
+        spool_dir: where the write-ahead spool lives (the data dir).
+        port: advertised in /health.
+        pinned_session: `--session`, if any.
+        version: the CostHQ version.
+    """
+
+    record: Callable[[PendingUsage], Any]
+    current_session: Callable[[int | None], Session | None]
+    resolve_session: Callable[[int | None, int | None], int]
+    guard: Any
+    upstreams: Mapping[str, str]
+    spool_dir: Path
+    port: int
+    version: str
+    pinned_session: int | None = None
+    body_cap: int = BODY_CAP
+
+
+def _is_loopback(client: Any) -> bool:
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(str(client[0]).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class LoopbackOnly:
+    """Pure ASGI middleware: 403 (generic body) for any peer that is not a loopback address."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not _is_loopback(scope.get("client")):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            status, headers, body = error_response(None, "forbidden")
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
+    """The proxy app around one pooled upstream `client` (the app closes it at shutdown)."""
+    writer = UsageWriter(deps.record, deps.spool_dir, make_converter())
+    forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer)
+    started = time.monotonic()
+
+    async def health(request: Request) -> JSONResponse:
+        s = await anyio.to_thread.run_sync(deps.current_session, deps.pinned_session)
+        return JSONResponse({
+            "status": "ok", "version": deps.version, "uptime": round(time.monotonic() - started, 3),
+            "port": deps.port, "session": None if s is None else {
+                "id": s.id, "name": s.name, "aiCost": as_json_number(s.ai_cost), "aiTokens": s.ai_tokens},
+            "pinnedSession": deps.pinned_session,
+            "upstreams": dict(deps.upstreams),
+        })
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(writer.stop)
+            await client.aclose()
+
+    app = Starlette(
+        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=forwarder)],
+        middleware=[Middleware(LoopbackOnly)],
+        lifespan=lifespan,
+    )
+    app.state.writer = writer
+    return app

@@ -1,0 +1,246 @@
+"""The forwarding handler (pure ASGI): route, cap, guard, send upstream, stream back, meter, record.
+
+Per request: (1) resolve the fixed upstream and strip `x-costhq-*` and hop-by-hop headers;
+(2) read the body, refusing more than the cap with 413; (3) with a real guard, its `before`
+runs in a worker thread and may refuse with 402; (4) `client.send(stream=True)` and forward the
+bytes as they arrive while a meter reads usage on the side; (5) queue the usage record (the
+spool line is written first) — the database write happens on the writer thread, off this path.
+Credentials pass through untouched and are never logged or recorded; bodies are never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import httpx
+
+from costhq.adapters.proxy.errors import code_for, error_response
+from costhq.adapters.proxy.metering import JsonMeter, SseMeter
+from costhq.adapters.proxy.routing import PathRejected, Route, resolve
+from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
+from costhq.application.proxy import AllowAllGuard
+from costhq.application.usage import UsageInput
+from costhq.domain.errors import CostHQError
+from costhq.domain.usage import Origin, TokenCounts
+
+_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+                  b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length"})
+_KNOWN_ENCODINGS = {b"gzip", b"deflate", b"identity"}
+_MODEL = re.compile(rb'(?<!\\)"model"\s*:\s*"([^"\\]{1,200})"')
+_STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
+_INJECT_PATHS = ("/v1/chat/completions", "/v1/completions")
+
+
+def _accept_encoding(value: bytes) -> bytes:
+    # Only encodings the meter can decode (zlib); anything else would hide usage from us.
+    kept = [p.strip() for p in value.split(b",") if p.split(b";")[0].strip().lower() in _KNOWN_ENCODINGS]
+    return b", ".join(kept) or b"identity"
+
+
+def _header_int(value: bytes) -> int | None:
+    return int(value) if value.isdigit() and 0 < len(value) < 19 else None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Forwarder:
+    """ASGI app for every path that is not `/health`."""
+
+    def __init__(self, *, deps: Any, client: httpx.AsyncClient, routes: dict[str, Route], writer: UsageWriter) -> None:
+        self.deps, self.client, self.routes, self.writer = deps, client, routes, writer
+        self.guarded = not isinstance(deps.guard, AllowAllGuard)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        try:
+            target = resolve(self.routes, raw_path.split(b"?", 1)[0], scope.get("query_string", b""))
+        except PathRejected:
+            return await self._error(send, None, "invalid_path")
+        if target is None:
+            return await self._error(send, None, "not_found")
+        provider = target.route.provider
+        headers, session_header, length = [], None, None
+        for k, v in scope["headers"]:
+            if k.startswith(b"x-costhq-"):
+                if k == b"x-costhq-session":
+                    session_header = _header_int(v.strip())
+            elif k == b"content-length":
+                length = _header_int(v)
+            elif k == b"accept-encoding":
+                headers.append((k, _accept_encoding(v)))
+            elif k not in _HOP:
+                headers.append((k, v))
+        if length is not None and length > self.deps.body_cap:
+            return await self._error(send, provider, "payload_too_large")
+        try:
+            body = await self._read_body(receive)
+        except _TooLarge:
+            return await self._error(send, provider, "payload_too_large")
+        drop_injected = False
+        if provider == "openai" and target.path.endswith(_INJECT_PATHS) and _STREAM_TRUE.search(body):
+            body, drop_injected = _inject_include_usage(body)
+            if drop_injected:
+                headers = [(k, v) for k, v in headers if k != b"accept-encoding"] + [(b"accept-encoding", b"identity")]
+        token, session_id = None, None
+        if self.guarded:
+            try:
+                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header)
+            except CostHQError as exc:
+                return await self._error(send, provider, code_for(exc), exc.message)
+        await self._exchange(scope, receive, send, target, headers, body, drop_injected,
+                             (session_header, session_id, token))
+
+    async def _read_body(self, receive: Any) -> bytes:
+        parts, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise _TooLarge  # nothing to answer; the caller's error send is dropped by the server
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.deps.body_cap:
+                raise _TooLarge
+            parts.append(chunk)
+            more = msg.get("more_body", False)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _before(self, provider: str, body: bytes, session_header: int | None) -> tuple[object | None, int]:
+        sid = self.deps.resolve_session(session_header, self.deps.pinned_session)
+        try:
+            doc = json.loads(body) if body else {}
+        except ValueError:
+            doc = {}
+        doc = doc if isinstance(doc, dict) else {}
+        model = str(doc.get("model") or "")
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+                        if isinstance(doc.get(k), int)), None)
+        return self.deps.guard.before(
+            session_id=sid, provider=provider, model=model, body_bytes=len(body), max_output_tokens=max_out,
+            fingerprint=hashlib.sha256((model + canonical).encode()).hexdigest()), sid
+
+    async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
+                        drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:
+        self.writer.expect()
+        ticket: list[bool] = []  # appended to once the record is submitted
+        try:
+            await self._exchange_expected(scope, receive, send, target, headers, body, drop_injected,
+                                          (*attribution, ticket))
+        finally:
+            if not ticket:
+                self.writer.forget()
+
+    async def _exchange_expected(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any],
+                                 body: bytes, drop_injected: bool, attribution: tuple[Any, ...]) -> None:
+        provider, started = target.route.provider, time.perf_counter()
+        request = self.client.build_request(scope["method"], target.url, headers=headers, content=body)
+        try:
+            resp = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            code = "upstream_timeout" if isinstance(exc, httpx.TimeoutException) else "upstream_error"
+            self._record(provider, body, None, None, started, attribution, failed=True)
+            return await self._error(send, provider, code)
+        encoding = resp.headers.get("content-encoding", "").lower()
+        is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+        meter: Any = SseMeter(provider, drop_injected=drop_injected, encoding=encoding) if is_sse \
+            else JsonMeter(provider, encoding=encoding)
+        out_headers = [(k, v) for k, v in resp.headers.raw
+                       if k.lower() not in _HOP or (k.lower() == b"content-length" and not drop_injected)]
+        complete = False
+        try:
+            await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
+            complete = await (self._pump_sse(resp, meter, send, receive) if is_sse else self._pump(resp, meter, send))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await resp.aclose()
+                self._record(provider, body, resp, meter.finish(status=resp.status_code, complete=complete),
+                             started, attribution, stream=is_sse)
+
+    async def _pump(self, resp: httpx.Response, meter: JsonMeter, send: Any) -> bool:
+        try:
+            async for chunk in resp.aiter_raw():
+                meter.feed(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.HTTPError:
+            return False  # leave the response unterminated: the client sees the cut, as without us
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    async def _pump_sse(self, resp: httpx.Response, meter: SseMeter, send: Any, receive: Any) -> bool:
+        complete = False
+        async with anyio.create_task_group() as tg:
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()  # the client went away: stop reading upstream
+
+            tg.start_soon(watch_disconnect)
+            try:
+                async for chunk in resp.aiter_raw():
+                    out = meter.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                await send({"type": "http.response.body", "body": meter.pending(), "more_body": False})
+                complete = True
+            except httpx.HTTPError:
+                # Upstream cut, or silent past the read timeout: what was seen is partial, and the
+                # response is left unterminated so the client sees the cut too.
+                pass
+            tg.cancel_scope.cancel()
+        return complete
+
+    def _record(self, provider: str, body: bytes, resp: httpx.Response | None, metered: Any, started: float,
+                attribution: tuple[Any, ...], *, stream: bool = False, failed: bool = False) -> None:
+        header_session, session_id, token, ticket = attribution
+        served = metered.model if metered is not None else None
+        m = _MODEL.search(body)
+        requested = m.group(1).decode("utf-8", "replace") if m else (served or "unknown")
+        rid = (metered.response_id if metered is not None else None) or (
+            resp is not None and (resp.headers.get("request-id") or resp.headers.get("x-request-id"))) or None
+        call = UsageInput(
+            provider=provider, model=requested, served_model=served,
+            tokens=(metered.tokens if metered is not None and metered.tokens else TokenCounts()),
+            origin=Origin.PROXY, request_id=rid or f"costhq-{uuid.uuid4().hex}",
+            duration_ms=int((time.perf_counter() - started) * 1000), stream=stream,
+            partial=bool(metered and metered.partial), error=failed or bool(metered and metered.error),
+            timestamp=datetime.now(UTC))
+        after = None
+        if self.guarded:
+            def after(cost: Any, _token: Any = token) -> None:
+                self.deps.guard.settle(_token, getattr(cost, "record", None) and cost.record.cost)
+        self.writer.submit(PendingUsage(call=call, header_session=header_session,
+                                        pinned_session=self.deps.pinned_session, session_id=session_id, after=after),
+                           expected=True)
+        ticket.append(True)
+
+    async def _error(self, send: Any, provider: str | None, code: str, message: str | None = None) -> None:
+        status, headers, body = error_response(provider, code, message)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _inject_include_usage(body: bytes) -> tuple[bytes, bool]:
+    """Ask for the final usage chunk when the client did not; True when we must drop it again."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body, False
+    if not isinstance(doc, dict) or doc.get("stream") is not True:
+        return body, False
+    opts = doc.get("stream_options") if isinstance(doc.get("stream_options"), dict) else {}
+    if opts.get("include_usage") is True:
+        return body, False
+    doc["stream_options"] = {**opts, "include_usage": True}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(), True

@@ -1,0 +1,23 @@
+"""Provider factories of the dashboard block in container.py (adapters imported lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def queries(db_path: Any) -> Any:
+    from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
+
+    return ApswDashboardQueries(str(db_path))
+
+
+def data_reset(db_path: Any) -> Any:
+    from costhq.adapters.persistence.apsw_reset import ApswDataReset
+
+    return ApswDataReset(str(db_path))
+
+
+def alerts(set_budget: Any, list_budgets: Any, remove_budget: Any, budget_status: Any) -> Any:
+    from costhq.bootstrap.dashboard_alerts import FirewallAlerts
+
+    return FirewallAlerts(set_budget, list_budgets, remove_budget, budget_status)

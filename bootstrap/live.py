@@ -1,0 +1,165 @@
+"""Live tracking: the file and commit watchers bound to one session, and `cs start`'s foreground loop.
+
+Shared by `cs start NAME` (foreground), `cs run` and `AgentSession(directory=..., git=True)`:
+
+    tracker = container.live_tracking().tracker(session_id)   # LiveTracker
+    tracker.start()          # watchers running on their own threads
+    ...                      # files/commits are recorded as they happen
+    tracker.stop()           # joins the threads; a last commit check runs first
+
+Watcher callbacks call the tracking use cases and nothing else. The foreground loop only
+reads the session once a second to draw the status line; Ctrl-C (SIGINT/SIGTERM) stops the
+watchers and ends the session with its summary (unless --keep-open).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import attrs
+
+from costhq.application.sessions import EndSession, GetSession
+from costhq.application.tracking import NoteBranchSwitch, RecordCommit, RecordFileChange
+from costhq.domain.money import format_usd
+from costhq.domain.sessions import Session, format_duration
+
+QUIET_LINE_SECONDS = 30.0  # without a TTY: a line when something changed, at most this often
+
+
+@attrs.define
+class LiveTracker:
+    """File and commit watchers of one session. `start()`/`stop()`; safe to stop twice."""
+
+    session: Session
+    record_file: RecordFileChange
+    record_commit: RecordCommit
+    note_branch: NoteBranchSwitch
+    directory: str | None = None
+    watch_files: bool = True
+    watch_commits: bool = True
+    _parts: list[Any] = attrs.Factory(list)
+
+    def start(self) -> LiveTracker:
+        from costhq.adapters.watchers.commit_watcher import CommitWatcher
+        from costhq.adapters.watchers.watchdog_files import WatchdogFileWatcher
+
+        s = self.session
+        if self.watch_files:
+            self._parts.append(WatchdogFileWatcher(
+                directory=self.directory or s.working_directory, scope=s.working_directory,
+                git_root=s.git_root,
+                on_change=lambda c: self.record_file(session_id=s.id, path=c.path, change_type=c.change_type)))
+        if self.watch_commits and s.git_root:
+            self._parts.append(CommitWatcher(
+                git_root=s.git_root, since=s.start_time, start_sha=s.start_git_head,
+                on_commit=lambda info: self.record_commit(session_id=s.id, commit=info),
+                on_branch=lambda old, new: self.note_branch(session_id=s.id, old=old, new=new)))
+        try:
+            for part in self._parts:
+                part.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        parts, self._parts = self._parts, []
+        for part in reversed(parts):
+            part.stop()
+
+    def __enter__(self) -> LiveTracker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@attrs.frozen
+class LiveTracking:
+    """The container's `live_tracking` hook: builds trackers and runs `cs start`'s foreground mode."""
+
+    get_session: GetSession
+    end_session: EndSession
+    record_file: RecordFileChange
+    record_commit: RecordCommit
+    note_branch: NoteBranchSwitch
+    now: Callable[[], Any]
+
+    def tracker(self, session_id: int, *, directory: str | None = None, files: bool = True,
+                commits: bool = True) -> LiveTracker:
+        session = self.get_session(cwd=".", session_id=session_id).session
+        return LiveTracker(session, self.record_file, self.record_commit, self.note_branch,
+                           directory=directory, watch_files=files, watch_commits=commits)
+
+    def __call__(self, session_id: int, *, keep_open: bool = False, out: TextIO | None = None) -> int:
+        """Foreground mode: watch until Ctrl-C (or the session is ended elsewhere); 0 on a clean end."""
+        out = out or sys.stdout
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        line = _StatusLine(out)
+        try:
+            with self.tracker(session_id):
+                out.write("Tracking files and commits. Press Ctrl-C to end the session"
+                          + (" (it stays open: --keep-open).\n" if keep_open else ".\n"))
+                out.flush()
+                while True:
+                    session = self.get_session(cwd=".", session_id=session_id).session
+                    if not session.is_active:
+                        line.finish()
+                        out.write(f"Session #{session_id} was ended elsewhere.\n")
+                        return 0
+                    line.show(session, self.now())
+                    if stop.wait(1.0):
+                        break
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        line.finish()
+        if keep_open:
+            out.write(f"Stopped watching; session #{session_id} is still active (cs end to finish it).\n")
+            return 0
+        ended = self.end_session(cwd=".", session_id=session_id)
+        out.write("Session ended\n" + summary_line(ended, self.now()) + "\n")
+        out.flush()
+        return 0
+
+
+def summary_line(s: Session, now: Any) -> str:
+    """The spec's one-line summary: `Session: 47m • 15 files • 4 commits • $8.47 AI cost`."""
+    return (f"Session: {format_duration(s.duration(now))} • {s.files_changed} files • "
+            f"{s.commits} commits • {format_usd(s.ai_cost)} AI cost")
+
+
+@attrs.define
+class _StatusLine:
+    """On a TTY, one line redrawn in place with \\r; otherwise a plain line when totals change, sparsely."""
+
+    out: TextIO
+    _last: tuple[int, int, Any] | None = None
+    _last_at: float = 0.0
+    _drawn: bool = False
+
+    def show(self, s: Session, now: Any) -> None:
+        import time
+
+        text = (f"⏱ {format_duration(s.duration(now))} • {s.files_changed} files • {s.commits} commits • "
+                f"{format_usd(s.ai_cost)}")
+        if self.out.isatty():
+            self.out.write("\r\x1b[2K" + text)
+            self._drawn = True
+        else:
+            key = (s.files_changed, s.commits, s.ai_cost)
+            if key == self._last or (time.monotonic() - self._last_at < QUIET_LINE_SECONDS and self._last):
+                return
+            self._last, self._last_at = key, time.monotonic()
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.out.write("\n")
+            self._drawn = False

@@ -1,0 +1,214 @@
+"""`cs proxy start|status` and `cs run`: commands that join the CLI, the proxy and the sessions.
+
+They live in bootstrap because they need two adapters (cli + proxy), which may not import each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from typing import Annotated, Any
+
+from cyclopts import App, Parameter
+
+from costhq.adapters.cli.output import emit_json, say
+from costhq.adapters.cli.params import Json, positive_session, usd
+from costhq.bootstrap.proxy_server import (
+    DEFAULT_PORT,
+    HOST,
+    ProxyThread,
+    bind,
+    build_proxy_app,
+    make_server,
+    pid_file,
+    proxy_config,
+)
+from costhq.domain.errors import CostHQError, InvalidArgument
+
+PortOpt = Annotated[int, Parameter(name=["--port"], help="Port on 127.0.0.1.")]
+
+
+class ProxyNotRunning(CostHQError):
+    """No proxy answers on that port."""
+
+    code = "proxy_not_running"
+
+
+def base_urls(port: int) -> dict[str, str]:
+    """The base URLs of the spec (the SDKs' doubled `/v1/v1` is handled by the proxy)."""
+    return {"ANTHROPIC_BASE_URL": f"http://{HOST}:{port}/anthropic/v1",
+            "OPENAI_BASE_URL": f"http://{HOST}:{port}/openai/v1"}
+
+
+def env_lines(env: dict[str, str], *, os_name: str = os.name, environ: Any = None) -> list[str]:
+    """Lines to paste for the user's shell: PowerShell, cmd, fish or POSIX sh."""
+    environ = os.environ if environ is None else environ
+    if os_name == "nt":
+        if "PROMPT" in environ:  # cmd.exe defines PROMPT; PowerShell does not
+            return [f"set {k}={v}" for k, v in env.items()]
+        return [f'$env:{k}="{v}"' for k, v in env.items()]
+    if os.path.basename(environ.get("SHELL", "")) == "fish":
+        return [f"set -x {k} {v}" for k, v in env.items()]
+    return [f"export {k}={v}" for k, v in env.items()]
+
+
+def _check_session(c: Any, session: int | None) -> int | None:
+    sid = positive_session(session)
+    if sid is not None:
+        c.get_session()(cwd=os.getcwd(), session_id=sid)  # raises session_not_found
+    return sid
+
+
+def register_proxy(app: App, c: Any) -> None:
+    """Add `cs proxy start|status` and `cs run`."""
+    proxy = App(name="proxy", help="The local proxy: automatic cost capture for any tool.")
+    app.command(proxy)
+
+    @proxy.command
+    def start(*, port: PortOpt = DEFAULT_PORT, session: Annotated[int | None, Parameter(name=["--session", "-s"])]
+              = None, json_: Json = False) -> int:
+        """Run the proxy in the foreground (Ctrl-C stops it after in-flight streams finish).
+
+        Parameters
+        ----------
+        port
+            Port to listen on (127.0.0.1 only).
+        session
+            Record every call on this session (default: the request's x-costhq-session header,
+            else the most recently active session, else a "Background API Session").
+        """
+        pinned = _check_session(c, session)
+        settings = c.settings()
+        sock = bind(port)
+        server = make_server(build_proxy_app(c, port=port, pinned_session=pinned, config=proxy_config(settings)),
+                             port)
+        env = base_urls(port)
+        with pid_file(settings.data_dir, port):
+            if json_:
+                emit_json({"url": f"http://{HOST}:{port}", "port": port, "pid": os.getpid(), "env": env})
+            else:
+                say(f"CostHQ proxy listening on http://{HOST}:{port} (Ctrl-C to stop)")
+                say("Point your tools at it:")
+                for line in env_lines(env):
+                    say(f"  {line}")
+            # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight streams, lifespan flush),
+            # then re-raises the signal to the handlers it found: make those no-ops so we exit 0.
+            previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                server.run(sockets=[sock])
+            finally:
+                for s, h in previous.items():
+                    signal.signal(s, h)
+        return 0
+
+    @proxy.command
+    def status(*, port: PortOpt = DEFAULT_PORT, json_: Json = False) -> int:
+        """Show whether a proxy runs on this port, its pid and its /health."""
+        path = c.settings().data_dir / f"proxy-{port}.pid"
+        pid = int(path.read_text().strip()) if path.exists() and path.read_text().strip().isdigit() else None
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as r:
+                health = json.loads(r.read())
+        except (OSError, ValueError):
+            raise ProxyNotRunning(f"No CostHQ proxy answers on {HOST}:{port}", port=port, pid=pid) from None
+        if json_:
+            emit_json({"running": True, "pid": pid, "port": port, "url": f"http://{HOST}:{port}", "health": health})
+        else:
+            s = health.get("session")
+            say(f"Proxy running on http://{HOST}:{port} (pid {pid or '?'}, up {health.get('uptime')}s)")
+            say(f"Session: #{s['id']} {s['name']} (${s['aiCost']})" if s else "Session: none yet (background)")
+        return 0
+
+    @app.command(name="run")
+    def run_(*command: str, name: str | None = None, budget: str | None = None, resume: bool = False,
+             json_: Json = False) -> int:
+        """Run a command with a session and a proxy: `cs run [--name N] -- CMD ARGS...`.
+
+        Parameters
+        ----------
+        command
+            The command and its arguments (after `--`).
+        name
+            Session name (default: the command line).
+        budget
+            Session budget in USD, enforced by the spend firewall.
+        resume
+            Resume this scope's active session instead of starting one.
+        """
+        return _run(c, list(command), name=name, budget=usd("--budget", budget), resume=resume, as_json=json_)
+
+
+def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: bool, as_json: bool) -> int:
+    if not command:
+        raise InvalidArgument("Give the command to run after `--`, e.g. `cs run -- claude`")
+    if budget is not None and "set_budget" not in c.providers:
+        raise InvalidArgument("--budget needs the spend firewall, which this build does not include")
+    cwd = os.getcwd()
+    started = c.start_session()(name=name or " ".join(command)[:120], cwd=cwd, resume=resume)
+    sid = started.session.id
+    if budget is not None:
+        c.set_budget()(scope="session", limit=budget, session_id=sid)
+    try:
+        sock = bind(0)
+        proxy = ProxyThread(build_proxy_app(c, port=sock.getsockname()[1], pinned_session=sid,
+                                            config=proxy_config(c.settings())), sock).start()
+        try:
+            code = _child(command, _child_env(proxy.port, sid))
+        finally:
+            proxy.stop()  # in-flight streams finish and their usage is flushed before the session ends
+    finally:
+        session = c.end_session()(cwd=cwd, session_id=sid)
+    _summary(c, session, code, as_json)
+    return code
+
+
+def _child_env(port: int, sid: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in base_urls(port).items():
+        if env.get(key):
+            sys.stderr.write(f"costhq: {key} is already set; leaving it ({env[key]}), calls there are not captured\n")
+        else:
+            env[key] = value
+    env["COSTHQ_SESSION_ID"] = str(sid)
+    return env
+
+
+def _child(command: list[str], env: dict[str, str]) -> int:
+    """Run the child; forward SIGTERM, and SIGINT unless the terminal already sent it to the child."""
+    try:
+        child = subprocess.Popen(command, env=env)
+    except OSError as exc:
+        raise InvalidArgument(f"cannot run {command[0]!r}: {exc.strerror}") from None
+    foreground = False
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # no TTY, or not POSIX
+        foreground = os.getpgrp() == os.tcgetpgrp(sys.stdin.fileno())
+
+    def forward(signum: int, _frame: Any) -> None:
+        if not (signum == signal.SIGINT and foreground):
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 128 - code if code < 0 else code
+
+
+def _summary(c: Any, s: Any, code: int, as_json: bool) -> None:
+    from costhq.adapters._shared import views
+    from costhq.domain.money import format_usd
+    from costhq.domain.sessions import format_duration
+
+    now = c.clock().now()
+    if as_json:
+        emit_json({**views.session_json(s, now), "exitCode": code})
+        return
+    say(f"Session #{s.id} {s.name}: {format_duration(s.duration(now))} • {s.files_changed} files • "
+        f"{s.commits} commits • {s.ai_calls} AI calls • {format_usd(s.ai_cost)} AI cost (exit {code})")

@@ -1,0 +1,34 @@
+"""`cs skill path`: where the bundled OpenClaw skill (`skills/CostHQ/SKILL.md`) is installed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costhq.adapters.cli.output import emit_json, say
+from costhq.adapters.cli.params import Json
+
+
+def skill_dir() -> str:
+    """The installed `CostHQ` skill folder (copy it to `~/.openclaw/skills/`)."""
+    from importlib.resources import files
+
+    return str(files("costhq.skills") / "CostHQ")
+
+
+def register_skill(app: Any, _container: Any) -> None:
+    """Add the `cs skill` group."""
+    from cyclopts import App
+
+    skill = App(name="skill", help="The agent skill shipped with CostHQ (OpenClaw).")
+
+    @skill.command
+    def path(*, json_: Json = False) -> int:
+        """Print the folder of the installed CostHQ skill (it holds SKILL.md)."""
+        folder = skill_dir()
+        if json_:
+            emit_json({"path": folder, "skillFile": f"{folder}/SKILL.md"})
+        else:
+            say(folder)
+        return 0
+
+    app.command(skill)

@@ -1,0 +1,60 @@
+"""`costhq.wrappers`: functional wrappers for a client you already configured.
+
+    response = tracked_gpt(openai_client, model="gpt-4o", messages=[...])
+    message = tracked_claude(anthropic_client, model="claude-sonnet-4-5", max_tokens=512, messages=[...])
+
+Each call goes through the same tracked resources as `TrackedOpenAI` / `TrackedAnthropic`
+(budget pre-flight, streaming, session choice); `session=` is optional. The client itself is
+left untouched: the recorder is kept beside it, in a weak map, so its container is built once.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from costhq.bootstrap.extensions import Recorder
+
+_RECORDERS: weakref.WeakKeyDictionary[Any, dict[Any, Recorder]] = weakref.WeakKeyDictionary()
+
+
+def _recorder(client: Any, session: Any) -> Recorder:
+    per_client = _RECORDERS.setdefault(client, {})
+    key = id(session) if session is not None and not isinstance(session, int) else session
+    if key not in per_client:
+        per_client[key] = Recorder(session)
+    return per_client[key]
+
+
+def _resource(cls: type, client: Any, session: Any) -> Any:
+    resource = cls(client)
+    resource._costhq = _recorder(client, session)
+    return resource
+
+
+def tracked_gpt(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
+    """`client.chat.completions.create(**kwargs)` with its usage recorded (sync client)."""
+    from costhq.bootstrap.tracked_openai import _Completions
+
+    return _resource(_Completions, client, session).create(**kwargs)
+
+
+async def tracked_gpt_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
+    """Async twin of `tracked_gpt` for an `openai.AsyncOpenAI` client."""
+    from costhq.bootstrap.tracked_openai import _AsyncCompletions
+
+    return await _resource(_AsyncCompletions, client, session).create(**kwargs)
+
+
+def tracked_claude(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
+    """`client.messages.create(**kwargs)` with its usage recorded (sync client)."""
+    from costhq.bootstrap.tracked_anthropic import _TrackedMessages
+
+    return _resource(_TrackedMessages, client, session).create(**kwargs)
+
+
+async def tracked_claude_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
+    """Async twin of `tracked_claude` for an `anthropic.AsyncAnthropic` client."""
+    from costhq.bootstrap.tracked_anthropic import _AsyncTrackedMessages
+
+    return await _resource(_AsyncTrackedMessages, client, session).create(**kwargs)

@@ -1,0 +1,36 @@
+"""costhq.extensions: drop-in tracked clients (`TrackedOpenAI`, `TrackedAnthropic` and async twins).
+
+The SDKs are optional extras: `pip install 'costhq[openai]'` and/or `pip install 'costhq[anthropic]'`.
+Each class is imported on first use, so having only one of the two SDKs is fine.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from typing import Any
+
+from costhq.bootstrap.agents import BudgetExceededError
+
+_EXTRAS = {
+    "TrackedOpenAI": ("openai", "costhq.bootstrap.tracked_openai"),
+    "AsyncTrackedOpenAI": ("openai", "costhq.bootstrap.tracked_openai"),
+    "TrackedAnthropic": ("anthropic", "costhq.bootstrap.tracked_anthropic"),
+    "AsyncTrackedAnthropic": ("anthropic", "costhq.bootstrap.tracked_anthropic"),
+}
+
+__all__ = ["AsyncTrackedAnthropic", "AsyncTrackedOpenAI", "BudgetExceededError", "TrackedAnthropic", "TrackedOpenAI"]
+
+if find_spec("openai") is None and find_spec("anthropic") is None:
+    raise ImportError(
+        "costhq.extensions needs an AI SDK: pip install 'costhq[openai]' and/or pip install 'costhq[anthropic]'")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXTRAS:
+        raise AttributeError(f"module 'costhq.extensions' has no attribute {name!r}")
+    sdk, module = _EXTRAS[name]
+    if find_spec(sdk) is None:
+        raise ImportError(f"{name} needs the {sdk} SDK: pip install 'costhq[{sdk}]'")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,163 @@
+"""DashboardQueries / DataReset contract: the in-memory fake and the APSW adapter agree, exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
+from costhq.adapters.persistence.apsw_reset import ApswDataReset
+from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.connection import open_connection
+from costhq.adapters.persistence.dashboard_schema import v6_dashboard_rollup
+from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
+from costhq.application.dashboard import local_day_windows
+from costhq.domain.analytics import SessionQuery, SessionSort, Window
+from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
+
+
+@pytest.fixture(params=["in_memory", "apsw", "apsw_rollup"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, Any, Callable[[], Any]]:
+    if request.param == "in_memory":
+        store = InMemoryStore()
+        uow: Callable[[], Any] = lambda: InMemoryUnitOfWork(store)  # noqa: E731
+        q, reset = InMemoryDashboardQueries(store), InMemoryDataReset(store)
+    else:
+        db = str(tmp_path / "costhq.db")
+        uow = lambda: ApswUnitOfWork(db)  # noqa: E731
+        if request.param == "apsw_rollup":  # schema step 6 applied: aggregates read the hourly rollup
+            conn = open_connection(db)
+            with conn:
+                v6_dashboard_rollup(conn)
+            conn.close()
+        q, reset = ApswDashboardQueries(db), ApswDataReset(db)
+    seed(uow)
+    return q, reset, uow
+
+
+def test_totals_count_every_session_with_live_durations(world: Any) -> None:
+    q, _, _ = world
+    t = q.totals(now=NOW)
+    assert (t.sessions, t.active, t.seconds, t.files, t.commits) == (3, 1, 12600, 3, 1)
+    assert (t.cost, t.tokens, t.calls, t.unpriced_calls) == (Decimal("1.1815"), 35715, 5, 1)
+    assert q.totals(now=NOW, start=at("2026-11-22T00:00:00"), end=NOW).sessions == 2
+
+
+def test_daily_series_buckets_calls_and_session_starts_per_window(world: Any) -> None:
+    q, _, _ = world
+    points = q.daily(local_day_windows(NOW.date(), 4, UTC_TZ))
+    assert [(p.cost, p.prompt_tokens, p.completion_tokens, p.calls, p.sessions) for p in points] == [
+        (Decimal("0.0615"), 9000, 2500, 2, 1),
+        (Decimal(0), 0, 0, 0, 0),
+        (Decimal("0.12"), 20000, 4000, 1, 1),
+        (Decimal("1.0"), 110, 105, 2, 1),
+    ]
+
+
+def test_models_are_grouped_by_provider_and_model_most_expensive_first(world: Any) -> None:
+    q, _, _ = world
+    rows = [
+        (m.provider, m.model, m.calls, m.cost, m.prompt_tokens, m.completion_tokens, m.unpriced_calls)
+        for m in q.models()
+    ]
+    assert rows == [
+        ("openai", "gpt-4o", 2, Decimal("1.0075"), 1100, 600, 0),
+        ("anthropic", "claude-sonnet-4", 2, Decimal("0.174"), 28000, 6000, 0),
+        ("mystery", "x-1", 1, Decimal(0), 10, 5, 1),
+    ]
+    assert [m.calls for m in q.models(start=at("2026-11-23T00:00:00"))] == [1, 1]
+
+
+def test_sessions_search_filter_sort_and_page(world: Any) -> None:
+    q, _, _ = world
+    page = q.sessions(SessionQuery(sort=SessionSort.COST, per_page=2), now=NOW)
+    assert ([s.id for s in page.items], page.total) == ([3, 2], 3)
+    assert [s.id for s in q.sessions(SessionQuery(sort=SessionSort.COST, per_page=2, page=2), now=NOW).items] == [1]
+    assert [s.id for s in q.sessions(SessionQuery(search="AUTH"), now=NOW).items] == [1]
+    assert q.sessions(SessionQuery(search="repo/b"), now=NOW).total == 1
+    assert [
+        s.id
+        for s in q.sessions(
+            SessionQuery(status="completed", sort=SessionSort.DURATION, descending=False), now=NOW
+        ).items
+    ] == [2, 1]
+    assert [s.id for s in q.sessions(SessionQuery(sort=SessionSort.COST_PER_HOUR), now=NOW).items] == [3, 2, 1]
+    assert [s.id for s in q.sessions(SessionQuery(sort=SessionSort.NAME, descending=False), now=NOW).items] == [2, 1, 3]
+    assert q.sessions(SessionQuery(search="100%_"), now=NOW).total == 0
+
+
+def test_top_and_recent_sessions(world: Any) -> None:
+    q, _, _ = world
+    assert [s.id for s in q.top_sessions(2)] == [3, 2]
+    assert [s.id for s in q.recent_sessions(5)] == [3, 2, 1]
+
+
+def test_hotspots_projects_and_hourly_starts(world: Any) -> None:
+    q, _, _ = world
+    assert [(h.path, h.changes, h.sessions) for h in q.hotspots(10)] == [("src/auth.py", 2, 2), ("README.md", 1, 1)]
+    assert [(p.path, p.sessions, p.cost, p.seconds, p.files, p.commits, p.tokens) for p in q.projects(now=NOW)] == [
+        ("/repo/a", 2, Decimal("1.0615"), 10800, 2, 1, 11715),
+        ("/repo/b", 1, Decimal("0.12"), 1800, 1, 0, 24000),
+    ]
+    assert q.session_starts_by_hour() == [
+        (at("2026-11-20T10:00:00"), 1),
+        (at("2026-11-22T09:00:00"), 1),
+        (at("2026-11-23T14:00:00"), 1),
+    ]
+
+
+def test_mark_changes_when_anything_is_recorded(world: Any) -> None:
+    q, _, uow = world
+    before = q.mark()
+    assert (before.sessions, before.max_session_id, before.usage_rows) == (3, 3, 5)
+    with uow() as u:
+        u.sessions.touch(3, NOW + timedelta(seconds=1))
+    assert q.mark().changed_since(before)
+    assert not q.mark().changed_since(q.mark())
+
+
+def test_reset_deletes_everything_and_ids_restart(world: Any) -> None:
+    q, reset, uow = world
+    counts = reset.clear_all()
+    assert (counts.sessions, counts.ai_usage, counts.file_changes, counts.commits, counts.annotations) == (
+        3,
+        5,
+        3,
+        1,
+        1,
+    )
+    assert q.totals(now=NOW).sessions == 0 and q.models() == [] and q.hotspots(5) == []
+    seed(uow)
+    assert [s.id for s in q.recent_sessions(3)] == [3, 2, 1]
+
+
+def test_windows_that_split_an_hour_stay_exact(world: Any) -> None:
+    q, _, uow = world
+    with uow() as u:  # an update and a delete must keep the rollup exact too
+        u.usage.add(_extra(3, "2026-11-23T14:45:00"))
+    half = [
+        Window(start=at("2026-11-23T14:35:00"), end=at("2026-11-23T14:50:00"), label="a"),
+        Window(start=at("2026-11-20T10:30:00"), end=at("2026-11-23T14:31:00"), label="b"),
+    ]
+    assert [(p.cost, p.calls) for p in q.daily(half)] == [(Decimal("0.25"), 2), (Decimal("1.1815"), 4)]
+    assert [(m.model, m.calls) for m in q.models(start=at("2026-11-23T14:35:00"), end=at("2026-11-23T14:50:00"))] == [
+        ("gpt-4o", 1),
+        ("x-1", 1),
+    ]
+    assert [(m.model, m.calls) for m in q.models(start=at("2026-11-20T10:45:00"))] == [
+        ("gpt-4o", 3),
+        ("claude-sonnet-4", 1),
+        ("x-1", 1),
+    ]
+
+
+def _extra(sid: int, ts: str) -> Any:
+    from tests.e2e.helpers_dashboard import _call
+
+    return _call(sid, "openai", "gpt-4o", 1, 1, "0.25", ts)

@@ -1,0 +1,116 @@
+"""Issue-7 repositories (imports, reports, today): the in-memory fakes behave like APSW."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.domain.errors import InvalidArgument
+from costhq.domain.imports import ImportCursor
+from costhq.domain.pricing import PriceSource
+from costhq.domain.reports import ReportFilter, ReportKind
+from costhq.domain.sessions import NewSession
+from costhq.domain.today import TodayProject
+from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+
+D = Decimal
+
+
+def t(h: int, m: int = 0, day: int = 20) -> datetime:
+    return datetime(2026, 11, day, h, m, tzinfo=UTC)
+
+
+@pytest.fixture(params=["in_memory", "apsw"])
+def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
+    if request.param == "in_memory":
+        store = InMemoryStore()
+        return lambda: InMemoryUnitOfWork(store)
+    return lambda: ApswUnitOfWork(str(tmp_path / "costhq.db"))
+
+
+def _usage(sid: int, ts: datetime, model: str, cost: Decimal | None, inp: int, out: int) -> UsageRecord:
+    return UsageRecord(session_id=sid, provider="anthropic", model=model, tokens=TokenCounts(input=inp, output=out),
+                       total_tokens=inp + out, cost=cost, timestamp=ts, origin=Origin.IMPORT,
+                       price_source=PriceSource.CUSTOM if cost is not None else PriceSource.UNPRICED)
+
+
+def _world(uow: Callable[[], Any]) -> None:
+    with uow() as u:
+        a = u.sessions.add(NewSession(name="a", start_time=t(1), working_directory="/a"))
+        b = u.sessions.add(NewSession(name="b", start_time=t(1), working_directory="/b"))
+        u.usage.add(_usage(a.id, t(2, 30), "sonnet", D("0.10"), 10, 1))
+        u.usage.add(_usage(a.id, t(23, 30), "sonnet", D("0.25"), 20, 2))  # 08:30 on the 21st in Tokyo
+        u.usage.add(_usage(b.id, t(3, 15), "opus", None, 5, 5))
+        u.usage.add(_usage(b.id, t(9, 0), "opus", D("1.5"), 7, 3))
+
+
+def test_daily_buckets_follow_the_timezone(uow: Callable[[], Any]) -> None:
+    _world(uow)
+    with uow() as u:
+        utc = u.reports.rows(ReportKind.DAILY, ReportFilter(timezone="UTC"))
+        tokyo = u.reports.rows(ReportKind.DAILY, ReportFilter(timezone="Asia/Tokyo"))
+    assert [(r.key, r.calls, r.cost, r.unpriced_calls) for r in utc] == [("2026-11-20", 4, D("1.85"), 1)]
+    assert [(r.key, r.calls, r.cost) for r in tokyo] == [("2026-11-20", 3, D("1.60")), ("2026-11-21", 1, D("0.25"))]
+
+
+def test_models_projects_and_filters(uow: Callable[[], Any]) -> None:
+    _world(uow)
+    with uow() as u:
+        models = u.reports.rows(ReportKind.MODELS, ReportFilter())
+        projects = u.reports.rows(ReportKind.PROJECTS, ReportFilter(since=t(3), until=t(23)))
+        only = u.reports.rows(ReportKind.MONTHLY, ReportFilter(project="/a", model="SON"))
+        hours = u.reports.hours(ReportFilter())
+    assert [(r.key, r.calls, r.input, r.output, r.cost) for r in models] == [
+        ("opus", 2, 12, 8, D("1.5")), ("sonnet", 2, 30, 3, D("0.35"))]
+    assert [(r.key, r.calls) for r in projects] == [("/b", 2)]
+    assert [(r.key, r.calls, r.total_tokens) for r in only] == [("2026-11", 2, 33)]
+    assert [r.key for r in hours] == ["2026-11-20T02", "2026-11-20T03", "2026-11-20T09", "2026-11-20T23"]
+
+
+def test_unknown_timezone_is_invalid_argument(uow: Callable[[], Any]) -> None:
+    with uow() as u, pytest.raises(InvalidArgument):
+        u.reports.rows(ReportKind.DAILY, ReportFilter(timezone="Nowhere/Land"))
+
+
+def test_cursors_round_trip_and_roll_back_with_the_unit_of_work(uow: Callable[[], Any]) -> None:
+    cur = ImportCursor(path="/t.jsonl", offset=10, size=20, inode=7, mtime_ns=99)
+    with uow() as u:
+        u.imports.save_cursor(cur)
+    with pytest.raises(RuntimeError), uow() as u:
+        u.imports.save_cursor(ImportCursor(path="/t.jsonl", offset=15, size=20, inode=7, mtime_ns=99))
+        raise RuntimeError
+    with uow() as u:
+        assert u.imports.cursor("/t.jsonl") == cur and u.imports.cursor("/other") is None
+
+
+def test_covering_and_named_sessions(uow: Callable[[], Any]) -> None:
+    with uow() as u:
+        done = u.sessions.add(NewSession(name="done", start_time=t(1), working_directory="/a"))
+        u.sessions.end(done.id, end_time=t(2), notes=None)
+        live = u.sessions.add(NewSession(name="live", start_time=t(5), working_directory="/a"))
+        imported = u.sessions.add(NewSession(name="Imported", start_time=t(0), working_directory="/a"))
+    with uow() as u:
+        assert u.imports.covering_session("/a", t(1, 30)).id == done.id
+        assert u.imports.covering_session("/a", t(6)).id == live.id
+        assert u.imports.covering_session("/a", t(3)) is None
+        assert u.imports.covering_session("/b", t(6)) is None
+        assert u.imports.named_session("Imported", "/a").id == imported.id
+        assert u.reports.last_session("/a").id == live.id
+
+
+def test_today_projects_add_is_idempotent_and_remove_reports_misses(uow: Callable[[], Any]) -> None:
+    with uow() as u:
+        first = u.today.add(TodayProject(path="/p", name="p", added_at=t(1)))
+        again = u.today.add(TodayProject(path="/p", name="other", added_at=t(2)))
+        u.today.add(TodayProject(path="/q", name="q", added_at=t(3)))
+    assert again == first and first.added_at == t(1)
+    with uow() as u:
+        assert u.today.remove("/p") is True and u.today.remove("/p") is False
+        assert [p.path for p in u.today.all()] == ["/q"]

@@ -1,0 +1,214 @@
+"""Dashboard JSON API: one test per endpoint with exact numbers (in-memory fakes, fixed clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from costhq.adapters._shared.clock import FixedClock
+from costhq.adapters.http.app import make_app
+from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from tests.e2e.helpers_dashboard import NOW, memory_deps, seed
+
+BASE = "http://127.0.0.1:3737"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    store = InMemoryStore()
+    seed(lambda: InMemoryUnitOfWork(store))
+    deps = memory_deps(store, FixedClock(NOW), tmp_path)
+    c = TestClient(make_app(deps, poll_interval=0.01), base_url=BASE)
+    c.headers["X-CSRF-Token"] = deps.security.csrf_token
+    return c
+
+
+def test_sessions_endpoint_searches_sorts_filters_and_pages(client: TestClient) -> None:
+    r = client.get("/api/v1/sessions", params={"sort": "aiCost", "perPage": 2})
+    assert r.status_code == 200 and r.headers["X-CostHQ-Api-Version"] == "1"
+    doc = r.json()
+    assert [s["id"] for s in doc["sessions"]] == [3, 2] and (doc["total"], doc["pages"]) == (3, 2)
+    assert doc["sessions"][0]["costPerHour"] == 1.0 and doc["sessions"][1]["costPerHour"] == 0.24
+    assert [s["id"] for s in client.get("/api/v1/sessions?status=active").json()["sessions"]] == [3]
+    assert [s["id"] for s in client.get("/api/v1/sessions?search=feature").json()["sessions"]] == [2]
+    assert client.get("/api/v1/sessions?sort=bogus").status_code == 422
+    bad = client.get("/api/v1/sessions?page=zero").json()
+    assert bad["error"]["code"] == "invalid_argument"
+
+
+def test_session_detail_has_records_and_a_chronological_timeline(client: TestClient) -> None:
+    doc = client.get("/api/v1/sessions/1").json()
+    assert (doc["aiCost"], doc["duration"], doc["costPerHour"], doc["commitCount"]) == (0.0615, 7200, 0.03075, 1)
+    assert [f["filePath"] for f in doc["files"]] == ["src/auth.py", "README.md"]
+    assert [u["cost"] for u in doc["aiUsage"]] == [0.054, 0.0075]
+    assert [c["hash"] for c in doc["commits"]] == ["abc1234def"] and doc["annotations"][0]["message"] == "phase 1"
+    assert [e["type"] for e in doc["timeline"]] == ["note", "ai", "ai", "file", "file", "commit"]
+    assert (doc["branch"], doc["startGitHead"]) == ("main", "a" * 40)
+    assert client.get("/api/v1/sessions/99").status_code == 404
+
+
+def test_stats_and_alias(client: TestClient) -> None:
+    doc = client.get("/api/stats").json()
+    assert (doc["totalSessions"], doc["totalAiCost"], doc["aiCalls"], doc["unpricedCalls"]) == (3, 1.1815, 5, 1)
+
+
+def test_overview_kpis_daily_series_and_projection(client: TestClient) -> None:
+    doc = client.get("/api/v1/overview", params={"tz": "UTC", "days": 4}).json()
+    k = doc["kpis"]
+    assert (k["totalSessions"], k["totalAiCost"], k["totalTime"], k["avgDuration"], k["avgCost"]) == (
+        3,
+        1.1815,
+        12600,
+        4200,
+        0.3938333333,
+    )
+    assert (k["filesChanged"], k["commits"]) == (3, 1)
+    assert [(d["date"], d["cost"], d["sessions"]) for d in doc["daily"]] == [
+        ("2026-11-20", 0.0615, 1),
+        ("2026-11-21", 0, 0),
+        ("2026-11-22", 0.12, 1),
+        ("2026-11-23", 1, 1),
+    ]
+    assert doc["daily"][0]["promptTokens"] == 9000 and doc["daily"][0]["completionTokens"] == 2500
+    # avg = 1.1815 / 4; month to date = all of it; 7 days left in November
+    assert doc["projection"] == {"avgDaily": 0.295375, "monthToDate": 1.1815, "projectedMonth": 3.249125}
+    assert [s["id"] for s in doc["mostExpensive"]] == [3, 2, 1]
+    assert [(v["id"], v["costPerHour"]) for v in doc["velocity"]] == [(1, 0.03075), (2, 0.24), (3, 1)]
+
+
+def test_overview_days_follow_the_requested_timezone(client: TestClient) -> None:
+    doc = client.get(
+        "/api/v1/overview", params={"tz": "Pacific/Kiritimati", "days": 2}
+    ).json()  # UTC+14: 09:10Z on the 22nd is still the 22nd there
+    assert [(d["date"], d["cost"]) for d in doc["daily"]] == [("2026-11-23", 0), ("2026-11-24", 1)]
+    assert client.get("/api/v1/overview?tz=Mars/Base").status_code == 422
+
+
+def test_models_and_providers(client: TestClient) -> None:
+    doc = client.get("/api/v1/models").json()
+    assert [
+        (m["model"], m["calls"], m["cost"], m["avgCostPerCall"], m["promptCompletionRatio"]) for m in doc["models"]
+    ] == [("gpt-4o", 2, 1.0075, 0.50375, 1.83), ("claude-sonnet-4", 2, 0.174, 0.087, 4.67), ("x-1", 1, 0, 0, 2.0)]
+    assert [(p["provider"], p["cost"], p["calls"], p["models"]) for p in doc["providers"]] == [
+        ("openai", 1.0075, 2, 1),
+        ("anthropic", 0.174, 2, 1),
+        ("mystery", 0, 1, 1),
+    ]
+
+
+def test_insights_hotspots_heatmap_projects(client: TestClient) -> None:
+    doc = client.get("/api/v1/insights", params={"tz": "UTC"}).json()
+    assert doc["hotspots"][0] == {"path": "src/auth.py", "changes": 2, "sessions": 2}
+    grid = doc["heatmap"]["grid"]
+    assert (grid[4][10], grid[6][9], grid[0][14], sum(map(sum, grid))) == (1, 1, 1, 3)  # Fri 10h, Sun 9h, Mon 14h
+    assert [(p["path"], p["cost"], p["sessions"]) for p in doc["projects"]] == [
+        ("/repo/a", 1.0615, 2),
+        ("/repo/b", 0.12, 1),
+    ]
+
+
+def test_pricing_get_put_delete(client: TestClient) -> None:
+    assert client.get("/api/v1/pricing").json()["builtIn"][0]["model"] == "claude-sonnet-4"
+    r = client.put(
+        "/api/v1/pricing", json={"model": "ft-1", "provider": "openai", "inputPer1M": 2, "outputPer1M": "8.5"}
+    )
+    assert r.json()["pricing"] == {
+        "model": "openai/ft-1",
+        "source": "custom",
+        "inputPer1M": 2,
+        "outputPer1M": 8.5,
+        "cacheReadPer1M": None,
+        "cacheWritePer1M": None,
+    }
+    assert [c["model"] for c in client.get("/api/v1/pricing").json()["custom"]] == ["openai/ft-1"]
+    bad = client.put("/api/v1/pricing", json={"model": "m", "inputPer1M": 1, "outputPer1M": 1, "extra": 1})
+    assert bad.status_code == 422 and "extra fields found (extra) @ $" in bad.json()["error"]["details"]
+    assert client.put("/api/v1/pricing", json={"model": "m", "inputPer1M": -1, "outputPer1M": 1}).status_code == 422
+    assert client.delete("/api/v1/pricing?model=ft-1&provider=openai").json() == {"removed": 1}
+    assert client.delete("/api/v1/pricing?model=ft-1").status_code == 404
+
+
+def test_alerts_crud_with_spend_vs_limit(client: TestClient) -> None:
+    assert client.post("/api/v1/alerts", json={"scope": "daily", "limit": "0.5"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/alerts", json={"scope": "session", "limit": 2, "sessionId": 3, "action": "block"}
+        ).status_code
+        == 201
+    )
+    doc = client.get("/api/v1/alerts").json()
+    assert [(r["scope"], r["spent"], r["limit"], r["percent"], r["exceeded"]) for r in doc["rules"]] == [
+        ("daily", 1, 0.5, 200.0, True),
+        ("session", 1, 2, 50.0, False),
+    ]
+    assert (doc["activeRules"], doc["alarms"], doc["triggered"]) == (2, 1, 1)
+    assert client.post("/api/v1/alerts", json={"scope": "session", "limit": 2}).status_code == 422
+    assert client.delete("/api/v1/alerts/1").json() == {"removed": 1}
+    assert client.delete("/api/v1/alerts/1").status_code == 404
+
+
+def test_export_json_and_csv(client: TestClient) -> None:
+    doc = client.get("/api/v1/export?format=json").json()
+    assert doc["schemaVersion"] == 1 and [s["id"] for s in doc["sessions"]] == [3, 2, 1]
+    lines = client.get("/api/v1/export?format=csv").text.splitlines()
+    assert lines[0].startswith("id,name,status,startTime") and lines[1].startswith("3,Live run,active,")
+    assert len(lines) == 4
+    assert client.get("/api/v1/export?format=xml").status_code == 422
+
+
+def test_reset_requires_the_confirmation_then_deletes_everything(client: TestClient) -> None:
+    client.post("/api/v1/alerts", json={"scope": "total", "limit": 5})
+    assert client.post("/api/v1/reset", json={"confirm": "yes"}).status_code == 422
+    r = client.post("/api/v1/reset", json={"confirm": "RESET"})
+    assert r.json()["deleted"] == {
+        "sessions": 3,
+        "aiUsage": 5,
+        "fileChanges": 3,
+        "commits": 1,
+        "annotations": 1,
+        "alertThresholds": 1,
+    }
+    assert client.get("/api/v1/stats").json()["totalSessions"] == 0
+    assert client.get("/api/v1/alerts").json()["rules"] == []
+
+
+def test_card_png_and_hardware_presets(client: TestClient) -> None:
+    r = client.get("/api/v1/card.png?period=all&tz=UTC")
+    assert r.headers["content-type"] == "image/png" and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/api/v1/card.png?period=decade").status_code == 422
+    names = [p["name"] for p in client.get("/api/v1/hardware").json()["presets"]]
+    assert "Local RTX 4090" in names and "Cloud H100 80GB (RunPod)" in names
+
+
+def test_openapi_document_lists_every_api_route(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert set(paths) >= {
+        "/api/v1/sessions",
+        "/api/v1/sessions/{id}",
+        "/api/v1/stats",
+        "/api/v1/overview",
+        "/api/v1/models",
+        "/api/v1/insights",
+        "/api/v1/pricing",
+        "/api/v1/alerts",
+        "/api/v1/export",
+        "/api/v1/reset",
+        "/api/v1/events",
+        "/api/v1/card.png",
+    }
+    assert set(paths["/api/v1/pricing"]) == {"get", "put", "delete"}
+
+
+def test_static_assets_are_hashed_and_immutable_html_is_no_cache(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.headers["cache-control"] == "no-cache"
+    import re
+
+    names = re.findall(r"/static/([\w.]+)", page.text)
+    assert any(n.startswith("chart.") for n in names) and any(n.startswith("app.") for n in names)
+    for n in names:
+        r = client.get("/static/" + n)
+        assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
+    assert b"Chart.js v4" in client.get("/static/" + next(n for n in names if n.startswith("chart."))).content[:200]

@@ -1,0 +1,117 @@
+"""The APSW connection factory and schema ladder: pragmas, version checks, error translation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+import pytest
+
+from costhq.adapters.persistence import schema
+from costhq.adapters.persistence.connection import open_connection
+from costhq.adapters.persistence.transaction import StorageError, WriteTransaction, translate_errors
+from costhq.application.errors import Conflict, IncompatibleStorage, StorageBusy
+
+
+def test_a_new_file_gets_the_schema_wal_and_a_long_busy_timeout(tmp_path: Path) -> None:
+    conn = open_connection(str(tmp_path / "nested" / "dir" / "costhq.db"))
+    try:
+        assert conn.pragma("user_version") == schema.CURRENT_VERSION
+        assert conn.pragma("application_id") == schema.APPLICATION_ID
+        assert (conn.pragma("journal_mode"), conn.pragma("foreign_keys"), conn.pragma("busy_timeout")) == (
+            "wal", 1, 5000)
+        assert conn.transaction_mode == "IMMEDIATE"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"sessions", "ai_usage", "file_changes", "commits", "annotations", "today_projects"} <= tables
+    finally:
+        conn.close()
+
+
+def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
+    conn = open_connection(str(tmp_path / "costhq.db"))
+    try:
+        assert schema.migrate(conn) == schema.CURRENT_VERSION
+        assert conn.pragma("user_version") == schema.CURRENT_VERSION
+    finally:
+        conn.close()
+
+
+def test_a_readonly_connection_refuses_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "costhq.db")
+    open_connection(path).close()
+    conn = open_connection(path, readonly=True)
+    try:
+        with pytest.raises(StorageError), translate_errors():
+            conn.execute("INSERT INTO today_projects (path, added_at) VALUES ('p', 't')")
+    finally:
+        conn.close()
+
+
+def _raw(path: Path, *pragmas: tuple[str, int]) -> None:
+    conn = apsw.Connection(str(path))
+    for name, value in pragmas:
+        conn.pragma(name, value)
+    conn.close()
+
+
+def test_a_file_from_a_newer_costhq_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    _raw(path, ("application_id", schema.APPLICATION_ID), ("user_version", schema.CURRENT_VERSION + 1))
+    with pytest.raises(IncompatibleStorage, match="newer than this CostHQ knows"):
+        open_connection(str(path))
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    _raw(path, ("application_id", 12345))
+    with pytest.raises(IncompatibleStorage, match="not a CostHQ database"):
+        open_connection(str(path))
+
+
+def test_a_held_write_lock_is_reported_as_storage_busy(tmp_path: Path) -> None:
+    path = str(tmp_path / "costhq.db")
+    holder = open_connection(path)
+    waiter = open_connection(path)
+    waiter.set_busy_timeout(0)  # fail at once rather than wait 5 s in a test
+    try:
+        with WriteTransaction(holder), pytest.raises(StorageBusy), WriteTransaction(waiter):
+            pass
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def test_constraint_violations_become_conflicts_and_roll_back(tmp_path: Path) -> None:
+    conn = open_connection(str(tmp_path / "costhq.db"))
+    insert = "INSERT INTO today_projects (path, added_at) VALUES ('/p', '2025-01-01T00:00:00.000000Z')"
+    try:
+        with pytest.raises(Conflict), WriteTransaction(conn), translate_errors():
+            conn.execute(insert)
+            conn.execute(insert)
+        assert conn.execute("SELECT COUNT(*) FROM today_projects").get == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "query"),
+    [
+        ("sessions", "SELECT id FROM sessions WHERE working_directory = '/w' AND status = 'active'"),
+        ("sessions", "SELECT id FROM sessions ORDER BY start_time DESC LIMIT 5"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE session_id = 1 ORDER BY timestamp"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE timestamp >= '2025'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE model = 'm'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE request_id = 'r'"),
+        ("file_changes", "SELECT id FROM file_changes WHERE file_path = 'a'"),
+        ("commits", "SELECT id FROM commits WHERE session_id = 1"),
+        ("file_changes", "SELECT id FROM file_changes WHERE session_id = 1"),
+        ("annotations", "SELECT id FROM annotations WHERE session_id = 1"),
+    ],
+)
+def test_dashboard_and_repository_queries_use_an_index(tmp_path: Path, table: str, query: str) -> None:
+    conn = open_connection(str(tmp_path / "costhq.db"))
+    try:
+        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+    finally:
+        conn.close()
+    assert plan.startswith((f"SEARCH {table} USING", f"SCAN {table} USING")) and "INDEX" in plan, plan
