@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -38,7 +39,7 @@ class Detector(enum.Enum):
     CHURN = "churn"
 
 
-def _positive(_i: object, a: attrs.Attribute[object], v: float | int | Decimal) -> None:
+def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
     if not v > 0:
         raise ValueError(f"{a.name} must be positive")
 
