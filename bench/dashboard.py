@@ -89,11 +89,6 @@ def generate(db: str, n_sessions: int, n_calls: int, now: datetime) -> None:
             " commits = 1 FROM (SELECT session_id, SUM(cost_units) AS c, SUM(total_tokens) AS tok,"
             " COUNT(*) AS n FROM ai_usage GROUP BY session_id) AS t WHERE t.session_id = sessions.id"
         )
-        # Schema step 6 (the hourly rollup) backfills itself; applied here until the ladder lists it.
-        if not list(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'usage_hourly'")):
-            from costhq.adapters.persistence.dashboard_schema import v6_dashboard_rollup
-
-            v6_dashboard_rollup(conn)
     conn.execute("ANALYZE")
     conn.close()
 

@@ -1,4 +1,4 @@
-"""Schema step for the dashboard (ladder version 6): an hourly usage rollup kept by triggers.
+"""Schema step for the dashboard (ladder version 4): an hourly usage rollup kept by triggers.
 
 Why: per-model totals over 1,000,000 calls take ~2 s as a scan (0.55 s even with a covering
 index); the rollup holds one row per (UTC hour, provider, served model), so all-time and
@@ -65,6 +65,6 @@ CREATE INDEX sessions_cost ON sessions(ai_cost_units);
 """
 
 
-def v6_dashboard_rollup(conn: apsw.Connection) -> None:
-    """Ladder step 6 (issue 6): the hourly usage rollup, its triggers and two dashboard indexes."""
+def v4_dashboard_rollup(conn: apsw.Connection) -> None:
+    """Ladder step 4 (issue 6): the hourly usage rollup, its triggers and two dashboard indexes."""
     conn.execute(SQL)

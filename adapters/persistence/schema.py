@@ -131,9 +131,16 @@ def _v3_import_cursors(conn: apsw.Connection) -> None:
     conn.execute(V3_SQL)
 
 
+def _v4_dashboard_rollup(conn: apsw.Connection) -> None:
+    # issue 6: hourly usage rollup kept exact by triggers (dashboard totals without full scans).
+    from costhq.adapters.persistence.dashboard_schema import v4_dashboard_rollup
+
+    v4_dashboard_rollup(conn)
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
-    _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors)
+    _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup)
 CURRENT_VERSION = len(STEPS)
 
 

@@ -14,12 +14,17 @@ from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
 from costhq.adapters.persistence.apsw_reset import ApswDataReset
 from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.dashboard_schema import v6_dashboard_rollup
 from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
 from costhq.application.dashboard import local_day_windows
 from costhq.domain.analytics import SessionQuery, SessionSort, Window
 from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
+
+
+DROP_ROLLUP = (
+    "DROP TRIGGER usage_hourly_insert; DROP TRIGGER usage_hourly_delete; DROP TRIGGER usage_hourly_update;"
+    " DROP TABLE usage_hourly;"
+)
 
 
 @pytest.fixture(params=["in_memory", "apsw", "apsw_rollup"])
@@ -31,10 +36,12 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, Any, Cal
     else:
         db = str(tmp_path / "costhq.db")
         uow = lambda: ApswUnitOfWork(db)  # noqa: E731
-        if request.param == "apsw_rollup":  # schema step 6 applied: aggregates read the hourly rollup
+        if request.param == "apsw":  # without schema step 4's rollup, aggregates scan raw rows
+            with ApswUnitOfWork(db):  # migrates the file
+                pass
             conn = open_connection(db)
             with conn:
-                v6_dashboard_rollup(conn)
+                conn.execute(DROP_ROLLUP)
             conn.close()
         q, reset = ApswDashboardQueries(db), ApswDataReset(db)
     seed(uow)
