@@ -139,6 +139,10 @@ _INSERTS = {
     " VALUES (:id, :path, :name, :added_at) ON CONFLICT DO NOTHING",
 }
 
+def _count(conn: apsw.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
+
+
 _RECOMPUTE = """
 UPDATE sessions SET
     ai_cost_units = COALESCE((SELECT SUM(cost_units) FROM ai_usage u WHERE u.session_id = sessions.id), 0),
@@ -189,9 +193,10 @@ def migrate_codesession(old_dir: Path, new_db: Path) -> MigrationReport:
     try:
         with WriteTransaction(conn), translate_errors():
             for table, sql in _INSERTS.items():
-                before = conn.total_changes()
+                # Row counts, not total_changes(): triggers (the usage rollup) add changes of their own.
+                before = _count(conn, table)
                 conn.executemany(sql, data[table])
-                counts[table] = conn.total_changes() - before
+                counts[table] = _count(conn, table) - before
             conn.execute(_RECOMPUTE)
     finally:
         conn.close()
