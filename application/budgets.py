@@ -45,14 +45,10 @@ class FirewallPolicy:
 
 def statuses(uow: FirewallUnitOfWork, rules: list[BudgetRule], *, now: datetime, tz: tzinfo,
              with_reserved: bool = False, incoming: Decimal = Decimal(0)) -> list[RuleStatus]:
-    """Each rule's status at `now` (spend via SQL aggregates)."""
-    out = []
-    for rule in rules:
-        where = spend_filter(rule, now, tz)
-        reserved = uow.budgets.reserved(where, now=now) if with_reserved else Decimal(0)
-        out.append(evaluate(rule, spent=uow.budgets.spent(where), now=now, tz=tz, reserved=reserved,
-                            incoming=incoming))
-    return out
+    """Each rule's status at `now` (spend via SQL aggregates, every rule in one read)."""
+    found = uow.budgets.standing([spend_filter(rule, now, tz) for rule in rules], now=now, with_reserved=with_reserved)
+    return [evaluate(rule, spent=spent, now=now, tz=tz, reserved=reserved, incoming=incoming)
+            for rule, (spent, reserved) in zip(rules, found, strict=True)]
 
 
 def budget_exceeded(status: RuleStatus, message: str) -> BudgetExceeded:

@@ -21,6 +21,7 @@ from costhq.domain.analytics import (
     ResetCounts,
     SessionPage,
     SessionQuery,
+    SessionRow,
     Totals,
     VelocityPoint,
     Window,
@@ -99,6 +100,19 @@ class ExportSessions:
         if limit is not None and limit < 1:
             raise InvalidArgument("limit must be a positive integer")
         return self.queries.recent_sessions(limit or 2**62)
+
+
+@attrs.frozen
+class ExportSessionRows:
+    """Every session (or the `limit` newest), newest first, as flat rows (the CSV export's fast path)."""
+
+    queries: DashboardQueries
+    clock: Clock
+
+    def __call__(self, *, limit: int | None = None) -> list[SessionRow]:
+        if limit is not None and limit < 1:
+            raise InvalidArgument("limit must be a positive integer")
+        return self.queries.export_rows(now=self.clock.now(), limit=limit)
 
 
 @attrs.frozen

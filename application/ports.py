@@ -9,24 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from costhq.domain.analytics import (
-    ChangeMark,
-    DailyPoint,
-    FileHotspot,
-    ModelUsage,
-    ProjectUsage,
-    ResetCounts,
-    SessionPage,
-    SessionQuery,
-    Totals,
-    Window,
-)
-from costhq.domain.git import GitHead, Scope, WorkChanges
-from costhq.domain.pricing import CustomPrice, PriceQuote
-from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, Stats
-from costhq.domain.usage import UsageRecord
+# Domain types appear only in annotations (strings under `from __future__ import annotations`):
+# importing them at runtime would make every use case pay for every domain module (ADR 0003).
+if TYPE_CHECKING:
+    from costhq.domain.analytics import (
+        ChangeMark,
+        DailyPoint,
+        FileHotspot,
+        ModelUsage,
+        ProjectUsage,
+        ResetCounts,
+        SessionPage,
+        SessionQuery,
+        SessionRow,
+        Totals,
+        Window,
+    )
+    from costhq.domain.git import GitHead, Scope, WorkChanges
+    from costhq.domain.pricing import CustomPrice, PriceQuote
+    from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, Stats
+    from costhq.domain.usage import UsageRecord
 
 
 class Clock(Protocol):
@@ -60,8 +64,15 @@ class UsageRepository(Protocol):
     """AI usage records; adding one updates the session totals in the same transaction."""
 
     def add(self, record: UsageRecord) -> UsageRecord: ...
+    def add_many(self, records: list[UsageRecord]) -> int:
+        """Bulk add (imports): one statement batch, each session's totals bumped once; returns
+        how many were added. Request ids must be new (see `known_request_ids`)."""
+        ...
     def for_session(self, session_id: int) -> list[UsageRecord]: ...
     def has_request_id(self, request_id: str) -> bool: ...
+    def known_request_ids(self, request_ids: list[str]) -> set[str]:
+        """The subset of `request_ids` already recorded (one look-up per batch)."""
+        ...
 
 
 class ActivityRepository(Protocol):
@@ -161,6 +172,9 @@ class DashboardQueries(Protocol):
     def mark(self) -> ChangeMark:
         """A cheap fingerprint that changes whenever anything is recorded (live refresh)."""
         ...
+    def export_rows(self, *, now: datetime, limit: int | None = None) -> list[SessionRow]:
+        """Every session (or the `limit` newest), newest started first, flattened (issue 6 export)."""
+        ...
 
 
 class DataReset(Protocol):
@@ -171,9 +185,10 @@ class DataReset(Protocol):
 
 # --- issue 7: agent integrations (imports, reports, today) -------------------------------------
 
-from costhq.domain.imports import ImportCursor, ImportedCall, ScanStats  # noqa: E402
-from costhq.domain.reports import ReportFilter, ReportKind, ReportRow  # noqa: E402
-from costhq.domain.today import TodayProject, WorkTreeState  # noqa: E402
+if TYPE_CHECKING:
+    from costhq.domain.imports import ImportCursor, ImportedCall, ScanStats
+    from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
+    from costhq.domain.today import TodayProject, WorkTreeState
 
 
 class UsageLogScan(Protocol):
@@ -251,11 +266,12 @@ class WorkTreeInspector(Protocol):
 
 # --- issue 4: spend firewall, runaway detection, audit chain ------------------------------------
 
-from decimal import Decimal  # noqa: E402
+if TYPE_CHECKING:
+    from decimal import Decimal
 
-from costhq.domain.audit import AuditEntry, AuditEvent  # noqa: E402
-from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter  # noqa: E402
-from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip  # noqa: E402
+    from costhq.domain.audit import AuditEntry, AuditEvent
+    from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+    from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
 
 
 class AuditLog(Protocol):
@@ -288,6 +304,10 @@ class BudgetRepository(Protocol):
     def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
         """Unexpired reservations matching the filter (calendar bounds on reservation time)."""
         ...
+    def standing(self, wheres: list[SpendFilter], *, now: datetime,
+                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
+        """(`spent`, `reserved`) of each filter, in one read (reserved 0 without `with_reserved`)."""
+        ...
     def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
                 at: datetime, expires_at: datetime) -> int:
         """Store a reservation; returns its id."""
@@ -306,6 +326,10 @@ class RunawayRepository(Protocol):
     def add_event(self, event: ActivityEvent) -> None: ...
     def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
         """Chronological events of a session after `since`."""
+        ...
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
+        """What the detectors read at `now` (domain.runaway.window_facts on the session's events),
+        from indexed aggregates: the cost must not grow with the window's event count."""
         ...
     def prune(self, before: datetime) -> int: ...
     def add_trip(self, trip: Trip) -> Trip: ...
@@ -341,3 +365,54 @@ class RequestGuard(Protocol):
         max_output_tokens: int | None, fingerprint: str,
     ) -> object | None: ...
     def settle(self, token: object | None, actual_cost: Decimal | None) -> None: ...
+
+
+# --- issue 8: local models, hardware presets, time-based cost -----------------------------------
+
+if TYPE_CHECKING:
+    from costhq.domain.local_models import (
+        ComputeSummary,
+        HardwarePreset,
+        LocalCompute,
+        LocalModel,
+    )
+
+
+class LocalRepository(Protocol):
+    """Hardware presets, registered local models and the compute side of local calls.
+
+    Fresh storage holds the built-in presets (`BUILTIN_PRESETS`); the user may change or remove them.
+    """
+
+    def presets(self) -> list[HardwarePreset]:
+        """Every preset, by name."""
+        ...
+    def preset(self, name: str) -> HardwarePreset | None: ...
+    def put_preset(self, preset: HardwarePreset) -> None:
+        """Add or replace by name."""
+        ...
+    def remove_preset(self, name: str) -> bool: ...
+    def models(self) -> list[LocalModel]:
+        """Every local model, by name."""
+        ...
+    def model(self, name: str) -> LocalModel | None: ...
+    def put_model(self, model: LocalModel) -> None:
+        """Add or replace by name."""
+        ...
+    def remove_model(self, name: str) -> bool: ...
+    def models_on(self, preset: str) -> list[str]:
+        """Names of the local models billed at `preset`."""
+        ...
+    def add_compute(self, compute: LocalCompute) -> LocalCompute:
+        """Link the compute side to its (already added) usage record, in the same transaction."""
+        ...
+    def compute_for(self, usage_id: int) -> LocalCompute | None: ...
+    def summary(self, where: ReportFilter) -> ComputeSummary:
+        """Compute per hardware tier and per model of the calls matching `where` (aggregated in storage)."""
+        ...
+
+
+class LocalUnitOfWork(UnitOfWork, Protocol):
+    """A UnitOfWork that also offers the local-models repository."""
+
+    local: LocalRepository

@@ -9,13 +9,16 @@ The background session gets its own pseudo-scope, so it never blocks `cs start` 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
 from costhq.application.errors import Conflict
-from costhq.application.ports import UnitOfWork
+from costhq.application.ports import Clock, FirewallUnitOfWork, UnitOfWork
+from costhq.application.runaway import observe
 from costhq.application.usage import EnsureBackgroundSession, LoggedUsage, LogUsage, UsageInput
+from costhq.domain.runaway import ActivityEvent, EventKind
 from costhq.domain.sessions import Session
 
 BACKGROUND_SCOPE = "(background)"
@@ -88,3 +91,21 @@ class RecordProxyUsage:
             return self.log_usage(call=call, cwd=".", session_id=sid, allow_unpriced=True)
         except Conflict:
             return None
+
+
+@attrs.frozen
+class ObserveProxyCall:
+    """Feed a forwarded request's fingerprint to the runaway detector, after the fact.
+
+    The proxy asks the firewall guard before forwarding only while the firewall is armed (a
+    budget rule, runaway blocking, or an open block); otherwise the request goes straight
+    through and this records the same observation off the request path, so warnings still fire.
+    """
+
+    uow: Callable[[], FirewallUnitOfWork]
+    clock: Clock
+
+    def __call__(self, *, session_id: int, fingerprint: str, at: datetime) -> None:
+        with self.uow() as uow:
+            observe(uow, ActivityEvent(session_id=session_id, kind=EventKind.CALL, at=at, key=fingerprint),
+                    now=self.clock.now(), actor="proxy")

@@ -1,8 +1,9 @@
 """Runaway-agent use cases: observe activity, report, configure, clear.
 
-Rules: every observation is stored, the detector runs on the session's events within the
-config's horizon, and a detector that already has an open trip for the session does not trip
-again (one alert per episode). Each new trip is audited in the same transaction.
+Rules: every observation is stored, the detectors run on the session's window aggregates
+(`WindowFacts`, read by indexed queries so a check does not grow with the window), and a
+detector that already has an open trip for the session does not trip again (one alert per
+episode). Each new trip is audited in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import attrs
 from costhq.application.audit import record
 from costhq.application.ports import Clock, FirewallUnitOfWork
 from costhq.domain.errors import InvalidArgument
-from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip, detect
+from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip, detect_facts
 
 
 def observe(uow: FirewallUnitOfWork, event: ActivityEvent, *, now: datetime, actor: str) -> list[Trip]:
@@ -28,8 +29,7 @@ def observe(uow: FirewallUnitOfWork, event: ActivityEvent, *, now: datetime, act
     repo.prune(now - 2 * cfg.horizon)  # indexed range delete; keeps the table to recent history
     open_trips = repo.trips(session_id=event.session_id, open_at=now)
     tripped = {t.detector for t in open_trips}
-    events = repo.events(event.session_id, since=now - cfg.horizon)
-    for trip in detect(cfg, event.session_id, events, now):
+    for trip in detect_facts(cfg, event.session_id, repo.window_facts(event.session_id, cfg, now=now), now):
         if trip.detector in tripped:
             continue
         stored = repo.add_trip(trip)

@@ -1,4 +1,4 @@
-"""Session use cases: start, end (with git backfill), status, show, list, stats, notes, recover."""
+"""Session use cases that write: start, end (with git backfill), notes, recover (reads: session_queries)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,17 @@ import attrs
 
 from costhq.application.audit import record
 from costhq.application.ports import Clock, GitMetadata, UnitOfWork
-from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionActive, SessionNotFound
+
+# The read use cases (cs status, show, list, stats) live in session_queries; re-exported here.
+from costhq.application.session_queries import GetSession as GetSession
+from costhq.application.session_queries import GetStats as GetStats
+from costhq.application.session_queries import LatestSession as LatestSession
+from costhq.application.session_queries import ListSessions as ListSessions
+from costhq.application.session_queries import SessionDetail as SessionDetail
+from costhq.application.session_scope import resolve_session as resolve_session  # re-exported
+from costhq.domain.errors import InvalidArgument, SessionActive
 from costhq.domain.git import Scope
-from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, Stats
-from costhq.domain.usage import UsageRecord
-
-
-def resolve_session(uow: UnitOfWork, scope: Scope, session_id: int | None) -> Session:
-    """The named session, else the most recently active session of the scope.
-
-    Raises:
-        SessionNotFound: the id does not exist.
-        NoActiveSession: no id given and nothing is active in this scope.
-    """
-    if session_id is not None:
-        session = uow.sessions.get(session_id)
-        if session is None:
-            raise SessionNotFound(f"Session {session_id} not found", session_id=session_id)
-        return session
-    active = uow.sessions.active_in_scope(scope.path)
-    if not active:
-        raise NoActiveSession("No active session")
-    return active[0]
+from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session
 
 
 @attrs.frozen(kw_only=True)
@@ -124,83 +113,6 @@ class EndSession:
             record(uow, "session.end", actor="cli", at=now, session_id=ended.id, ai_cost=ended.ai_cost,
                    files_changed=ended.files_changed, commits=ended.commits)
             return ended
-
-
-@attrs.frozen(kw_only=True)
-class SessionDetail:
-    """A session with everything recorded in it."""
-
-    session: Session
-    files: list[FileChange]
-    commits: list[Commit]
-    usage: list[UsageRecord]
-    annotations: list[Annotation]
-
-
-@attrs.frozen
-class GetSession:
-    """Read one session (by id, else the scope's active one), optionally with its records."""
-
-    uow: Callable[[], UnitOfWork]
-    git: GitMetadata
-
-    def __call__(self, *, cwd: str, session_id: int | None = None, detail: bool = False) -> SessionDetail:
-        scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
-        with self.uow() as uow:
-            s = resolve_session(uow, scope, session_id)
-            if not detail:
-                return SessionDetail(session=s, files=[], commits=[], usage=[], annotations=[])
-            return SessionDetail(
-                session=s,
-                files=uow.activity.files(s.id),
-                commits=uow.activity.commits(s.id),
-                usage=uow.usage.for_session(s.id),
-                annotations=uow.activity.annotations(s.id),
-            )
-
-
-@attrs.frozen
-class LatestSession:
-    """The scope's active session, else the most recent session anywhere (`cs show` with no id)."""
-
-    uow: Callable[[], UnitOfWork]
-    git: GitMetadata
-
-    def __call__(self, *, cwd: str) -> int:
-        scope = self.git.scope(cwd)
-        with self.uow() as uow:
-            active = uow.sessions.active_in_scope(scope.path)
-            if active:
-                return active[0].id
-            recent = uow.sessions.recent(1)
-        if not recent:
-            raise SessionNotFound("No sessions recorded yet")
-        return recent[0].id
-
-
-@attrs.frozen
-class ListSessions:
-    """Most recent sessions first."""
-
-    uow: Callable[[], UnitOfWork]
-
-    def __call__(self, *, limit: int = 10) -> list[Session]:
-        if limit < 1:
-            raise InvalidArgument("limit must be a positive integer")
-        with self.uow() as uow:
-            return uow.sessions.recent(limit)
-
-
-@attrs.frozen
-class GetStats:
-    """Totals across all sessions (aggregated in storage)."""
-
-    uow: Callable[[], UnitOfWork]
-    clock: Clock
-
-    def __call__(self) -> Stats:
-        with self.uow() as uow:
-            return uow.sessions.stats(self.clock.now())
 
 
 @attrs.frozen

@@ -11,8 +11,8 @@ import attrs
 
 from costhq.application.audit import record as audit_record
 from costhq.application.ports import Clock, GitMetadata, PriceBook, UnitOfWork
-from costhq.application.sessions import resolve_session
-from costhq.domain.errors import InvalidArgument, MissingTokens, UnknownModel
+from costhq.application.session_scope import resolve_session
+from costhq.domain.errors import CostHQError, InvalidArgument, MissingTokens, UnknownModel
 from costhq.domain.git import Scope
 from costhq.domain.pricing import PriceQuote, PriceSource
 from costhq.domain.sessions import NewSession, Session
@@ -20,7 +20,9 @@ from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 
 if TYPE_CHECKING:
     from costhq.application.firewall import UsageFirewall, UsageVerdict
-    from costhq.application.ports import FirewallUnitOfWork
+    from costhq.application.local_pricing import PriceLocalCall
+    from costhq.application.ports import FirewallUnitOfWork, LocalUnitOfWork
+    from costhq.domain.local_models import LocalCompute
 
 BACKGROUND_SESSION_NAME = "Background API Session"
 
@@ -61,11 +63,13 @@ class LoggedUsage:
     quote: PriceQuote | None
     session: Session
     verdict: UsageVerdict | None = None  # issue 4: budget statuses and runaway trips after this call
+    local: LocalCompute | None = None  # issue 8: the compute side of a local-model call
 
 
-def price_usage(
-    prices: PriceBook, call: UsageInput, *, allow_unpriced: bool
-) -> tuple[Decimal | None, PriceSource, PriceQuote | None, dict[str, Decimal]]:
+Priced = tuple[Decimal | None, PriceSource, PriceQuote | None, dict[str, Decimal]]  # cost, source, quote, rates
+
+
+def price_usage(prices: PriceBook, call: UsageInput, *, allow_unpriced: bool) -> Priced:
     """Decide cost, source, quote and rates of a call (DESIGN §3-4).
 
     Raises:
@@ -136,29 +140,60 @@ class LogUsage:
     git: GitMetadata
     prices: PriceBook
     firewall: UsageFirewall | None = None  # issue 4: budgets + runaway, checked after the record
+    local: PriceLocalCall | None = None  # issue 8: registered local models are priced by compute time
 
     def __call__(
         self, *, call: UsageInput, cwd: str, session_id: int | None = None, allow_unpriced: bool = False
     ) -> LoggedUsage:
-        cost, source, quote, rates = price_usage(self.prices, call, allow_unpriced=allow_unpriced)
+        # The API price is looked up before the transaction (price data stays out of the write
+        # lock); its error waits until the unit of work has said the model is not a local one.
+        api: Priced | CostHQError
+        try:
+            api = price_usage(self.prices, call, allow_unpriced=allow_unpriced)
+        except CostHQError as exc:
+            api = exc
         scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
         now = self.clock.now()
-        with self.uow() as uow:
+        with self.uow() as uow:  # one transaction: local-model lookup, record, audit, firewall
+            local, priced = choose_price(self.local, uow, call, api, allow_unpriced)
             session = resolve_session(uow, scope, session_id)
-            record = uow.usage.add(build_record(call, session.id, now, (cost, source, rates)))
-            audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
-                         usage_id=record.id, provider=record.provider, model=record.effective_model,
-                         tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
-                         request_id=record.request_id)
-            verdict = None
-            if self.firewall is not None:
-                verdict = self.firewall.after_record(cast("FirewallUnitOfWork", uow), record,
-                                                     project=session.working_directory, now=now)
-            after = uow.sessions.get(session.id)
-        assert after is not None
-        if verdict is not None and verdict.refusal is not None:
-            raise verdict.refusal  # the record is committed: data is never lost, the agent still stops
-        return LoggedUsage(record=record, quote=quote, session=after, verdict=verdict)
+            logged = store_usage(uow, self.firewall, call, session, now, priced, local)
+        if logged.verdict is not None and logged.verdict.refusal is not None:
+            raise logged.verdict.refusal  # the record is committed: data is never lost, the agent still stops
+        return logged
+
+
+def choose_price(local_pricer: PriceLocalCall | None, uow: UnitOfWork, call: UsageInput,
+                 api: Priced | CostHQError, allow_unpriced: bool) -> tuple[LocalCompute | None, Priced]:
+    """A registered local model is priced by compute time; any other call by `api` (or its error)."""
+    local = None if local_pricer is None else \
+        local_pricer.within(cast("LocalUnitOfWork", uow), call, allow_unpriced=allow_unpriced)
+    if local is not None:
+        return local, (local.cost, PriceSource.LOCAL, None, {"usdPerHour": local.usd_per_hour})
+    if isinstance(api, CostHQError):
+        raise api
+    return None, api
+
+
+def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInput, session: Session,
+                now: datetime, priced: Priced, local: LocalCompute | None) -> LoggedUsage:
+    """Everything one call writes, inside the caller's unit of work: the record (and the session's
+    totals), its compute side, its `usage.logged` audit entry and the firewall's after-record check."""
+    cost, source, quote, rates = priced
+    record = uow.usage.add(build_record(call, session.id, now, (cost, source, rates)))
+    if local is not None:
+        local = cast("LocalUnitOfWork", uow).local.add_compute(attrs.evolve(local, usage_id=record.id))
+    audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
+                 usage_id=record.id, provider=record.provider, model=record.effective_model,
+                 tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
+                 request_id=record.request_id)
+    verdict = None
+    if firewall is not None:
+        verdict = firewall.after_record(cast("FirewallUnitOfWork", uow), record,
+                                        project=session.working_directory, now=now)
+    after = uow.sessions.get(session.id)
+    assert after is not None
+    return LoggedUsage(record=record, quote=quote, session=after, verdict=verdict, local=local)
 
 
 @attrs.frozen
@@ -171,12 +206,15 @@ class EnsureBackgroundSession:
     def __call__(self, *, scope: str) -> Session:
         now = self.clock.now()
         with self.uow() as uow:
-            existing = uow.sessions.find_by_name(BACKGROUND_SESSION_NAME, status="active")
-            if existing is not None:
-                return existing
-            session = uow.sessions.add(
-                NewSession(name=BACKGROUND_SESSION_NAME, start_time=now, working_directory=scope)
-            )
-            audit_record(uow, "session.start", actor="system", at=now, session_id=session.id, name=session.name,
-                         scope=scope)
-            return session
+            return background_session(uow, scope=scope, now=now)
+
+
+def background_session(uow: UnitOfWork, *, scope: str, now: datetime) -> Session:
+    """The active background session, created (and audited) in `uow` when there is none."""
+    existing = uow.sessions.find_by_name(BACKGROUND_SESSION_NAME, status="active")
+    if existing is not None:
+        return existing
+    session = uow.sessions.add(NewSession(name=BACKGROUND_SESSION_NAME, start_time=now, working_directory=scope))
+    audit_record(uow, "session.start", actor="system", at=now, session_id=session.id, name=session.name,
+                 scope=scope)
+    return session

@@ -2,6 +2,7 @@
 over HTTP (uvicorn on loopback) and first paint / usable time of every page in Chromium.
 
 Run: .venv/bin/python bench/dashboard.py [--sessions 10000] [--calls 1000000] [--runs 20] [--db PATH]
+     [--only SUBSTRING]   (only the endpoints containing it, plus the baseline; skips the pages)
 Baseline: `GET /favicon.ico` (an endpoint doing no work) measured in the same run.
 Targets: API p50 <= 150 ms; pages usable within 1 s.
 """
@@ -120,12 +121,14 @@ ENDPOINTS = [
 PAGES = ["overview", "sessions", "sessions/5000", "models", "local", "pricing", "insights", "alerts"]
 
 
-def bench_api(url: str, runs: int) -> list[tuple[str, float, float]]:
+def bench_api(url: str, runs: int, only: str | None = None) -> list[tuple[str, float, float]]:
     import httpx
 
     out = []
     with httpx.Client(base_url=url, timeout=60) as client:
         for path in ENDPOINTS:
+            if only and path != ENDPOINTS[0] and only not in path:
+                continue
             client.get(path).raise_for_status()  # warm caches (price catalogue, page cache)
             times = []
             for _ in range(runs):
@@ -174,6 +177,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--db", type=str, default=None)
+    ap.add_argument("--only", type=str, default=None)
     a = ap.parse_args()
     from costhq.adapters.http.app import make_app
     from costhq.bootstrap.dashboard_wiring import build_deps
@@ -190,8 +194,8 @@ def main() -> None:
     c = build_container({"HOME": str(home), "COSTHQ_HOME": str(home / "data")})
     port = free_port()
     with ServerThread(make_app(build_deps(c, host="127.0.0.1", port=port)), port) as url:
-        api = bench_api(url, a.runs)
-        pages = bench_pages(url, a.runs)
+        api = bench_api(url, a.runs, a.only)
+        pages = [] if a.only else bench_pages(url, a.runs)
     base = api[0][1]
     print(f"\n{'endpoint':48} {'p50 ms':>8} {'p95 ms':>8} {'x base':>7}  target p50<=150")
     for path, p50, p95 in api:

@@ -1,8 +1,21 @@
-"""Spend-firewall overhead: the guard's before+settle, and a request through the real proxy, with 5
-budget rules active vs none (same process, same database, baseline first).
+"""Spend-firewall overhead: 5 budget rules active vs none, measured as paired samples.
+
+Two data dirs with the same usage history, one with 5 rules (total/daily/weekly/monthly/session)
+and one without. Each iteration times the no-rule side then the 5-rule side back to back, so
+load swings on a shared machine hit both; the table shows each side's median/p95 and the
+median of the per-iteration differences (the overhead the rules add).
+- guard before(): the check + reservation the proxy runs on the request path.
+- guard settle(): releasing the reservation (the proxy's writer thread, off the request path).
+- proxy request: through two real proxies (one per data dir) to a local fake upstream.
 
 Run: .venv/bin/python bench/firewall.py [--n 300] [--history 5000]
 Target (issue 4): the 5-rule run stays within 0.5 ms of the no-rule run.
+
+`--runaway`: the runaway detection of one recorded call with 100 and 1,000 events in the session's
+window, on a real SQLite file inside one unit of work: "before" re-reads every window event and runs
+`detect` on the list (the pre-step-7 path, still the domain's definition), "after" runs `detect_facts`
+on the repository's indexed `window_facts`; paired samples, ratio = after / before medians.
+Target: per-call detection that does not grow with the window's event count.
 """
 
 from __future__ import annotations
@@ -13,14 +26,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.e2e helpers (fake upstream)
 
-from costhq.application.usage import UsageInput
 from costhq.bootstrap.main import build_container
-from costhq.domain.usage import Origin, TokenCounts
 
 RULES = (("total", None, "1000000"), ("daily", None, "100000"), ("weekly", None, "100000"),
          ("monthly", None, "100000"), ("session", "session", "100000"))
@@ -28,95 +41,161 @@ RULES = (("total", None, "1000000"), ("daily", None, "100000"), ("weekly", None,
 
 def _stats(samples: list[float]) -> tuple[float, float]:
     ms = sorted(s * 1000 for s in samples)
-    return statistics.median(ms), ms[int(len(ms) * 0.95) - 1]
+    return statistics.median(ms), ms[max(0, int(len(ms) * 0.95) - 1)]
 
 
-def _time(fn: Callable[[int], None], n: int) -> list[float]:
-    for i in range(20):  # warm up
-        fn(-i - 1)
-    out = []
+def _paired(a: Callable[[int], float], b: Callable[[int], float], n: int) -> tuple[list[float], list[float]]:
+    for i in range(10):  # warm up
+        a(-i - 1)
+        b(-i - 1)
+    xs, ys = [], []
     for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t)
-    return out
+        xs.append(a(i))
+        ys.append(b(i))
+    return xs, ys
 
 
-def _seed(c: object, cwd: str, history: int) -> int:
-    sid = c.start_session()(name="bench", cwd=cwd).session.id  # type: ignore[attr-defined]
-    log = c.log_usage()  # type: ignore[attr-defined]
-    for _ in range(history):
-        log(call=UsageInput(provider="openai", model="gpt-4o", tokens=TokenCounts(input=1000, output=100),
-                            origin=Origin.PROXY), cwd=cwd, session_id=sid)
-    return sid
+def _world(tmp: str, name: str, history: int, rules: bool) -> tuple[Any, int]:
+    """A container on its own data dir: one session with `history` priced calls over 40 days."""
+    from costhq.domain.pricing import PriceSource
+    from costhq.domain.sessions import NewSession
+    from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+
+    c = build_container({"HOME": tmp, "COSTHQ_HOME": f"{tmp}/{name}"})
+    c.configure_runaway()(changes={"identical_k": 10**6})  # distinct bodies anyway; keep trips out
+    now = datetime.now(UTC)
+    with c.uow()() as uow:  # bulk seed: one transaction
+        sid = uow.sessions.add(NewSession(name="bench", start_time=now - timedelta(days=41), working_directory=tmp)).id
+        uow.usage.add_many([UsageRecord(
+            session_id=sid, provider="openai", model="gpt-4o", tokens=TokenCounts(input=1000, output=100),
+            total_tokens=1100, cost=Decimal("0.0035"), price_source=PriceSource.BUILT_IN, origin=Origin.PROXY,
+            request_id=f"seed-{i}", timestamp=now - timedelta(days=40) * (i / history)) for i in range(history)])
+    if rules:
+        for scope, needs_session, limit in RULES:
+            c.set_budget()(scope=scope, limit=Decimal(limit), session_id=sid if needs_session else None)
+    return c, sid
 
 
-def _add_rules(c: object, sid: int) -> None:
-    for scope, needs_session, limit in RULES:
-        c.set_budget()(scope=scope, limit=Decimal(limit), session_id=sid if needs_session else None)  # type: ignore[attr-defined]
+def bench_guard(worlds: list[tuple[Any, int]], n: int) -> list[tuple[str, list[float], list[float]]]:
+    settles: list[list[float]] = [[], []]
+
+    def side(k: int) -> Callable[[int], float]:
+        c, sid = worlds[k]
+        guard = c.request_guard()
+
+        def once(i: int) -> float:
+            t = time.perf_counter()
+            token = guard.before(session_id=sid, provider="openai", model="gpt-4o", body_bytes=2000,
+                                 max_output_tokens=1000, fingerprint=f"fp{i}")
+            took = time.perf_counter() - t
+            t = time.perf_counter()
+            guard.settle(token, Decimal("0.001"))
+            settles[k].append(time.perf_counter() - t)
+            return took
+
+        return once
+
+    before = _paired(side(0), side(1), n)
+    return [("guard before()", *before), ("guard settle()", settles[0][10:], settles[1][10:])]
 
 
-def bench_guard(c: object, sid: int, n: int) -> list[float]:
-    guard = c.request_guard()  # type: ignore[attr-defined]
-
-    def once(i: int) -> None:
-        token = guard.before(session_id=sid, provider="openai", model="gpt-4o", body_bytes=2000,
-                             max_output_tokens=1000, fingerprint=f"fp{i}")
-        guard.settle(token, Decimal("0.001"))
-
-    return _time(once, n)
-
-
-def bench_proxy(c: object, env: dict[str, str], cwd: str, n: int) -> list[float]:
+def bench_proxy(worlds: list[tuple[Any, int]], env: dict[str, str], n: int) -> tuple[list[float], list[float]]:
     import httpx
 
     from costhq.bootstrap.proxy_server import ProxyThread, bind, build_proxy_app, proxy_config
 
-    sock = bind(0)
-    app = build_proxy_app(c, port=sock.getsockname()[1], pinned_session=None,
-                          config=proxy_config(c.settings(), env))  # type: ignore[attr-defined]
-    proxy = ProxyThread(app, sock)
-    proxy.start()
+    proxies, clients = [], []
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{proxy.port}") as client:
-            def once(i: int) -> None:
-                r = client.post("/openai/v1/chat/completions", json={
-                    "model": "gpt-4o", "max_tokens": 1000, "messages": [{"role": "user", "content": f"hi {i}"}]})
-                assert r.status_code == 200, r.text
+        for c, _sid in worlds:
+            sock = bind(0)
+            app = build_proxy_app(c, port=sock.getsockname()[1], pinned_session=None,
+                                  config=proxy_config(c.settings(), env))
+            proxies.append((app, ProxyThread(app, sock).start()))
+            clients.append(httpx.Client(base_url=f"http://127.0.0.1:{proxies[-1][1].port}"))
 
-            return _time(once, n)
+        def side(k: int) -> Callable[[int], float]:
+            def once(i: int) -> float:
+                t = time.perf_counter()
+                r = clients[k].post("/openai/v1/chat/completions", json={
+                    "model": "gpt-4o", "max_tokens": 1000, "messages": [{"role": "user", "content": f"hi {i}"}]})
+                took = time.perf_counter() - t
+                assert r.status_code == 200, r.text
+                return took
+
+            return once
+
+        return _paired(side(0), side(1), n)
     finally:
-        app.state.writer.wait_idle(30)
-        proxy.stop()
+        for client in clients:
+            client.close()
+        for app, thread in proxies:
+            app.state.writer.wait_idle(60)
+            thread.stop()
+
+
+def bench_runaway(tmp: str, sizes: tuple[int, ...], n: int) -> None:
+    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.domain.runaway import ActivityEvent, EventKind, RunawayConfig, detect, detect_facts
+
+    cfg = RunawayConfig()
+    now = datetime.now(UTC)
+    print(f"runaway detection of one recorded call (default config), n={n} paired samples")
+    print(f"{'window events':>13} {'before med':>10} {'p95':>7} {'after med':>9} {'p95':>7} {'ratio':>6}")
+    for size in sizes:
+        path = f"{tmp}/runaway-{size}.db"
+        with ApswUnitOfWork(path) as uow:  # a call + its cost every 250 ms, distinct bodies: nothing trips
+            for i in range(size):
+                at = now - timedelta(milliseconds=250 * (size - i) // 2)
+                uow.runaway.add_event(ActivityEvent(session_id=1, kind=EventKind.CALL, key=f"fp{i}", at=at)
+                                      if i % 2 == 0 else
+                                      ActivityEvent(session_id=1, kind=EventKind.COST, cost=Decimal("0.001"), at=at))
+        with ApswUnitOfWork(path) as uow:
+            repo = uow.runaway
+            assert len(repo.events(1, since=now - cfg.horizon)) == size
+
+            def before(_i: int) -> float:
+                t = time.perf_counter()
+                trips = detect(cfg, 1, repo.events(1, since=now - cfg.horizon), now)  # noqa: B023
+                took = time.perf_counter() - t
+                assert trips == []
+                return took
+
+            def after(_i: int) -> float:
+                t = time.perf_counter()
+                trips = detect_facts(cfg, 1, repo.window_facts(1, cfg, now=now), now)  # noqa: B023
+                took = time.perf_counter() - t
+                assert trips == []
+                return took
+
+            xs, ys = _paired(before, after, n)
+        (bm, bp), (am, ap) = _stats(xs), _stats(ys)
+        print(f"{size:13d} {bm:10.3f} {bp:7.3f} {am:9.3f} {ap:7.3f} {am / bm:6.3f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--history", type=int, default=5000)
+    ap.add_argument("--runaway", action="store_true", help="only the runaway-detection micro-bench")
     args = ap.parse_args()
+    if args.runaway:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_runaway(tmp, (100, 1000), args.n)
+        return
     from tests.e2e.helpers_proxy import FakeUpstream, ServedApp
 
-    rows = []
     with tempfile.TemporaryDirectory() as tmp, ServedApp(FakeUpstream().app) as upstream:
-        env = {"HOME": tmp, "COSTHQ_HOME": f"{tmp}/data", "COSTHQ_OPENAI_UPSTREAM": upstream.url,
-               "COSTHQ_ANTHROPIC_UPSTREAM": upstream.url}
-        c = build_container(env)
-        c.configure_runaway()(changes={"identical_k": 10**6})  # distinct bodies anyway; keep trips out
-        sid = _seed(c, tmp, args.history)
-        base_guard = bench_guard(c, sid, args.n)
-        base_proxy = bench_proxy(c, env, tmp, args.n)
-        _add_rules(c, sid)
-        rules_guard = bench_guard(c, sid, args.n)
-        rules_proxy = bench_proxy(c, env, tmp, args.n)
-    for name, base, ruled in (("guard before+settle", base_guard, rules_guard),
-                              ("proxy request (fake upstream)", base_proxy, rules_proxy)):
+        env = {"HOME": tmp, "COSTHQ_OPENAI_UPSTREAM": upstream.url, "COSTHQ_ANTHROPIC_UPSTREAM": upstream.url}
+        worlds = [_world(tmp, "none", args.history, False), _world(tmp, "five", args.history, True)]
+        rows = bench_guard(worlds, args.n)
+        rows.append(("proxy request (fake upstream)", *bench_proxy(worlds, env, args.n)))
+    print(f"history={args.history} usage rows over 40 days, n={args.n} paired samples, "
+          "5 rules: total/daily/weekly/monthly/session")
+    print(f"{'measure':30} {'0 rules med':>11} {'p95':>7} {'5 rules med':>11} {'p95':>7} {'delta med':>9} {'ratio':>6}")
+    for name, base, ruled in rows:
         (bm, bp), (rm, rp) = _stats(base), _stats(ruled)
-        rows.append((name, bm, bp, rm, rp, rm - bm, rm / bm))
-    print(f"history={args.history} usage rows, n={args.n} per run, 5 rules: total/daily/weekly/monthly/session")
-    print(f"{'measure':32} {'0 rules med':>11} {'p95':>7} {'5 rules med':>11} {'p95':>7} {'delta ms':>9} {'ratio':>6}")
-    for name, bm, bp, rm, rp, delta, ratio in rows:
-        print(f"{name:32} {bm:11.3f} {bp:7.3f} {rm:11.3f} {rp:7.3f} {delta:9.3f} {ratio:6.2f}")
+        delta = statistics.median((y - x) * 1000 for x, y in zip(base, ruled, strict=False))
+        print(f"{name:30} {bm:11.3f} {bp:7.3f} {rm:11.3f} {rp:7.3f} {delta:9.3f} {rm / bm:6.2f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,11 @@ through the real use case into a temp SQLite database. Bursts start on a second 
 finish well inside it, every other second, so the expected number of events is exactly the
 number of distinct (file, second) pairs written.
 
-    .venv/bin/python bench/watch.py [--writes 10000] [--files 250] [--bursts 4]
+A second table times commit detection: commits made with pygit2 in a temp repo, each timed
+from `create_commit` returning to the watcher's callback (the 10 s poll is the fallback, so
+figures well under 10 s come from the HEAD/reflog events).
+
+    .venv/bin/python bench/watch.py [--writes 10000] [--files 100] [--bursts 20] [--commits 20]
 """
 
 from __future__ import annotations
@@ -49,11 +53,50 @@ def child(root: str, db: str) -> None:
                       "rss_mb": use.ru_maxrss / 1024}), flush=True)
 
 
+def commit_latency(n: int) -> list[float]:
+    """Seconds from each commit to its callback (one commit at a time)."""
+    import threading
+    from datetime import UTC, datetime
+
+    import pygit2
+
+    from costhq.adapters.watchers.commit_watcher import CommitWatcher
+
+    out: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = pygit2.init_repository(tmp, initial_head="main")
+        sig = pygit2.Signature("Bench", "bench@example.com")
+
+        def commit(i: int) -> None:
+            (Path(tmp) / f"c{i}.txt").write_text(str(i))
+            repo.index.add_all()
+            repo.index.write()
+            parents = [] if repo.head_is_unborn else [repo.head.target]
+            repo.create_commit("HEAD", sig, sig, f"c{i}", repo.index.write_tree(), parents)
+
+        commit(-1)
+        seen = threading.Event()
+        watcher = CommitWatcher(git_root=tmp, since=datetime.now(UTC), start_sha=None,
+                                on_commit=lambda _c: seen.set(), on_branch=lambda _o, _n: None)
+        watcher.start()
+        try:
+            for i in range(n):
+                seen.clear()
+                t0 = time.perf_counter()
+                commit(i)
+                if seen.wait(15):
+                    out.append(time.perf_counter() - t0)
+        finally:
+            watcher.stop()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--writes", type=int, default=10_000)
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--bursts", type=int, default=20)
+    ap.add_argument("--commits", type=int, default=20)
     ap.add_argument("--child", nargs=2)
     a = ap.parse_args()
     if a.child:
@@ -90,6 +133,14 @@ def main() -> None:
             ("watcher CPU time (s)", f"{result['cpu']:.2f}"), ("watcher peak RSS (MB)", f"{result['rss_mb']:.1f}")]
     for k, v in rows:
         print(f"{k:<38}{v!s:>14}")
+    if a.commits:
+        lat = sorted(commit_latency(a.commits))
+        p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))] if lat else float("nan")
+        print(f"\n{'commit detection':<38}{'value':>14}")
+        for k, v in [("commits made / detected", f"{a.commits} / {len(lat)}"),
+                     ("latency median (s)", f"{lat[len(lat) // 2]:.3f}" if lat else "-"),
+                     ("latency p95 (s)", f"{p95:.3f}"), ("latency max (s)", f"{lat[-1]:.3f}" if lat else "-")]:
+            print(f"{k:<38}{v!s:>14}")
 
 
 if __name__ == "__main__":

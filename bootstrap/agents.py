@@ -9,6 +9,10 @@ Rules:
   on the same database (`$COSTHQ_HOME` or `~/.costhq`).
 - Budget: `log_ai` stores the record first, then raises `BudgetExceededError` when the
   session's spend is past the budget (money is never dropped). `can_afford(x)` is the pre-flight.
+- Tracked SDK clients bound to a session call `record()`: the call is priced on the caller's
+  thread (so `spent` and the pre-flight see it at once) and stored by the background writer
+  (`library_writer`, one transaction per batch of calls), keeping the per-call overhead far
+  below a SQLite transaction.
 - `end()` is idempotent and stops the watchers; as a context manager an exception is
   recorded as a note before the session ends (the exception still propagates).
 """
@@ -17,32 +21,24 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
+import threading
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 
-from costhq.application.usage import UsageInput
-from costhq.domain.errors import BudgetExceeded, InvalidArgument
-from costhq.domain.money import ZERO, parse_usd
+from costhq.application.usage import UsageInput, price_usage
+from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.bootstrap.agent_budget import BudgetExceededError, RefusalMemo
+from costhq.bootstrap.library_writer import WRITER, flush
+from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument
+from costhq.domain.local_models import seconds_to_ms  # issue 8: `log_ai(duration=...)`
+from costhq.domain.money import ZERO, parse_usd, quantize
 from costhq.domain.sessions import Session
 from costhq.domain.usage import Origin, TokenCounts
 
 T = TypeVar("T")
-
-
-class BudgetExceededError(BudgetExceeded):
-    """The session's budget was crossed (after `log_ai` stored the call) or would be (pre-flight).
-
-    Attributes: spent, budget, attempted (USD, Decimal).
-    """
-
-    def __init__(self, spent: Decimal, budget: Decimal, attempted: Decimal) -> None:
-        super().__init__(f"Budget exceeded: spent ${spent} of ${budget} (attempted ${attempted})",
-                         spent=str(spent), budget=str(budget), attempted=str(attempted))
-        self.spent, self.budget, self.attempted = spent, budget, attempted
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +76,7 @@ def _build_container() -> Any:
 
 
 class AgentSession:
-    """One tracked agent run. Not thread-safe for concurrent `log_ai` on one object."""
+    """One tracked agent run. `log_ai` from one thread at a time; tracked clients may share it."""
 
     def __init__(self, name: str, *, budget: float | int | str | Decimal | None = None,
                  directory: str | os.PathLike[str] | None = None, git: bool = False,
@@ -88,18 +84,25 @@ class AgentSession:
         self.name = name
         self.budget = _usd(budget, "budget")
         self.directory = os.path.abspath(os.fspath(directory)) if directory is not None else None
+        if self.directory is not None and not os.path.isdir(self.directory):
+            raise InvalidArgument(f"directory {self.directory!r} does not exist")
         self.git = git
         self.watch_files = (directory is not None) if watch_files is None else watch_files
         self._close_stale = close_stale
         self._c = container or _build_container()
         self._session: Session | None = None
-        self._spent = ZERO
+        # spent = what the database said after our last write + calls queued but not yet written
+        self._confirmed = ZERO
+        self._pending = ZERO
+        self._money = threading.Lock()
+        self._refusals = RefusalMemo()
         self._tracker: Any = None
         self._summary: AgentSessionSummary | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
     def id(self) -> int:
+        """The session id (after `start()`)."""
         if self._session is None:
             raise InvalidArgument("AgentSession.start() has not been called")
         return self._session.id
@@ -109,28 +112,33 @@ class AgentSession:
         return self.directory or os.getcwd()
 
     def start(self) -> AgentSession:
+        """Start the session (idempotent) and its watchers (`directory` files, `git` commits)."""
         if self._session is not None:
             return self
         result = self._c.start_session()(name=self.name, cwd=self.cwd, close_stale=self._close_stale)
-        self._session, self._spent = result.session, result.session.ai_cost
+        self._session, self._confirmed = result.session, result.session.ai_cost
+        # Built here, once: Singleton creation is not thread-safe (the writer uses them).
+        self._c.log_usage()
+        self._c.log_usage_batch()
         if self.budget is not None and "set_budget" in self._c.providers:
-            # The firewall (another feature) also enforces it for the proxy and `cs log-ai`.
-            try:
-                self._c.set_budget()(scope="session", limit=self.budget, session_id=self._session.id, actor="library")
-            except TypeError as exc:  # the firewall's signature moved on: the local budget still holds
-                sys.stderr.write(f"warning: could not register the session budget rule: {exc}\n")
+            # The firewall also enforces it for the proxy and `cs log-ai` on this session.
+            self._c.set_budget()(scope="session", limit=self.budget, session_id=self._session.id, actor="library")
         if self.watch_files or self.git:
-            self._tracker = self._c.live_tracking().tracker(
-                self._session.id, directory=self.directory, files=self.watch_files, commits=self.git).start()
+            from costhq.bootstrap.live import tracker_for
+
+            self._tracker = tracker_for(self._c, self._session.id, directory=self.directory,
+                                        files=self.watch_files, commits=self.git).start()
         return self
 
     def end(self, notes: str | None = None) -> AgentSessionSummary:
+        """Stop the watchers, store queued calls, end the session; idempotent, returns the summary."""
         if self._summary is not None:
             return self._summary
         sid = self.id
         tracker, self._tracker = self._tracker, None
         if tracker is not None:
             tracker.stop()
+        flush()
         ended = self._c.end_session()(cwd=self.cwd, session_id=sid, notes=notes)
         self._summary = self._summarise(ended)
         return self._summary
@@ -149,69 +157,103 @@ class AgentSession:
                cost: float | int | str | Decimal | None = None, *, prompt_tokens: int | None = None,
                completion_tokens: int | None = None, cache_read_tokens: int | None = None,
                cache_write_tokens: int | None = None, agent: str | None = None,
-               duration: float | None = None) -> Any:
-        """Record one AI call (cost computed from prices when omitted); raises BudgetExceededError
-        after storing it when the budget is now crossed."""
+               duration: float | str | Decimal | None = None) -> Any:
+        """Record one AI call (cost from prices when omitted; prompt tokens are uncached input).
+
+        The call is always stored; then BudgetExceededError is raised when the session's budget
+        (or a blocking firewall rule) is now crossed. `duration` is the call's wall time in seconds:
+        a registered local model (`cs local add`) is priced by it (compute time x hourly rate).
+        """
         call = UsageInput(
             provider=provider, model=model, cost=_usd(cost, "cost"), total_tokens=tokens,
             tokens=TokenCounts(input=prompt_tokens or 0, output=completion_tokens or 0,
                                cache_read=cache_read_tokens or 0, cache_write_5m=cache_write_tokens or 0),
-            origin=Origin.LIBRARY, agent=agent, duration_ms=None if duration is None else int(duration * 1000))
-        before = self._spent
-        refusal = None
+            origin=Origin.LIBRARY, agent=agent,
+            duration_ms=None if duration is None else seconds_to_ms(duration))  # issue 8: exact, validated
+        before = self.spent
         try:
-            logged = self._log(call)
-        except BudgetExceeded as exc:  # the firewall's own rule: the call is stored, then refused
-            logged, refusal = None, exc
-        if self.budget is not None:
-            self.check_budget(self._spent - before, after=True)
-        if refusal is not None:
-            raise refusal
+            logged = self._store(call)
+        except BudgetExceeded as refusal:  # a firewall rule: the call is stored, then refused
+            if self.budget is not None and self.spent > self.budget:
+                raise BudgetExceededError(self.spent, self.budget, self.spent - before) from None
+            spent, limit = Decimal(refusal.details.get("spent", "0")), Decimal(refusal.details.get("limit", "0"))
+            raise BudgetExceededError(spent, limit, self.spent - before, refusal.message,
+                                      **{k: v for k, v in refusal.details.items() if k not in ("spent", "limit")}
+                                      ) from None
+        if self.budget is not None and self.spent > self.budget:
+            raise BudgetExceededError(self.spent, self.budget, logged.record.cost or ZERO)
         return logged
 
-    def record(self, call: UsageInput) -> Any:
-        """Store a call on this session without raising for budgets (the tracked SDK clients use it;
-        their budget check is the pre-flight before the next request)."""
-        try:
-            return self._log(call)
-        except BudgetExceeded:
-            return None  # stored; `spent` is already up to date
-
-    def _log(self, call: UsageInput) -> Any:
+    def _store(self, call: UsageInput) -> Any:
         try:
             logged = self._c.log_usage()(call=call, cwd=self.cwd, session_id=self.id, allow_unpriced=True)
         except BudgetExceeded:
-            self._spent = self._c.get_session()(cwd=self.cwd, session_id=self.id).session.ai_cost
+            self._confirm(self._c.get_session()(cwd=self.cwd, session_id=self.id).session.ai_cost)
             raise
-        self._spent = logged.session.ai_cost
+        self._confirm(logged.session.ai_cost)
         return logged
 
-    def check_budget(self, attempted: Decimal = ZERO, *, after: bool = False) -> None:
-        """Raise BudgetExceededError when spending `attempted` more is not affordable
-        (`after=True`: it was already spent and counted)."""
-        if self.budget is None:
-            return
-        over = self._spent > self.budget if after else self._spent + attempted > self.budget
-        if over or (not after and self._spent >= self.budget):
-            raise BudgetExceededError(self._spent, self.budget, attempted)
+    def _confirm(self, total: Decimal) -> None:
+        with self._money:
+            self._confirmed = max(self._confirmed, total)  # spend only grows; writes may finish out of order
+
+    def record(self, call: UsageInput) -> None:
+        """Queue a tracked client's call on this session: priced now, stored by the background writer.
+
+        Never raises for budgets: the tracked clients refuse in their pre-flight instead.
+        """
+        try:
+            cost = price_usage(self._c.price_book(), call, allow_unpriced=True)[0] or ZERO
+        except CostHQError:
+            cost = ZERO  # the writer reports the problem when it stores the call
+        cost = quantize(cost)
+        with self._money:
+            self._pending += cost
+
+        def done(outcome: BatchOutcome) -> None:  # on the writer thread, after the batch's commit
+            logged = outcome.logged  # None: a duplicate request id (e.g. also captured by the proxy) or an error
+            with self._money:  # one step, so `spent` never counts the call twice or not at all
+                self._pending -= cost
+                if logged is not None:
+                    self._confirmed = max(self._confirmed, logged.session.ai_cost)
+            if logged is not None and logged.verdict is not None and logged.verdict.refusal is not None:
+                self._refusals.refusal = logged.verdict.refusal  # stored, then refused: the next pre-flight stops
+
+        WRITER.submit(self._c.log_usage_batch, QueuedUsage(call=call, cwd=self.cwd, session_id=self.id), done)
+
+    def check_budget(self) -> None:
+        """Pre-flight: raise BudgetExceededError when the budget is spent or a firewall rule refused."""
+        spent = self.spent
+        if self.budget is not None and spent >= self.budget:
+            raise BudgetExceededError(spent, self.budget, ZERO,
+                                      f"Budget spent: ${spent} of ${self.budget}; the request was not sent")
+        self._refusals.check(self._c)
 
     def can_afford(self, amount: float | int | str | Decimal) -> bool:
+        """True when spending `amount` more keeps the session within its budget (always without one)."""
         value = _usd(amount, "amount") or ZERO
-        return self.budget is None or self._spent + value <= self.budget
+        return self.budget is None or self.spent + value <= self.budget
 
     @property
     def spent(self) -> Decimal:
-        return self._spent
+        """USD spent by this session (as of our last write, plus tracked calls not yet written)."""
+        with self._money:
+            return self._confirmed + self._pending
 
     @property
     def remaining(self) -> Decimal | None:
-        return None if self.budget is None else max(ZERO, self.budget - self._spent)
+        """Budget left (never negative); None without a budget."""
+        return None if self.budget is None else max(ZERO, self.budget - self.spent)
 
     def status(self) -> AgentSessionSummary:
+        """Live totals from the database (queued tracked calls are stored first)."""
+        flush()
         detail = self._c.get_session()(cwd=self.cwd, session_id=self.id)
+        self._confirm(detail.session.ai_cost)
         return self._summarise(detail.session)
 
     def note(self, message: str) -> None:
+        """Add a timestamped annotation to the session."""
         self._c.add_note()(message=message, cwd=self.cwd, session_id=self.id)
 
     def _summarise(self, s: Session) -> AgentSessionSummary:
@@ -224,17 +266,33 @@ class AgentSession:
 
 def run_agent_session(name: str, options: dict[str, Any] | None,
                       fn: Callable[[AgentSession], T | Awaitable[T]]) -> Any:
-    """Start a session, run `fn(session)`, end it (also on error, which is re-raised), return the summary.
+    """Start a session, run `fn(session)`, end it (also on error: noted, then re-raised); return the summary.
 
-    A coroutine function gives an awaitable of the summary; a plain function the summary itself.
+    With an async `fn` (or one returning an awaitable) it returns an awaitable of the summary,
+    and an `async def fn` starts the session only when that awaitable is awaited.
     """
     session = AgentSession(name, **(options or {}))
     if inspect.iscoroutinefunction(fn):
-        async def _run() -> AgentSessionSummary:
+        async def _deferred() -> AgentSessionSummary:
             with session.start():
                 await fn(session)  # type: ignore[misc]
             return session.end()
-        return _run()
-    with session.start():
-        fn(session)
-    return session.end()
+        return _deferred()
+    session.start()
+    try:
+        result = fn(session)
+    except BaseException as exc:
+        session.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if not inspect.isawaitable(result):
+        return session.end()
+
+    async def _awaiting() -> AgentSessionSummary:
+        try:
+            await result  # type: ignore[misc]
+        except BaseException as exc:
+            session.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return session.end()
+
+    return _awaiting()

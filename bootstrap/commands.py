@@ -1,16 +1,18 @@
-"""Commands that need more than one adapter (proxy, dashboard, run) live here, in bootstrap."""
+"""Commands that need more than one adapter (proxy, dashboard, run) live here, in bootstrap.
+
+Each group is named with the commands it adds, so `cs <cmd>` imports only the module it runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from costhq.adapters.cli.app import Commands
 
 
-def extra_registrars() -> list[Callable[[Any, Any], None]]:
-    """Registrars for bootstrap-owned commands."""
-    from costhq.bootstrap.dashboard_commands import register_dashboard  # issue 6: `cs dashboard`, `cs card`
-    from costhq.bootstrap.mcp_server import register_mcp  # issue 7: `cs mcp`
-    from costhq.bootstrap.proxy_commands import register_proxy  # issue 3: `cs proxy`, `cs run`
-    from costhq.bootstrap.skill_commands import register_skill  # issue 5: `cs skill path`
-
-    return [register_mcp, register_proxy, register_dashboard, register_skill]
+def extra_registrars() -> list[Commands]:
+    """Registrars for bootstrap-owned commands, imported only when one of their commands runs."""
+    return [
+        Commands(("mcp",), "costhq.bootstrap.mcp_server:register_mcp"),  # issue 7: `cs mcp`
+        Commands(("proxy", "run"), "costhq.bootstrap.proxy_commands:register_proxy"),  # issue 3
+        Commands(("dashboard", "card"), "costhq.bootstrap.dashboard_commands:register_dashboard"),  # issue 6
+        Commands(("skill",), "costhq.bootstrap.skill_commands:register_skill"),  # issue 5: `cs skill path`
+    ]

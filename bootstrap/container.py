@@ -9,20 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from costhq.adapters._shared.clock import SystemClock
-from costhq.bootstrap.lean_imports import optional_integrations_hidden
+from costhq.bootstrap.lean_imports import DeferredModule, optional_integrations_hidden
 
 with optional_integrations_hidden():
     from dependency_injector import containers, providers
 
-from costhq.application import imports as usage_imports  # issue 7
-from costhq.application import (
-    pricing,
-    reports,  # issue 7
-    sessions,
-    usage,
-)
-from costhq.application import today as today_uc  # issue 7
-from costhq.bootstrap import integrations  # issue 7
+# Use-case modules load on a provider's first resolve, not at `cs` start-up (ADR 0003):
+# `cs status` then imports the sessions use cases, not the dashboard's or the importers'.
+usage_imports = DeferredModule("costhq.application.imports")  # issue 7
+pricing = DeferredModule("costhq.application.pricing")
+reports = DeferredModule("costhq.application.reports")  # issue 7
+sessions = DeferredModule("costhq.application.sessions")
+session_queries = DeferredModule("costhq.application.session_queries")  # cs status: the reads only
+usage = DeferredModule("costhq.application.usage")
+today_uc = DeferredModule("costhq.application.today")  # issue 7
+integrations = DeferredModule("costhq.bootstrap.integrations")  # issue 7
 
 
 def _uow_factory(db_path: Any, settings: Any = None) -> Any:
@@ -65,20 +66,27 @@ class Container(containers.DeclarativeContainer):
 
     start_session = providers.Singleton(sessions.StartSession, uow, clock, git)
     end_session = providers.Singleton(sessions.EndSession, uow, clock, git)
-    get_session = providers.Singleton(sessions.GetSession, uow, git)
-    latest_session = providers.Singleton(sessions.LatestSession, uow, git)
-    list_sessions = providers.Singleton(sessions.ListSessions, uow)
-    get_stats = providers.Singleton(sessions.GetStats, uow, clock)
+    get_session = providers.Singleton(session_queries.GetSession, uow, git)
+    latest_session = providers.Singleton(session_queries.LatestSession, uow, git)
+    list_sessions = providers.Singleton(session_queries.ListSessions, uow)
+    get_stats = providers.Singleton(session_queries.GetStats, uow, clock)
     add_note = providers.Singleton(sessions.AddNote, uow, clock, git)
     recover_stale = providers.Singleton(sessions.RecoverStale, uow, clock)
     # issue 4: the firewall policy and LogUsage's after-record hook (budgets, runaway, audit)
-    from costhq.bootstrap import firewall_providers as _fwp
+    _fwp = DeferredModule("costhq.bootstrap.firewall_providers")
     firewall_policy = providers.Singleton(_fwp.firewall_policy, settings)
     usage_firewall = providers.Singleton(_fwp.usage_firewall, firewall_policy)
-    log_usage = providers.Singleton(usage.LogUsage, uow, clock, git, price_book, usage_firewall)
+    _local = DeferredModule("costhq.application.local_models")  # issue 8: local models priced by compute time
+    # log-ai's part of issue 8 has its own module: every call imports one use case, not nine (ADR 0003)
+    price_local_call = providers.Singleton(DeferredModule("costhq.application.local_pricing").PriceLocalCall,
+                                           uow, price_book)
+    log_usage = providers.Singleton(usage.LogUsage, uow, clock, git, price_book, usage_firewall, price_local_call)
     background_session = providers.Singleton(usage.EnsureBackgroundSession, uow, clock)
+    # issue 5: the library's writer stores every queued call in one transaction per batch
+    log_usage_batch = providers.Singleton(DeferredModule("costhq.application.usage_batch").LogUsageBatch,
+                                          uow, clock, git, price_book, usage_firewall, price_local_call)
     list_prices = providers.Singleton(pricing.ListPrices, price_book, custom_prices)
-    from costhq.application import audit as _audit  # issue 4: pricing.json changes are audited
+    _audit = DeferredModule("costhq.application.audit")  # issue 4: pricing.json changes are audited
     record_audit_event = providers.Singleton(_audit.RecordAuditEvent, uow, clock)
     set_custom_price = providers.Singleton(pricing.SetCustomPrice, custom_prices, record_audit_event)
     reset_pricing = providers.Singleton(pricing.ResetPricing, custom_prices, record_audit_event)
@@ -100,19 +108,23 @@ class Container(containers.DeclarativeContainer):
     # --- issue 5: live file/commit tracking (application/tracking.py, bootstrap/live.py) ---------
     # Imported here, not at the top, so this block stays self-contained for concurrent edits;
     # both modules are light (the watchers themselves load only when a tracker starts).
-    from costhq.application import tracking as _tracking
-    from costhq.bootstrap import live as _live
+    _tracking = DeferredModule("costhq.application.tracking")
+    _live = DeferredModule("costhq.bootstrap.live")
 
     record_file_change = providers.Singleton(_tracking.RecordFileChange, uow, clock)
     record_commit = providers.Singleton(_tracking.RecordCommit, uow, clock)
     note_branch_switch = providers.Singleton(_tracking.NoteBranchSwitch, uow, clock)
+    # The watchers feed file churn to the runaway detector (issue 4's use case, stateless: a second
+    # singleton here because `record_file_activity` is declared further down).
+    _churn = DeferredModule("costhq.application.runaway")
+    file_churn_feed = providers.Singleton(_churn.RecordFileActivity, uow, clock)
     live_tracking = providers.Singleton(_live.LiveTracking, get_session, end_session, record_file_change,
-                                        record_commit, note_branch_switch, clock.provided.now)
+                                        record_commit, note_branch_switch, clock.provided.now, file_churn_feed)
 
 
     # --- issue 3: proxy and `cs run` (application/proxy.py, bootstrap/proxy_server.py) ------------
     # `request_guard` is the spend firewall's hook point; AllowAllGuard when none is wired.
-    from costhq.application import proxy as _proxy
+    _proxy = DeferredModule("costhq.application.proxy")
 
     # issue 4: the spend firewall replaces AllowAllGuard (budgets, unpriced policy, runaway blocks)
     request_guard = providers.Singleton(_fwp.firewall_guard, uow, clock, price_book, firewall_policy)
@@ -121,8 +133,8 @@ class Container(containers.DeclarativeContainer):
                                                 background_session)
     record_proxy_usage = providers.Singleton(_proxy.RecordProxyUsage, log_usage, resolve_proxy_session)
     # --- issue 4: spend firewall, runaway detection, audit chain (application/budgets.py, ...) -----
-    from costhq.application import budgets as _budgets
-    from costhq.application import runaway as _runaway
+    _budgets = DeferredModule("costhq.application.budgets")
+    _runaway = DeferredModule("costhq.application.runaway")
     set_budget = providers.Singleton(_budgets.SetBudget, uow, clock)
     list_budgets = providers.Singleton(_budgets.ListBudgets, uow)
     remove_budget = providers.Singleton(_budgets.RemoveBudget, uow, clock)
@@ -137,8 +149,8 @@ class Container(containers.DeclarativeContainer):
     read_audit = providers.Singleton(_audit.ReadAudit, uow)
 
     # --- issue 6: web dashboard, JSON API and stats card (application/dashboard.py) ----------------
-    from costhq.application import dashboard as _dashboard
-    from costhq.bootstrap import dashboard_providers as _dash
+    _dashboard = DeferredModule("costhq.application.dashboard")
+    _dash = DeferredModule("costhq.bootstrap.dashboard_providers")
 
     dashboard_queries = providers.Singleton(_dash.queries, settings.provided.db_path)
     data_reset = providers.Singleton(_dash.data_reset, settings.provided.db_path)
@@ -146,8 +158,19 @@ class Container(containers.DeclarativeContainer):
     get_overview = providers.Singleton(_dashboard.GetOverview, dashboard_queries, clock)
     search_sessions = providers.Singleton(_dashboard.SearchSessions, dashboard_queries, clock)
     export_sessions = providers.Singleton(_dashboard.ExportSessions, dashboard_queries)
+    export_session_rows = providers.Singleton(_dashboard.ExportSessionRows, dashboard_queries, clock)
     get_model_breakdown = providers.Singleton(_dashboard.GetModelBreakdown, dashboard_queries)
     get_insights = providers.Singleton(_dashboard.GetInsights, dashboard_queries, clock)
     get_card_stats = providers.Singleton(_dashboard.GetCardStats, dashboard_queries, clock)
     watch_changes = providers.Singleton(_dashboard.WatchChanges, dashboard_queries)
     start_fresh = providers.Factory(_dashboard.StartFresh, data_reset)
+
+    # --- issue 8: local models & hardware presets (application/local_models.py) -------------------
+    list_presets = providers.Singleton(_local.ListPresets, uow)
+    set_preset = providers.Singleton(_local.SetPreset, uow)
+    remove_preset = providers.Singleton(_local.RemovePreset, uow)
+    add_local_model = providers.Singleton(_local.AddLocalModel, uow, clock, price_book)
+    list_local_models = providers.Singleton(_local.ListLocalModels, uow)
+    remove_local_model = providers.Singleton(_local.RemoveLocalModel, uow)
+    find_local_model = providers.Singleton(_local.FindLocalModel, uow)
+    local_compute_report = providers.Singleton(_local.LocalComputeReport, uow)

@@ -9,52 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from costhq.domain.errors import InvalidArgument
 
-#: Built-in hardware presets (USD per hour) until the local-models feature stores its own.
-HARDWARE_PRESETS: list[dict[str, Any]] = [
-    {
-        "id": "local-rtx-4090",
-        "name": "Local RTX 4090",
-        "kind": "local GPU",
-        "hourlyUsd": 0.12,
-        "notes": "~450 W at $0.25/kWh + amortisation",
-    },
-    {
-        "id": "apple-silicon",
-        "name": "Apple Silicon (M-series)",
-        "kind": "local CPU/GPU",
-        "hourlyUsd": 0.03,
-        "notes": "~60 W at $0.25/kWh + amortisation",
-    },
-    {
-        "id": "runpod-a100",
-        "name": "Cloud A100 80GB (RunPod)",
-        "kind": "cloud GPU",
-        "hourlyUsd": 1.64,
-        "notes": "on-demand community cloud",
-    },
-    {
-        "id": "runpod-h100",
-        "name": "Cloud H100 80GB (RunPod)",
-        "kind": "cloud GPU",
-        "hourlyUsd": 2.79,
-        "notes": "on-demand community cloud",
-    },
-    {
-        "id": "vast-a100",
-        "name": "Cloud A100 (Vast.ai)",
-        "kind": "cloud GPU",
-        "hourlyUsd": 1.10,
-        "notes": "marketplace median",
-    },
-    {
-        "id": "vast-h100",
-        "name": "Cloud H100 (Vast.ai)",
-        "kind": "cloud GPU",
-        "hourlyUsd": 2.20,
-        "notes": "marketplace median",
-    },
-]
-
 
 def user_timezone(settings: Any, env: dict[str, str] | None = None) -> Any:
     """`[dashboard] timezone` in config.toml, else $TZ, else the system zone (/etc/localtime), else UTC."""
@@ -84,6 +38,7 @@ def build_deps(container: Any, *, host: str, port: int, tz: Any = None) -> Any:
         overview=container.get_overview(),
         search_sessions=container.search_sessions(),
         export_sessions=container.export_sessions(),
+        export_rows=container.export_session_rows(),
         get_session=container.get_session(),
         stats=container.get_stats(),
         models=container.get_model_breakdown(),
@@ -96,6 +51,15 @@ def build_deps(container: Any, *, host: str, port: int, tz: Any = None) -> Any:
         start_fresh=fresh,
         watch=container.watch_changes(),
         alerts=alerts,
-        hardware=lambda: HARDWARE_PRESETS,
+        local=_local_deps(container),  # issue 8
         security=Security.for_bind(host, port),
     )
+
+
+def _local_deps(container: Any) -> Any:
+    """The local-models use cases of the dashboard (issue 8)."""
+    from costhq.adapters.http.routes_local import LocalDeps
+
+    return LocalDeps(list_presets=container.list_presets(), set_preset=container.set_preset(),
+                     remove_preset=container.remove_preset(), list_models=container.list_local_models(),
+                     compute=container.local_compute_report())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 from costhq.bootstrap.settings import Settings
@@ -25,6 +24,8 @@ def prepare_data_dir(settings: Settings) -> None:
     report = migrate_codesession(legacy, settings.db_path)
     legacy_pricing = legacy / "pricing.json"
     if legacy_pricing.exists() and not settings.pricing_path.exists():
+        import shutil  # first run only
+
         shutil.copy2(legacy_pricing, settings.pricing_path)
     sys.stderr.write(
         f"costhq: migrated data from {legacy} to {data_dir} ({report.summary()}); "

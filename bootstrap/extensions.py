@@ -1,38 +1,48 @@
 """Shared machinery of the tracked SDK clients: where a call is recorded, and metered streams.
 
-Session choice (spec): an `AgentSession` or a session id given as `session=`; otherwise the
-active session of the current directory's scope at the time of the call; otherwise the
-automatic "Background API Session". A duplicate request id (the same call also captured by
-the proxy) is skipped, never counted twice. Recording errors of our own never break the
-caller's API call; they are reported on stderr.
+Session choice (spec): an `AgentSession` or a session id given as `session=`; otherwise
+`COSTHQ_SESSION_ID` (set by `cs run` for its child); otherwise the active session of the
+current directory's scope at the time of the call; otherwise the automatic "Background API
+Session". A duplicate request id (the same call also captured by the proxy) is skipped, never
+counted twice. Calls are stored by the background writer (`library_writer`); recording errors
+of our own never break the caller's API call, they are reported on stderr.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-from costhq.application.errors import Conflict
+import attrs
+
 from costhq.application.usage import UsageInput
+from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.bootstrap.agent_budget import RefusalMemo
+from costhq.bootstrap.library_writer import WRITER
 from costhq.bootstrap.sdk_metering import StreamMeter, request_id_of, response_call
-from costhq.domain.errors import BudgetExceeded, CostHQError, NoActiveSession
 
 
 class Recorder:
-    """Records calls for one tracked client (thread-safe; the container is built on first use)."""
+    """Records calls for one tracked client (thread-safe; the container is built on first use).
+
+    Nothing here touches SQLite on the caller's thread: calls go to the background writer.
+    """
 
     def __init__(self, session: Any = None, container: Any = None) -> None:
         from costhq.bootstrap.agents import AgentSession
 
+        if session is None and os.environ.get("COSTHQ_SESSION_ID", "").isdigit():
+            session = int(os.environ["COSTHQ_SESSION_ID"])  # a child of `cs run`: that run's session
         self.agent = session if isinstance(session, AgentSession) else None
         self.session_id = None if self.agent is not None or session is None else int(session)
         self._container = container
         self._lock = threading.Lock()
+        self._refusals = RefusalMemo()
         # The meter of the stream a helper manager just opened (per thread and per task).
         self.last_meter: contextvars.ContextVar[StreamMeter | None] = contextvars.ContextVar(
             "costhq_last_meter", default=None)
@@ -48,49 +58,42 @@ class Recorder:
             return self._container
 
     def preflight(self) -> None:
-        """Raise BudgetExceededError before sending when the AgentSession's budget is spent."""
+        """Raise BudgetExceededError before sending: the AgentSession's budget is spent, or a
+        blocking firewall rule refused the last call recorded here and still does."""
         if self.agent is not None:
             self.agent.check_budget()
+        elif self._refusals.refusal is not None:
+            self._refusals.check(self.container())
 
     def record(self, call: UsageInput | None) -> None:
+        """Queue `call` (timestamped now) for the background writer."""
         if call is None:
             return
-        try:
-            self._store(call)
-        except Conflict:
-            pass  # same request id already recorded (e.g. also captured by the proxy)
-        except BudgetExceeded:
-            pass  # stored, then refused by a firewall rule: the next pre-flight (or the proxy) stops
-        except CostHQError as exc:
-            sys.stderr.write(f"warning: costhq could not record a {call.provider} call: {exc.message}\n")
-
-    def _store(self, call: UsageInput) -> None:
+        call = attrs.evolve(call, timestamp=call.timestamp or datetime.now(UTC))
         if self.agent is not None:
             self.agent.record(call)
             return
-        c, cwd = self.container(), os.getcwd()
-        log = c.log_usage()
-        if self.session_id is not None:
-            log(call=call, cwd=cwd, session_id=self.session_id, allow_unpriced=True)
-            return
-        try:
-            log(call=call, cwd=cwd, allow_unpriced=True)
-        except NoActiveSession:
-            background = c.background_session()(scope=c.git().scope(cwd).path)
-            log(call=call, cwd=cwd, session_id=background.id, allow_unpriced=True)
+        # No session named: the active session of the cwd's scope, else the background session.
+        item = QueuedUsage(call=call, cwd=os.getcwd(), session_id=self.session_id,
+                           background=self.session_id is None)
+        WRITER.submit(self._log_batch, item, self._done)
+
+    def _log_batch(self) -> Any:  # on the writer thread: the container is built there, not on the caller's
+        return self.container().log_usage_batch()
+
+    def _done(self, outcome: BatchOutcome) -> None:
+        # A duplicate request id (the proxy captured the call too) is skipped; errors are reported by the writer.
+        verdict = outcome.logged.verdict if outcome.logged is not None else None
+        if verdict is not None and verdict.refusal is not None:
+            self._refusals.refusal = verdict.refusal  # stored, then refused: the next pre-flight stops
 
     def meter(self, provider: str, model: str) -> StreamMeter:
         meter = StreamMeter(provider, model, self.record)
         self.last_meter.set(meter)
         return meter
 
-    def finish_last(self, _stream: Any) -> None:
-        meter = self.last_meter.get()
-        if meter is not None:
-            meter.finish(partial=True)  # no-op when the stream already finished
-
-    def respond(self, provider: str, model: str, result: Any, started: float) -> Any:
-        self.record(response_call(provider, model, result, started))
+    def respond(self, provider: str, model: str, result: Any, started: float, *, stream: bool = False) -> Any:
+        self.record(response_call(provider, model, result, started, stream=stream))
         return result
 
 
@@ -147,13 +150,6 @@ class AsyncMeteredStream:
     def response(self) -> Any:
         return self._inner.response
 
-    async def _finish(self, partial: bool) -> None:
-        call = self._meter.take(partial=partial)
-        if call is not None:
-            import anyio.to_thread
-
-            await anyio.to_thread.run_sync(self._meter._record, call)
-
     async def __aiter__(self) -> AsyncIterator[Any]:
         finished = False
         try:
@@ -162,7 +158,7 @@ class AsyncMeteredStream:
                 yield event
             finished = True
         finally:
-            await self._finish(not finished)
+            self._meter.finish(partial=not finished)
 
     async def __anext__(self) -> Any:
         if self._it is None:
@@ -171,7 +167,7 @@ class AsyncMeteredStream:
 
     async def close(self) -> None:
         await self._inner.close()
-        await self._finish(True)
+        self._meter.finish(partial=True)
 
     async def __aenter__(self) -> AsyncMeteredStream:
         return self
@@ -184,34 +180,48 @@ class AsyncMeteredStream:
 
 
 class ManagerGuard:
-    """Wraps an SDK stream-helper manager (`.stream(...)`): on exit, a stream closed early is
-    recorded as partial (the helper closes the HTTP response itself, bypassing our iterator)."""
+    """Wraps an SDK stream-helper manager (`.stream(...)`): on exit, a stream left early is
+    recorded as partial (the helper closes the HTTP response itself, bypassing our iterator).
 
-    def __init__(self, inner: Any, on_exit: Callable[[Any], None]) -> None:
-        self._inner, self._on_exit = inner, on_exit
+    The helper calls our tracked `create` while it is entered, which opens a meter: the guard
+    takes *that* meter, so nested or interleaved helpers each finish their own. `on_exit`
+    replaces this for helpers that do not go through `create` (Anthropic's).
+    """
+
+    def __init__(self, inner: Any, recorder: Recorder, on_exit: Callable[[Any], None] | None = None) -> None:
+        self._inner, self._recorder, self._on_exit = inner, recorder, on_exit
         self._stream: Any = None
+        self._meter: StreamMeter | None = None
 
     def __enter__(self) -> Any:
+        self._recorder.last_meter.set(None)
         self._stream = self._inner.__enter__()
+        self._meter = self._recorder.last_meter.get()
         return self._stream
 
     def __exit__(self, *exc: Any) -> Any:
         try:
             return self._inner.__exit__(*exc)
         finally:
-            self._on_exit(self._stream)
+            self._done()
 
     async def __aenter__(self) -> Any:
+        self._recorder.last_meter.set(None)
         self._stream = await self._inner.__aenter__()
+        self._meter = self._recorder.last_meter.get()
         return self._stream
 
     async def __aexit__(self, *exc: Any) -> Any:
         try:
             return await self._inner.__aexit__(*exc)
         finally:
-            import anyio.to_thread
+            self._done()
 
-            await anyio.to_thread.run_sync(self._on_exit, self._stream)
+    def _done(self) -> None:
+        if self._on_exit is not None:
+            self._on_exit(self._stream)
+        elif self._meter is not None:
+            self._meter.finish(partial=True)  # no-op when the stream already finished
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -1,14 +1,16 @@
 """Live tracking: the file and commit watchers bound to one session, and `cs start`'s foreground loop.
 
-Shared by `cs start NAME` (foreground), `cs run` and `AgentSession(directory=..., git=True)`:
+Shared by `cs start NAME` (foreground), `AgentSession(directory=..., git=True)` and, through
+`tracker_for`, `cs run` around its child:
 
-    tracker = container.live_tracking().tracker(session_id)   # LiveTracker
-    tracker.start()          # watchers running on their own threads
-    ...                      # files/commits are recorded as they happen
-    tracker.stop()           # joins the threads; a last commit check runs first
+    with tracker_for(container, session_id):   # watchers running on their own threads
+        ...                                     # files/commits are recorded as they happen
+    # left: threads joined, queued changes stored, a last commit check done
 
-Watcher callbacks call the tracking use cases and nothing else. The foreground loop only
-reads the session once a second to draw the status line; Ctrl-C (SIGINT/SIGTERM) stops the
+Watcher callbacks call the tracking use cases and nothing else: every kept file change is
+recorded (RecordFileChange) and fed to the runaway detector's churn check (RecordFileActivity);
+a new runaway trip is kept in `alerts` for the foreground line. The foreground loop only reads
+the session once a second to draw the status line; Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops the
 watchers and ends the session with its summary (unless --keep-open).
 """
 
@@ -38,10 +40,22 @@ class LiveTracker:
     record_file: RecordFileChange
     record_commit: RecordCommit
     note_branch: NoteBranchSwitch
+    file_activity: Callable[..., list[Any]] | None = None
     directory: str | None = None
     watch_files: bool = True
     watch_commits: bool = True
+    alerts: list[str] = attrs.Factory(list)
     _parts: list[Any] = attrs.Factory(list)
+    _tripped: set[Any] = attrs.Factory(set)
+
+    def _file_changed(self, change: Any) -> None:
+        self.record_file(session_id=self.session.id, path=change.path, change_type=change.change_type)
+        if self.file_activity is None:
+            return
+        for trip in self.file_activity(session_id=self.session.id, path=change.path):
+            if trip.id not in self._tripped:
+                self._tripped.add(trip.id)
+                self.alerts.append(f"runaway {trip.detector.value} ({trip.action.value}): {trip.message}")
 
     def start(self) -> LiveTracker:
         from costhq.adapters.watchers.commit_watcher import CommitWatcher
@@ -52,7 +66,7 @@ class LiveTracker:
             self._parts.append(WatchdogFileWatcher(
                 directory=self.directory or s.working_directory, scope=s.working_directory,
                 git_root=s.git_root,
-                on_change=lambda c: self.record_file(session_id=s.id, path=c.path, change_type=c.change_type)))
+                on_change=self._file_changed))
         if self.watch_commits and s.git_root:
             self._parts.append(CommitWatcher(
                 git_root=s.git_root, since=s.start_time, start_sha=s.start_git_head,
@@ -88,21 +102,24 @@ class LiveTracking:
     record_commit: RecordCommit
     note_branch: NoteBranchSwitch
     now: Callable[[], Any]
+    file_activity: Callable[..., list[Any]] | None = None
 
     def tracker(self, session_id: int, *, directory: str | None = None, files: bool = True,
                 commits: bool = True) -> LiveTracker:
         session = self.get_session(cwd=".", session_id=session_id).session
-        return LiveTracker(session, self.record_file, self.record_commit, self.note_branch,
+        return LiveTracker(session, self.record_file, self.record_commit, self.note_branch, self.file_activity,
                            directory=directory, watch_files=files, watch_commits=commits)
 
     def __call__(self, session_id: int, *, keep_open: bool = False, out: TextIO | None = None) -> int:
         """Foreground mode: watch until Ctrl-C (or the session is ended elsewhere); 0 on a clean end."""
         out = out or sys.stdout
         stop = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # SIGHUP: the terminal went away; end as cleanly as on Ctrl-C.
+        signals = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
         line = _StatusLine(out)
         try:
-            with self.tracker(session_id):
+            with self.tracker(session_id) as tracker:
                 out.write("Tracking files and commits. Press Ctrl-C to end the session"
                           + (" (it stays open: --keep-open).\n" if keep_open else ".\n"))
                 out.flush()
@@ -112,6 +129,8 @@ class LiveTracking:
                         line.finish()
                         out.write(f"Session #{session_id} was ended elsewhere.\n")
                         return 0
+                    while tracker.alerts:
+                        line.alert(tracker.alerts.pop(0))
                     line.show(session, self.now())
                     if stop.wait(1.0):
                         break
@@ -126,6 +145,15 @@ class LiveTracking:
         out.write("Session ended\n" + summary_line(ended, self.now()) + "\n")
         out.flush()
         return 0
+
+
+def tracker_for(container: Any, session_id: int, *, directory: str | None = None, files: bool = True,
+                commits: bool = True) -> LiveTracker:
+    """The watchers of one session, not started: `with tracker_for(c, sid): ...` (or start/stop).
+
+    For `cs run` to wrap its child in; `AgentSession` starts one for `directory=` / `git=True`.
+    """
+    return container.live_tracking().tracker(session_id, directory=directory, files=files, commits=commits)
 
 
 def summary_line(s: Session, now: Any) -> str:
@@ -157,6 +185,13 @@ class _StatusLine:
                 return
             self._last, self._last_at = key, time.monotonic()
             self.out.write(text + "\n")
+        self.out.flush()
+
+    def alert(self, text: str) -> None:
+        """A warning on its own line (the status line is redrawn after it)."""
+        self.finish()
+        self.out.write(f"⚠ {text}\n")
+        self._last = None  # draw the totals again below the warning
         self.out.flush()
 
     def finish(self) -> None:

@@ -96,6 +96,7 @@ def register_proxy(app: App, c: Any) -> None:
                 say("Point your tools at it:")
                 for line in env_lines(env):
                     say(f"  {line}")
+            sys.stdout.flush()  # a pipe is block-buffered: whoever reads us needs the lines now
             # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight streams, lifespan flush),
             # then re-raises the signal to the handlers it found: make those no-ops so we exit 0.
             previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -158,7 +159,12 @@ def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: b
         proxy = ProxyThread(build_proxy_app(c, port=sock.getsockname()[1], pinned_session=sid,
                                             config=proxy_config(c.settings())), sock).start()
         try:
-            code = _child(command, _child_env(proxy.port, sid))
+            from costhq.bootstrap.live import tracker_for
+
+            # The same file and commit watchers as `cs start` (issue 5): live file events, churn
+            # detection, and paths outside git that the end-of-session backfill cannot see.
+            with tracker_for(c, sid, directory=cwd):
+                code = _child(command, _child_env(proxy.port, sid))
         finally:
             proxy.stop()  # in-flight streams finish and their usage is flushed before the session ends
     finally:

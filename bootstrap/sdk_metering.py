@@ -129,19 +129,35 @@ def request_id_of(obj: Any) -> str | None:
     rid = getattr(obj, "_request_id", None)
     if rid:
         return str(rid)
-    response = getattr(obj, "response", None)
+    response = getattr(obj, "response", None) or getattr(obj, "http_response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
     return headers.get("x-request-id") or headers.get("request-id")
 
 
-def response_call(provider: str, model: str, result: Any, started: float) -> UsageInput | None:
-    """The call of a non-streamed response; None when it carries no usage (e.g. a raw response)."""
-    usage = getattr(result, "usage", None)
+def _parsed(result: Any, stream: bool) -> Any:
+    # `with_raw_response` / `with_streaming_response` hand back the HTTP wrapper: its parsed body
+    # (cached by the SDK, so the caller's own `.parse()` costs nothing more) has the usage.
+    # A raw *streamed* response is left alone: reading it here would consume the caller's stream.
+    if getattr(result, "usage", None) is not None or stream:
+        return result
+    if hasattr(result, "http_response") and callable(getattr(result, "parse", None)):
+        try:
+            return result.parse()
+        except Exception:  # an unparsable body is the caller's to see, not ours to break
+            return None
+    return result
+
+
+def response_call(provider: str, model: str, result: Any, started: float, *,
+                  stream: bool = False) -> UsageInput | None:
+    """The call of a non-streamed response; None when it carries no usage."""
+    parsed = _parsed(result, stream)
+    usage = getattr(parsed, "usage", None)
     tokens = anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
     if tokens is None:
         return None
-    return UsageInput(provider=provider, model=model, served_model=getattr(result, "model", None),
-                      tokens=tokens, origin=Origin.LIBRARY, request_id=request_id_of(result),
+    return UsageInput(provider=provider, model=model, served_model=getattr(parsed, "model", None),
+                      tokens=tokens, origin=Origin.LIBRARY, request_id=request_id_of(parsed) or request_id_of(result),
                       error=tokens.is_empty, duration_ms=int((time.monotonic() - started) * 1000))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     config_path = data_dir / "config.toml"
     config: dict[str, Any] = {}
     if config_path.exists():
+        import tomllib  # only when there is a config: most `cs` calls never parse TOML
+
         try:
             config = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from costhq.adapters.cli.output import emit_json, say
@@ -22,13 +23,20 @@ def register_skill(app: Any, _container: Any) -> None:
     skill = App(name="skill", help="The agent skill shipped with CostHQ (OpenClaw).")
 
     @skill.command
-    def path(*, json_: Json = False) -> int:
-        """Print the folder of the installed CostHQ skill (it holds SKILL.md)."""
+    def path(*, file: bool = False, json_: Json = False) -> int:
+        """Print the folder of the installed CostHQ skill (copy it to ~/.openclaw/skills/).
+
+        Parameters
+        ----------
+        file
+            Print the path of its SKILL.md instead of the folder.
+        """
         folder = skill_dir()
+        skill_file = os.path.join(folder, "SKILL.md")
         if json_:
-            emit_json({"path": folder, "skillFile": f"{folder}/SKILL.md"})
+            emit_json({"path": folder, "skillFile": skill_file})
         else:
-            say(folder)
+            say(skill_file if file else folder)
         return 0
 
     app.command(skill)

@@ -1,9 +1,10 @@
 """`TrackedAnthropic` / `AsyncTrackedAnthropic`: the official clients, with every call's usage recorded.
 
-`messages.create` (plain and `stream=True`) and the `messages.stream(...)` helper are wrapped at
-the resource level. The helper posts by itself (not through `create`), so its usage is read
-from the helper's own accumulated message snapshot when its context exits; a snapshot without
-a stop reason means the stream was left early (recorded as partial).
+`messages.create` (plain, `stream=True`, non-streamed raw responses), `messages.parse` and the
+`messages.stream(...)` helper are wrapped at the resource level. The helper posts by itself
+(not through `create`), so its usage is read from the helper's own accumulated message
+snapshot when its context exits; a snapshot without a stop reason means the stream was left
+early (recorded as partial).
 """
 
 from __future__ import annotations
@@ -51,14 +52,20 @@ class _TrackedMessages(Messages):
         self._costhq.preflight()
         started = now()
         result = super().create(*args, **kwargs)
-        if kwargs.get("stream") is True and isinstance(result, anthropic.Stream):
+        streamed = kwargs.get("stream") is True
+        if streamed and isinstance(result, anthropic.Stream):
             return MeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return self._costhq.respond(P, _model(kwargs), result, started)
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        self._costhq.preflight()
+        started = now()
+        return self._costhq.respond(P, _model(kwargs), super().parse(*args, **kwargs), started)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         self._costhq.preflight()
         started, rec = now(), self._costhq
-        return ManagerGuard(super().stream(*args, **kwargs),
+        return ManagerGuard(super().stream(*args, **kwargs), rec,
                             lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
 
 
@@ -66,19 +73,23 @@ class _AsyncTrackedMessages(AsyncMessages):
     _costhq: Recorder
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
-        import anyio.to_thread
-
         self._costhq.preflight()
         started = now()
         result = await super().create(*args, **kwargs)
-        if kwargs.get("stream") is True and isinstance(result, anthropic.AsyncStream):
+        streamed = kwargs.get("stream") is True
+        if streamed and isinstance(result, anthropic.AsyncStream):
             return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return await anyio.to_thread.run_sync(self._costhq.respond, P, _model(kwargs), result, started)
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        self._costhq.preflight()
+        started = now()
+        return self._costhq.respond(P, _model(kwargs), await super().parse(*args, **kwargs), started)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         self._costhq.preflight()
         started, rec = now(), self._costhq
-        return ManagerGuard(super().stream(*args, **kwargs),
+        return ManagerGuard(super().stream(*args, **kwargs), rec,
                             lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
 
 

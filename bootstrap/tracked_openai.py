@@ -1,8 +1,9 @@
 """`TrackedOpenAI` / `AsyncTrackedOpenAI`: the official clients, with every call's usage recorded.
 
 Wrapped at the resource level (subclassed resources behind the client's own properties), never
-by monkeypatching: `chat.completions.create`, `responses.create`, `embeddings.create`, including
-`stream=True` iterators and the `.stream(...)` helpers (which call `create` themselves).
+by monkeypatching: `chat.completions.create`/`.parse`, `responses.create`/`.parse`,
+`embeddings.create`, including `stream=True` iterators, the `.stream(...)` helpers (which call
+`create` themselves) and non-streamed `with_raw_response` / `with_streaming_response` calls.
 Streamed chat completions get `stream_options={"include_usage": True}` unless the caller set
 stream_options: OpenAI then sends usage in a last chunk with `choices: []`.
 """
@@ -41,13 +42,20 @@ def _sync_create(cls: type, chat: bool) -> type:
             self._costhq.preflight()
             kwargs, started = _prepare(kwargs, chat), now()
             result = super().create(*args, **kwargs)
-            if kwargs.get("stream") is True and isinstance(result, openai.Stream):
+            streamed = kwargs.get("stream") is True
+            if streamed and isinstance(result, openai.Stream):
                 return MeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-            return self._costhq.respond(P, _model(kwargs), result, started)
+            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
 
-        if hasattr(cls, "stream"):
+        if hasattr(cls, "parse"):  # structured outputs post by themselves, not through `create`
+            def parse(self, *args: Any, **kwargs: Any) -> Any:
+                self._costhq.preflight()
+                started = now()
+                return self._costhq.respond(P, _model(kwargs), super().parse(*args, **kwargs), started)
+
+        if hasattr(cls, "stream"):  # the helper calls our `create(stream=True)` when entered
             def stream(self, *args: Any, **kwargs: Any) -> Any:
-                return ManagerGuard(super().stream(*args, **kwargs), self._costhq.finish_last)
+                return ManagerGuard(super().stream(*args, **kwargs), self._costhq)
 
     _Tracked.__name__ = f"Tracked{cls.__name__}"
     return _Tracked
@@ -58,18 +66,23 @@ def _async_create(cls: type, chat: bool) -> type:
         _costhq: Recorder
 
         async def create(self, *args: Any, **kwargs: Any) -> Any:
-            import anyio.to_thread
-
             self._costhq.preflight()
             kwargs, started = _prepare(kwargs, chat), now()
             result = await super().create(*args, **kwargs)
-            if kwargs.get("stream") is True and isinstance(result, openai.AsyncStream):
+            streamed = kwargs.get("stream") is True
+            if streamed and isinstance(result, openai.AsyncStream):
                 return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-            return await anyio.to_thread.run_sync(self._costhq.respond, P, _model(kwargs), result, started)
+            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+
+        if hasattr(cls, "parse"):
+            async def parse(self, *args: Any, **kwargs: Any) -> Any:
+                self._costhq.preflight()
+                started = now()
+                return self._costhq.respond(P, _model(kwargs), await super().parse(*args, **kwargs), started)
 
         if hasattr(cls, "stream"):
             def stream(self, *args: Any, **kwargs: Any) -> Any:
-                return ManagerGuard(super().stream(*args, **kwargs), self._costhq.finish_last)
+                return ManagerGuard(super().stream(*args, **kwargs), self._costhq)
 
     _Tracked.__name__ = f"AsyncTracked{cls.__name__}"
     return _Tracked

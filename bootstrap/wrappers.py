@@ -32,29 +32,51 @@ def _resource(cls: type, client: Any, session: Any) -> Any:
     return resource
 
 
-def tracked_gpt(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
-    """`client.chat.completions.create(**kwargs)` with its usage recorded (sync client)."""
-    from costhq.bootstrap.tracked_openai import _Completions
+def _is_async(client: Any) -> bool:
+    import inspect
 
+    return inspect.iscoroutinefunction(getattr(client, "post", None))
+
+
+def tracked_gpt(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
+    """`client.chat.completions.create(**kwargs)` with its usage recorded.
+
+    Given an `openai.AsyncOpenAI`, returns the awaitable of `tracked_gpt_async` (`await tracked_gpt(...)`).
+    A client that is already tracked records the call itself (never twice).
+    """
+    from costhq.bootstrap.tracked_openai import AsyncTrackedOpenAI, TrackedOpenAI, _Completions
+
+    if isinstance(client, TrackedOpenAI | AsyncTrackedOpenAI) and session is None:
+        return client.chat.completions.create(**kwargs)
+    if _is_async(client):
+        return tracked_gpt_async(client, session=session, **kwargs)
     return _resource(_Completions, client, session).create(**kwargs)
 
 
 async def tracked_gpt_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     """Async twin of `tracked_gpt` for an `openai.AsyncOpenAI` client."""
-    from costhq.bootstrap.tracked_openai import _AsyncCompletions
+    from costhq.bootstrap.tracked_openai import AsyncTrackedOpenAI, _AsyncCompletions
 
+    if isinstance(client, AsyncTrackedOpenAI) and session is None:
+        return await client.chat.completions.create(**kwargs)
     return await _resource(_AsyncCompletions, client, session).create(**kwargs)
 
 
 def tracked_claude(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
-    """`client.messages.create(**kwargs)` with its usage recorded (sync client)."""
-    from costhq.bootstrap.tracked_anthropic import _TrackedMessages
+    """`client.messages.create(**kwargs)` with its usage recorded (an awaitable for `AsyncAnthropic`)."""
+    from costhq.bootstrap.tracked_anthropic import AsyncTrackedAnthropic, TrackedAnthropic, _TrackedMessages
 
+    if isinstance(client, TrackedAnthropic | AsyncTrackedAnthropic) and session is None:
+        return client.messages.create(**kwargs)
+    if _is_async(client):
+        return tracked_claude_async(client, session=session, **kwargs)
     return _resource(_TrackedMessages, client, session).create(**kwargs)
 
 
 async def tracked_claude_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     """Async twin of `tracked_claude` for an `anthropic.AsyncAnthropic` client."""
-    from costhq.bootstrap.tracked_anthropic import _AsyncTrackedMessages
+    from costhq.bootstrap.tracked_anthropic import AsyncTrackedAnthropic, _AsyncTrackedMessages
 
+    if isinstance(client, AsyncTrackedAnthropic) and session is None:
+        return await client.messages.create(**kwargs)
     return await _resource(_AsyncTrackedMessages, client, session).create(**kwargs)

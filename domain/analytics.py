@@ -113,6 +113,22 @@ def cost_per_hour(cost: Decimal, seconds: int) -> Decimal:
     return quantize(cost * 3600 / max(seconds, 60))
 
 
+#: Field order of a `SessionRow` (the export's flat form of a session).
+SESSION_ROW_FIELDS = (
+    "id", "name", "status", "start_time", "end_time", "duration", "working_directory", "git_root", "branch",
+    "files_changed", "commits", "ai_tokens", "ai_cost_units", "ai_calls", "unpriced_calls",
+    "cost_per_hour_units", "notes",
+)
+
+#: One session flattened for export, in `SESSION_ROW_FIELDS` order: plain values, not a Session,
+#: because building 10,000 objects was most of an export's time. Times are ISO-8601 UTC text with
+#: milliseconds and `Z` (None while active); `duration` is whole seconds (live for active
+#: sessions); money is exact integer 1e-10 USD, `cost_per_hour_units` rounded half-even by the
+#: same rule as `cost_per_hour`.
+SessionRow = tuple[int, str, str, str, str | None, int, str, str | None, str | None, int, int, int, int, int, int,
+                   int, str | None]
+
+
 @attrs.frozen(kw_only=True)
 class ModelUsage:
     """Totals of one (provider, model), the model as served when known."""

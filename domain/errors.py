@@ -3,9 +3,14 @@
     CostHQError
     ├── InvalidArgument          invalid_argument
     │   ├── MissingTokens        missing_tokens
-    │   └── InvalidPricing       invalid_pricing
+    │   ├── InvalidPricing       invalid_pricing
+    │   ├── MissingDuration      missing_duration        (issue 8: local models)
+    │   └── BaseUrlNotAllowed    base_url_not_allowed    (issue 8)
     ├── NotFound                 not_found
-    │   └── SessionNotFound      session_not_found
+    │   ├── SessionNotFound      session_not_found
+    │   ├── PresetNotFound       preset_not_found        (issue 8)
+    │   └── LocalModelNotFound   local_model_not_found   (issue 8)
+    ├── PresetInUse              preset_in_use           (issue 8)
     ├── SessionActive            session_active
     ├── NoActiveSession          no_active_session
     ├── UnknownModel             unknown_model
@@ -96,3 +101,36 @@ class AuditChainBroken(CostHQError):
     """The audit chain does not verify."""
 
     code = "audit_chain_broken"
+
+
+# --- issue 8: local models and hardware presets ---------------------------------------------------
+
+
+class MissingDuration(InvalidArgument):
+    """A local model is priced by compute time, and the call has no duration (nor a cost)."""
+
+    code = "missing_duration"
+
+
+class BaseUrlNotAllowed(InvalidArgument):
+    """A local model's base URL points off this machine and the user did not allow it."""
+
+    code = "base_url_not_allowed"
+
+
+class PresetNotFound(NotFound):
+    """No hardware preset has this name."""
+
+    code = "preset_not_found"
+
+
+class LocalModelNotFound(NotFound):
+    """No local model has this name."""
+
+    code = "local_model_not_found"
+
+
+class PresetInUse(CostHQError):
+    """A hardware preset cannot be removed while local models are billed at it."""
+
+    code = "preset_in_use"

@@ -6,48 +6,83 @@ with `--json`, errors print `{"schemaVersion","costhqVersion","error":{"code","m
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from cyclopts import App, CycloptsError
 
 from costhq.adapters._shared.version import VERSION
-from costhq.adapters.cli import (
-    commands_audit,
-    commands_budget,
-    commands_export,
-    commands_import,
-    commands_pricing,
-    commands_report,
-    commands_runaway,
-    commands_sessions,
-    commands_statusline,
-    commands_today,
-    commands_usage,
-)
 from costhq.adapters.cli.output import emit_error
 from costhq.domain.errors import CostHQError
 
 Registrar = Callable[[App, Any], None]
 
 
-def make_cli(container: Any, extra: Iterable[Registrar] = ()) -> App:
-    """Build the `cs` app. `extra` registrars add commands owned by bootstrap (proxy, dashboard...)."""
+class Commands(NamedTuple):
+    """The top-level commands one module registers, named up front so `cs <cmd>` imports only it.
+
+    `target` is "package.module:function", a Registrar. A stale `names` list costs speed, never
+    behaviour: a command no group claims makes `make_cli` register every group (ADR 0003).
+    """
+
+    names: tuple[str, ...]
+    target: str
+
+    def load(self) -> Registrar:
+        module, _, attr = self.target.partition(":")
+        register: Registrar = getattr(importlib.import_module(module), attr)
+        return register
+
+
+_CLI = "costhq.adapters.cli."
+CORE: tuple[Commands, ...] = (
+    Commands(("start", "end", "status", "show", "list", "stats", "note", "recover"),
+             _CLI + "commands_sessions:register"),
+    Commands(("log-ai",), _CLI + "commands_usage:register"),
+    Commands(("export",), _CLI + "commands_export:register"),
+    Commands(("pricing",), _CLI + "commands_pricing:register"),
+    # issue 7: agent integrations
+    Commands(("import", "auto-log"), _CLI + "commands_import:register"),
+    Commands(("report",), _CLI + "commands_report:register"),
+    Commands(("statusline",), _CLI + "commands_statusline:register"),
+    Commands(("today",), _CLI + "commands_today:register"),
+    # issue 4: spend firewall
+    Commands(("budget",), _CLI + "commands_budget:register"),
+    Commands(("runaway",), _CLI + "commands_runaway:register"),
+    Commands(("audit",), _CLI + "commands_audit:register"),
+    # issue 8: hardware presets and local models
+    Commands(("hardware", "local"), _CLI + "commands_local:register"),
+)
+
+
+def make_cli(container: Any, extra: Iterable[Registrar | Commands] = (), *, command: str | None = None) -> App:
+    """Build the `cs` app. `extra` adds commands owned by bootstrap (proxy, dashboard...).
+
+    With `command` (the first CLI token), only the group that owns it is imported and registered;
+    without it, or for `--help`, a typo or an unclaimed name, every group is, in a fixed order.
+    """
     app = App(
         name="cs",
         help="CostHQ: track what AI coding sessions and agent runs cost — files, commits, tokens, dollars.",
         version=VERSION,
         result_action="return_value",
     )
-    for register in (commands_sessions.register, commands_usage.register, commands_export.register,
-                     commands_pricing.register,
-                     commands_import.register, commands_report.register, commands_statusline.register,
-                     commands_today.register,  # issue 7: agent integrations
-                     commands_budget.register, commands_runaway.register, commands_audit.register,  # issue 4
-                     *extra):
-        register(app, container)
+    groups = [*CORE, *extra]
+    owner = next((g for g in groups if isinstance(g, Commands) and command in g.names), None)
+    if owner is not None and command is not None:
+        _register(owner, app, container)
+        if command in app:
+            return app
+        groups.remove(owner)  # its names were stale: fall back to everything else
+    for group in groups:
+        _register(group, app, container)
     return app
+
+
+def _register(group: Registrar | Commands, app: App, container: Any) -> None:
+    (group.load() if isinstance(group, Commands) else group)(app, container)
 
 
 def run(app: App, tokens: Sequence[str]) -> int:

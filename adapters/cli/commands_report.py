@@ -94,8 +94,11 @@ def register(app: App, c: Any) -> None:
         """
         where = build_filter(since, until, timezone, project, model)
         rep = c.run_report()(kind=ReportKind(kind), where=where)
+        from costhq.adapters.cli.commands_local import compute_json, print_compute  # issue 8
+
+        local = c.local_compute_report()(where=where)
         if json_:
-            emit_json(report_json(rep))
+            emit_json({**report_json(rep), "localCompute": compute_json(local)})
             return 0
         if rep.kind is ReportKind.BLOCKS:
             print_table(["Block start", "Calls", "Tokens", "Cost", "Burn $/h", "Projected", ""],
@@ -109,5 +112,6 @@ def register(app: App, c: Any) -> None:
                         [(r.key, r.calls, f"{r.input:,}", f"{r.cache_read:,}", f"{r.cache_write:,}",
                           f"{r.output:,}", format_usd(r.cost)) for r in rep.rows], title=f"{kind} report")
         unpriced = f" ({rep.unpriced_calls} unpriced)" if rep.unpriced_calls else ""
+        print_compute(local)
         say(f"Total: {rep.calls} calls • {rep.total_tokens:,} tokens • {format_usd(rep.cost)}{unpriced}")
         return 0

@@ -176,7 +176,10 @@ def register(app: App, c: Any) -> None:
     def stats(*, json_: Json = False) -> int:
         """Overall statistics across all sessions."""
         st = c.get_stats()()
-        extra: dict[str, Any] = {}
+        from costhq.adapters.cli.commands_local import compute_json, print_compute  # issue 8
+
+        local = c.local_compute_report()()
+        extra: dict[str, Any] = {"localCompute": compute_json(local)}
         if json_:
             emit_json({**views.stats_json(st), **extra})
             return 0
@@ -184,6 +187,7 @@ def register(app: App, c: Any) -> None:
                         ("Files Changed", st.files_changed), ("Commits", st.commits),
                         ("AI Calls", st.ai_calls), ("AI Tokens", f"{st.ai_tokens:,}"),
                         ("Total AI Cost", format_usd(st.ai_cost)), ("Unpriced calls", st.unpriced_calls)])
+        print_compute(local)
         return 0
 
     @app.command

@@ -15,6 +15,20 @@ from costhq.domain.money import as_json_number, format_usd
 from costhq.domain.usage import Origin, TokenCounts
 
 
+def _duration_ms(seconds: str | None) -> int | None:
+    if seconds is None:
+        return None
+    from costhq.domain.local_models import seconds_to_ms  # issue 8
+
+    return seconds_to_ms(seconds)
+
+
+def _local_json(local: Any) -> dict[str, Any]:
+    from costhq.adapters._shared.views_local import local_call_json  # issue 8: only for local models
+
+    return local_call_json(local)
+
+
 def register(app: App, c: Any) -> None:
     """Add `log-ai` to `app`."""
 
@@ -32,6 +46,7 @@ def register(app: App, c: Any) -> None:
         reasoning_tokens: str | None = None,
         cost: Annotated[str | None, Parameter(name=["--cost", "-c"])] = None,
         agent: str | None = None,
+        duration: str | None = None,
         session: SessionOpt = None,
         json_: Json = False,
     ) -> int:
@@ -61,6 +76,8 @@ def register(app: App, c: Any) -> None:
             Cost in USD (source "manual").
         agent
             Agent name.
+        duration
+            Wall time of the call in seconds; a registered local model is priced by it (`cs local add`).
         """
         counts = {k: token_count(f"--{k.replace('_', '-')}", v) for k, v in {
             "tokens": tokens, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -71,12 +88,14 @@ def register(app: App, c: Any) -> None:
             cache_read=counts["cache_read_tokens"] or 0, cache_write_5m=counts["cache_write_tokens"] or 0,
             cache_write_1h=counts["cache_write_1h_tokens"] or 0, reasoning=counts["reasoning_tokens"] or 0)
         call = UsageInput(provider=provider, model=model, tokens=split, total_tokens=counts["tokens"],
-                          cost=usd("--cost", cost), origin=Origin.CLI, agent=agent)
+                          cost=usd("--cost", cost), origin=Origin.CLI, agent=agent,
+                          duration_ms=_duration_ms(duration))
         logged = c.log_usage()(call=call, cwd=os.getcwd(), session_id=positive_session(session))
         r, s = logged.record, logged.session
         if json_:
             emit_json({**views.usage_json(r), "pricing": views.pricing_json(r, logged.quote),
-                       "session": {"id": s.id, "aiCost": as_json_number(s.ai_cost), "aiTokens": s.ai_tokens}})
+                       "session": {"id": s.id, "aiCost": as_json_number(s.ai_cost), "aiTokens": s.ai_tokens},
+                       **({"local": _local_json(logged.local)} if logged.local is not None else {})})
         else:
             cost_text = format_usd(r.cost) if r.cost is not None else "unpriced"
             say(f"Logged {r.total_tokens:,} tokens on {r.provider}/{r.effective_model}: {cost_text} "

@@ -65,6 +65,7 @@ class DashboardDeps:
     overview: Any
     search_sessions: Any
     export_sessions: Any
+    export_rows: Any  # issue 6: flat rows for the CSV export
     get_session: Any
     stats: Any
     models: Any
@@ -77,5 +78,5 @@ class DashboardDeps:
     start_fresh: Any
     watch: Any
     alerts: AlertsBackend
-    hardware: Callable[[], list[dict[str, Any]]]
+    local: Any  # issue 8: routes_local.LocalDeps (hardware presets, local models, compute)
     security: Security

@@ -9,13 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from costhq.application.errors import Conflict, IncompatibleStorage, StorageBusy, UpstreamUnavailable
-from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument, NotFound, RunawayDetected
+from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument, NotFound, PresetInUse, RunawayDetected
 
 STATUS: dict[type[CostHQError], int] = {
     NotFound: 404,
     BudgetExceeded: 402,
     RunawayDetected: 402,
     Conflict: 409,
+    PresetInUse: 409,  # issue 8
     StorageBusy: 503,
     InvalidArgument: 422,
     UpstreamUnavailable: 502,

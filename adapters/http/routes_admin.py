@@ -1,4 +1,4 @@
-"""Write-side and utility endpoints: pricing overrides, alert rules, Start Fresh, stats card, presets."""
+"""Write-side and utility endpoints: pricing overrides, alert rules, Start Fresh, stats card."""
 
 from __future__ import annotations
 
@@ -136,10 +136,6 @@ def card(request: Request) -> Response:
     )
 
 
-def hardware(request: Request) -> JSONResponse:
-    return JSONResponse({"presets": deps(request).hardware(), "localModels": []})
-
-
 def csrf(request: Request) -> JSONResponse:
     """The CSRF token for scripts on loopback (cross-origin pages cannot read this response)."""
     sec = deps(request).security
@@ -155,6 +151,5 @@ ROUTES = [
     Route("/alerts/{id}", delete_alert, methods=["DELETE"], name="alert_delete"),
     Route("/reset", reset, methods=["POST"], name="reset"),
     Route("/card.png", card, methods=["GET"], name="card"),
-    Route("/hardware", hardware, methods=["GET"], name="hardware"),
     Route("/csrf", csrf, methods=["GET"], name="csrf"),
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from costhq.adapters._shared import views
@@ -17,8 +18,10 @@ from costhq.adapters._shared.version import SCHEMA_VERSION, VERSION
 from costhq.adapters.http.converter import SessionsParams
 from costhq.adapters.http.deps import DashboardDeps
 from costhq.adapters.http.json_views import insights_json, model_json, overview_json, providers_json, row_json
-from costhq.domain.analytics import SessionQuery, SessionSort
+from costhq.domain.analytics import SessionQuery, SessionRow, SessionSort
 from costhq.domain.errors import InvalidArgument
+from costhq.domain.money import UNITS_PER_USD, from_units
+from costhq.domain.money import as_json_number as money
 
 EXPORT_COLUMNS = [
     "id",
@@ -129,17 +132,39 @@ def export(request: Request) -> Response:
     d, fmt = deps(request), request.query_params.get("format", "json").lower()
     if fmt not in ("json", "csv"):
         raise InvalidArgument("format must be json or csv")
+    headers = {"Content-Disposition": f'attachment; filename="costhq-sessions.{fmt}"'}
+    if fmt == "csv":
+        return StreamingResponse(_csv_chunks(d.export_rows()), media_type="text/csv; charset=utf-8", headers=headers)
     now = d.clock.now()
     rows = [row_json(s, now) for s in d.export_sessions()]
-    headers = {"Content-Disposition": f'attachment; filename="costhq-sessions.{fmt}"'}
-    if fmt == "json":
-        body = json.dumps({"schemaVersion": SCHEMA_VERSION, "costhqVersion": VERSION, "sessions": rows}, indent=2)
-        return Response(body, media_type="application/json", headers=headers)
+    body = json.dumps({"schemaVersion": SCHEMA_VERSION, "costhqVersion": VERSION, "sessions": rows}, indent=2)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+_CHUNK_ROWS = 2000  # a few hundred KB per chunk: bounded buffers, few thread hops
+
+
+def _usd(units: int) -> int | float:
+    """`as_json_number(from_units(units))` without Decimal: both operands of `/` are exact
+    doubles below 2**53, so IEEE division gives the same correctly rounded float."""
+    whole, frac = divmod(units, UNITS_PER_USD)
+    if not frac:
+        return whole
+    return units / 1e10 if abs(units) < 2**53 else money(from_units(units))
+
+
+def _csv_chunks(rows: list[SessionRow]) -> Iterator[str]:
+    """The CSV export (EXPORT_COLUMNS) straight from flat rows, streamed in chunks."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for i in range(0, len(rows), _CHUNK_ROWS):
+        writer.writerows((*r[:12], _usd(r[12]), r[13], r[14], _usd(r[15]), r[16]) for r in rows[i:i + _CHUNK_ROWS])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
 
 
 ROUTES = [

@@ -5,13 +5,17 @@ Assumptions: the caller owns the connection and its transaction (see apsw_uow.py
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
-import cattrs
 
 from costhq.adapters.persistence.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from costhq.adapters.persistence.converter import RowConverter
 
 T = TypeVar("T")
 
@@ -38,7 +42,7 @@ TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"
 class Db:
     """Bound, error-translated statements on one connection; rows as dicts keyed by `AS` names."""
 
-    def __init__(self, conn: apsw.Connection, conv: cattrs.Converter) -> None:
+    def __init__(self, conn: apsw.Connection, conv: cattrs.Converter | RowConverter) -> None:
         self.conn = conn
         self.conv = conv
 

@@ -14,6 +14,7 @@ from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, Db
 from costhq.adapters.persistence.apsw_sessions import _SECONDS
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import make_converter, parse_time, time_text
+from costhq.adapters.persistence.transaction import translate_errors
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
@@ -22,6 +23,7 @@ from costhq.domain.analytics import (
     ProjectUsage,
     SessionPage,
     SessionQuery,
+    SessionRow,
     SessionSort,
     Totals,
     Window,
@@ -87,6 +89,23 @@ def _hour_cond(lo: str | None, hi: str | None) -> str:
     # Plain range terms only: an `x IS NULL OR` term would stop SQLite using the primary key.
     terms = [f"h.hour >= {lo}" if lo else "", f"h.hour < {hi}" if hi else ""]
     return " AND ".join(t for t in terms if t) or "1"
+
+
+# The export's rows come straight out of SQLite as tuples (no per-row Python): duration is
+# `_SECONDS` once (a sub-select), and cost per hour is the domain rule (at least a minute,
+# half-even to 1e-10 USD) in exact integer arithmetic: SQLite's `/` truncates, so round up when
+# the remainder is past half, or exactly half with an odd quotient.
+_EXPORT = (
+    "SELECT id, name, status, start, finish, secs, working_directory, git_root, branch, files_changed, commits,"
+    " ai_tokens, ai_cost_units, ai_calls, unpriced_calls,"
+    " q + (2 * r > d OR (2 * r = d AND q % 2 = 1)), notes FROM ("
+    " SELECT *, n / d AS q, n % d AS r FROM ("
+    "  SELECT *, ai_cost_units * 3600 AS n, MAX(secs, 60) AS d FROM ("
+    "   SELECT id, name, status, start_time, substr(start_time, 1, 23) || 'Z' AS start,"
+    f"    substr(end_time, 1, 23) || 'Z' AS finish, {_SECONDS} AS secs, working_directory, git_root, branch,"
+    "    files_changed, commits, ai_tokens, ai_cost_units, ai_calls, unpriced_calls, notes"
+    "   FROM sessions ORDER BY start_time DESC, id DESC LIMIT :limit))) ORDER BY start_time DESC, id DESC"
+)
 
 
 def _like(text: str) -> str:
@@ -193,6 +212,14 @@ class ApswDashboardQueries:
         return self._sessions(
             f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY start_time DESC, id DESC LIMIT ?", (limit,)
         )
+
+    def export_rows(self, *, now: datetime, limit: int | None = None) -> list[SessionRow]:
+        conn = open_connection(self._path, readonly=True)
+        try:
+            with translate_errors():
+                return conn.execute(_EXPORT, {"now": time_text(now), "limit": limit or -1}).fetchall()
+        finally:
+            conn.close()
 
     def sessions(self, query: SessionQuery, *, now: datetime) -> SessionPage:
         where = (

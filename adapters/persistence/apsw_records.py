@@ -7,13 +7,37 @@ so a failed call leaves nothing half-done. Duplicate file changes / commits are 
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from costhq.adapters.persistence.apsw_db import TOUCH, USAGE_COLUMNS, USAGE_FIELDS, Db, columns
+from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.transaction import translate_errors
+from costhq.domain.errors import SessionNotFound
+from costhq.domain.money import to_units
 from costhq.domain.sessions import Annotation, Commit, FileChange
 from costhq.domain.usage import UsageRecord
 
 T = TypeVar("T")
+_INSERT = f"INSERT INTO ai_usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join(f':{f}' for f in USAGE_FIELDS)})"
+_INSERT_POSITIONAL = f"INSERT INTO ai_usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join('?' * len(USAGE_FIELDS))})"
+
+
+def _bulk_rows(records: list[UsageRecord]) -> Iterator[tuple[Any, ...]]:
+    """USAGE_FIELDS-ordered tuples, the same values as the converter's `_unstructure_usage` (the
+    contract suite checks), without its per-record dict; a batch shares a few rate tables, so
+    their JSON is rendered once each."""
+    rates_json: dict[tuple[Any, ...], str] = {}
+    for r in records:
+        t, key = r.tokens, tuple(r.rates.items())
+        rates = rates_json.get(key)
+        if rates is None:
+            rates = rates_json[key] = json.dumps({k: str(v) for k, v in r.rates.items()}, sort_keys=True)
+        yield (r.session_id, r.provider, r.model, r.served_model, t.input, t.cache_read, t.cache_write_5m,
+               t.cache_write_1h, t.output, t.reasoning, r.total_tokens, None if r.cost is None else to_units(r.cost),
+               r.price_source.value, rates, r.origin.value, r.agent, r.request_id, r.duration_ms, int(r.stream),
+               int(r.partial), int(r.error), time_text(r.timestamp))
 
 class ApswUsageRepository:
     """UsageRepository on `ai_usage`; each add bumps the session's totals in the same transaction."""
@@ -24,18 +48,19 @@ class ApswUsageRepository:
     def add(self, record: UsageRecord) -> UsageRecord:
         params = self._db.conv.unstructure(record)
         with self._db.savepoint():
-            self._db.require_session(record.session_id)
-            placeholders = ", ".join(f":{f}" for f in USAGE_FIELDS)
-            uid = self._db.insert(f"INSERT INTO ai_usage ({', '.join(USAGE_FIELDS)}) VALUES ({placeholders})",
-                                  params)
-            self._db.run(
+            # The totals UPDATE doubles as the existence check (no separate SELECT): 0 rows -> not found.
+            if not self._db.run(
                 "UPDATE sessions SET ai_cost_units = ai_cost_units + COALESCE(:units, 0),"
                 " ai_tokens = ai_tokens + :tokens, ai_calls = ai_calls + 1,"
                 f" unpriced_calls = unpriced_calls + (:units IS NULL), {TOUCH} WHERE id = :id",
                 {"units": params["cost_units"], "tokens": record.total_tokens, "at": params["timestamp"],
                  "id": record.session_id},
-            )
-        return self._db.one(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id = ?", (uid,), UsageRecord)  # type: ignore[return-value]
+            ):
+                raise SessionNotFound(f"Session {record.session_id} not found", session_id=record.session_id)
+            uid = self._db.insert(_INSERT, params)
+        # The stored row is exactly `params` plus its id (no trigger rewrites ai_usage rows), so
+        # it is structured from them instead of read back; the contract suite compares with a read.
+        return self._db.conv.structure({**params, "id": uid}, UsageRecord)
 
     def for_session(self, session_id: int) -> list[UsageRecord]:
         return self._db.many(
@@ -46,6 +71,39 @@ class ApswUsageRepository:
 
     def has_request_id(self, request_id: str) -> bool:
         return bool(self._db.rows("SELECT 1 AS found FROM ai_usage WHERE request_id = ?", (request_id,)))
+
+    def add_many(self, records: list[UsageRecord]) -> int:
+        # Imports: one prepared INSERT run by executemany, then one totals UPDATE per session
+        # (not per call), and no read-back: ~5x fewer statements than `add` in a loop.
+        params = list(_bulk_rows(records))
+        totals: dict[int, list[Any]] = {}
+        for p in params:
+            t = totals.setdefault(p[0], [0, 0, 0, 0, ""])
+            units = p[11]
+            t[0] += units or 0
+            t[1] += p[10]
+            t[2] += 1
+            t[3] += units is None
+            t[4] = max(t[4], p[21])
+        with self._db.savepoint():
+            for sid in totals:
+                self._db.require_session(sid)
+            with translate_errors():
+                self._db.conn.executemany(_INSERT_POSITIONAL, params)
+                self._db.conn.executemany(
+                    "UPDATE sessions SET ai_cost_units = ai_cost_units + ?, ai_tokens = ai_tokens + ?,"
+                    " ai_calls = ai_calls + ?, unpriced_calls = unpriced_calls + ?,"
+                    " last_activity = MAX(COALESCE(last_activity, ''), ?) WHERE id = ?",
+                    [(*t, sid) for sid, t in totals.items()])
+        return len(records)
+
+    def known_request_ids(self, request_ids: list[str]) -> set[str]:
+        if not request_ids:
+            return set()
+        # json_each keeps it one bound parameter however long the batch (SQLite caps `?` count).
+        rows = self._db.rows("SELECT request_id AS rid FROM ai_usage WHERE request_id IN"
+                             " (SELECT value FROM json_each(?))", (json.dumps(request_ids),))
+        return {r["rid"] for r in rows}
 
 
 class ApswActivityRepository:

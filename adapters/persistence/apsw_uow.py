@@ -8,11 +8,11 @@ No apsw exception leaves this package.
 
 from __future__ import annotations
 
+import importlib
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
 import apsw
-import cattrs
 
 from costhq.adapters.persistence.apsw_audit import ApswAuditLog
 from costhq.adapters.persistence.apsw_db import Db
@@ -20,8 +20,11 @@ from costhq.adapters.persistence.apsw_firewall import ApswBudgetRepository, Apsw
 from costhq.adapters.persistence.apsw_records import ApswActivityRepository, ApswUsageRepository
 from costhq.adapters.persistence.apsw_sessions import ApswSessionRepository
 from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.converter import make_converter
+from costhq.adapters.persistence.converter import RowConverter
 from costhq.adapters.persistence.transaction import WriteTransaction
+
+if TYPE_CHECKING:
+    import cattrs
 
 
 class ApswUnitOfWork:
@@ -34,7 +37,7 @@ class ApswUnitOfWork:
     usage: ApswUsageRepository
     activity: ApswActivityRepository
 
-    def __init__(self, db_path: str, converter: cattrs.Converter | None = None, *,
+    def __init__(self, db_path: str, converter: cattrs.Converter | RowConverter | None = None, *,
                  audit_key: bytes | None = None) -> None:
         self._path = str(db_path)
         self._conv = converter or _default_converter()
@@ -45,21 +48,7 @@ class ApswUnitOfWork:
         conn = open_connection(self._path)
         # Build the repositories (and run any lazy import) *before* taking the write lock:
         # every millisecond under BEGIN IMMEDIATE is a millisecond other writers wait.
-        db = Db(conn, self._conv)
-        self.sessions, self.usage, self.activity = (
-            ApswSessionRepository(db), ApswUsageRepository(db), ApswActivityRepository(db))
-        # issue 4: audit chain, budgets and runaway state join the same transaction
-        self.audit = ApswAuditLog(db, self._audit_key)
-        self.budgets, self.runaway = ApswBudgetRepository(db), ApswRunawayRepository(db)
-        # issue 7: agent integrations (import cursors, reports, today projects)
-        from costhq.adapters.persistence.apsw_integrations import (
-            ApswImportRepository,
-            ApswReportRepository,
-            ApswTodayRepository,
-        )
-
-        self.imports, self.reports, self.today = (
-            ApswImportRepository(db), ApswReportRepository(db), ApswTodayRepository(db))
+        self._bind(conn)
         tx = WriteTransaction(conn)
         try:
             tx.__enter__()
@@ -68,6 +57,31 @@ class ApswUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         return self
+
+    def _bind(self, conn: apsw.Connection) -> None:
+        """Build the repositories over `conn` (apsw_proxy's batched units of work reuse it)."""
+        db = Db(conn, self._conv)
+        self.sessions, self.usage, self.activity = (
+            ApswSessionRepository(db), ApswUsageRepository(db), ApswActivityRepository(db))
+        # issue 4: audit chain, budgets and runaway state join the same transaction
+        self.audit = ApswAuditLog(db, self._audit_key)
+        self.budgets, self.runaway = ApswBudgetRepository(db), ApswRunawayRepository(db)
+        # issue 7: agent integrations (import cursors, reports, today projects) are built on first
+        # use by __getattr__: `cs status` and `cs log-ai` never touch them, so they skip ~10 ms
+        # of imports (ADR 0003); a command that does use them imports once, inside its transaction.
+        # issue 8: `local` too (cs status never reads it; cs log-ai's first statement does).
+        self._db = db
+        for name in _LAZY_REPOSITORIES:
+            self.__dict__.pop(name, None)  # built on an earlier `with` block's (closed) connection
+
+    def __getattr__(self, name: str) -> Any:
+        target = _LAZY_REPOSITORIES.get(name)
+        if target is None or "_db" not in self.__dict__:
+            raise AttributeError(name)
+        module, _, cls = target.partition(":")
+        repo = getattr(importlib.import_module(module), cls)(self._db)
+        setattr(self, name, repo)
+        return repo
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -80,12 +94,19 @@ class ApswUnitOfWork:
             conn.close()
 
 
-_CONVERTER: list[cattrs.Converter] = []
+_LAZY_REPOSITORIES = {
+    "imports": "costhq.adapters.persistence.apsw_integrations:ApswImportRepository",
+    "reports": "costhq.adapters.persistence.apsw_integrations:ApswReportRepository",
+    "today": "costhq.adapters.persistence.apsw_integrations:ApswTodayRepository",
+    "local": "costhq.adapters.persistence.apsw_local:ApswLocalRepository",
+}
+_CONVERTER: list[RowConverter] = []
 
 
-def _default_converter() -> cattrs.Converter:
+def _default_converter() -> RowConverter:
     # Built on first use, not at import (no import-time side effects); bootstrap may pass its own.
+    # It builds its cattrs converter only when a row other than a session or a usage record comes.
     if not _CONVERTER:
-        _CONVERTER.append(make_converter())
+        _CONVERTER.append(RowConverter())
     return _CONVERTER[0]
 

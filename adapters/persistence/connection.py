@@ -1,27 +1,26 @@
 """Opening the SQLite file through APSW (persistence adapter; STYLE §3).
 
-Assumptions: one connection per unit of work, never shared across threads; APSW's
-best-practice hooks are process-global and installed once here; the busy timeout is 5 s
-because the CLI, the proxy, the dashboard and watchers write to one file at once.
-No apsw exception leaves this package.
+Assumptions: one connection per unit of work, never shared across threads; the connection
+hook is process-global and installed once here; the busy timeout is 5 s because the CLI, the
+proxy, the dashboard and watchers write to one file at once. No apsw exception leaves this package.
 
-Two deviations from `apply(recommended)`, both found by the concurrency contract test:
-- `connection_optimize` runs `PRAGMA optimize` at *every* open; when it decides to ANALYZE it
-  upgrades a read to a write, which fails at once with SQLITE_BUSY(_SNAPSHOT) under concurrent
-  writers (the busy handler is not used for that upgrade), so opening a connection raised.
-  `optimize_database()` runs it inside an IMMEDIATE transaction instead, for long-lived processes.
-- bestpractice's 100 ms busy timeout is replaced by our 5 s one as the *first* hook, so the
-  other hooks (journal_mode) wait too. A hook must be a named `connection_*` function.
+The hook applies `apsw.bestpractice.recommended` itself instead of importing it: that module
+imports `apsw.ext` (logging, dataclasses, inspect...), ~25 ms on every `cs` call (ADR 0003).
+The settings are the same: WAL, foreign keys, no double-quoted string literals, recursive
+triggers, and SQLite's log forwarded to `logging` as `apsw.ext.log_sqlite` does. Two deliberate
+deviations from `recommended`, both found by the concurrency contract test:
+- no `PRAGMA optimize` at every open: when it decides to ANALYZE it upgrades a read to a write,
+  which fails at once with SQLITE_BUSY(_SNAPSHOT) under concurrent writers (the busy handler is
+  not used for that upgrade). `optimize_database()` runs it in an IMMEDIATE transaction instead.
+- a 5 s busy timeout instead of 100 ms, set *first*, so the journal_mode pragma waits too.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import apsw
-import apsw.bestpractice
 
 from costhq.adapters.persistence import schema
 from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
@@ -34,37 +33,55 @@ _migrated: set[str] = set()
 _schema_lock = threading.Lock()  # threads of one process migrate one at a time
 
 
-def connection_busy_timeout_5s(connection: apsw.Connection) -> None:
-    """Best-practice hook: our busy timeout (bestpractice's default is 100 ms)."""
+def connection_costhq_defaults(connection: apsw.Connection) -> None:
+    """Connection hook: bestpractice's per-connection settings (see the module docstring)."""
     connection.set_busy_timeout(BUSY_TIMEOUT_MS)
+    try:
+        if not connection.readonly("main"):
+            connection.pragma("journal_mode", "wal")
+    except apsw.ReadOnlyError:
+        pass
+    connection.pragma("foreign_keys", "ON")
+    connection.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+    connection.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+    # Keep SQLite's checkpoint when the last connection closes (do not set NO_CKPT_ON_CLOSE): without
+    # it the WAL outlives each `cs` process, so the next one rebuilds the WAL index from every frame
+    # (SQLITE_NOTICE_RECOVER_WAL, logged as a warning on stderr at each open) and reads through a
+    # growing WAL. Measured (ADR 0003): +10-20 ms CPU per sequential `cs log-ai`, nothing gained concurrently.
+    connection.pragma("recursive_triggers", "ON")
 
 
-def _hooks() -> tuple[Callable[..., None], ...]:
-    bp = apsw.bestpractice
-    swapped = (connection_busy_timeout_5s if f is bp.connection_busy_timeout else f for f in bp.recommended)
-    return tuple(f for f in swapped if f is not bp.connection_optimize)
+def _log_sqlite(errcode: int, message: str) -> None:
+    """SQLite's error log -> `logging`, with the levels and `extra` fields of `apsw.ext.log_sqlite`."""
+    import logging
+
+    table = apsw.mapping_result_codes if errcode < 256 else apsw.mapping_extended_result_codes
+    name = table.get(errcode, str(errcode))
+    level = logging.ERROR
+    if errcode & 0xFF in (apsw.SQLITE_WARNING, apsw.SQLITE_NOTICE):
+        level = logging.WARNING
+    elif errcode == apsw.SQLITE_SCHEMA:
+        level = logging.INFO  # schema changes re-prepare statements by themselves
+    extra = {"sqlite_code": errcode, "sqlite_code_name": name, "sqlite_message": message}
+    logging.log(level, "SQLITE_LOG: %s (%d) %s", message, errcode, name, extra=extra)
 
 
 def _apply_best_practice() -> None:
     global _hooks_applied
     with _lock:
         if not _hooks_applied:
-            apsw.bestpractice.apply(_hooks())
+            apsw.config(apsw.SQLITE_CONFIG_LOG, _log_sqlite)
+            apsw.connection_hooks.append(connection_costhq_defaults)
             _hooks_applied = True
 
 
-def _ensure_schema(path: str) -> None:
-    """Migrate once per process per path; a cheap lock-free version read when already current."""
-    key = str(Path(path).resolve())
-    if key in _migrated:
-        return
+def _ensure_schema(conn: apsw.Connection, key: str) -> None:
+    """Migrate once per process per file; later opens skip even the version read."""
     with _schema_lock:
-        conn = _connect(path, readonly=False)
-        try:
-            if schema.check_compatible(conn) < schema.CURRENT_VERSION:
-                schema.migrate(conn)
-        finally:
-            conn.close()
+        if key in _migrated:
+            return
+        if schema.check_compatible(conn) < schema.CURRENT_VERSION:
+            schema.migrate(conn)
         _migrated.add(key)
 
 
@@ -82,16 +99,35 @@ def _connect(path: str, *, readonly: bool) -> apsw.Connection:
 def open_connection(path: str, *, readonly: bool = False) -> apsw.Connection:
     """A new connection to the CostHQ database file at `path` (never `:memory:`), schema up to date.
 
+    The first open of a file in a process checks (and if needed migrates) its schema on the
+    connection it returns; a read-only open does that through a short read-write connection.
+
     Raises:
         IncompatibleStorage: the file is from a newer CostHQ or is not a CostHQ database.
         StorageBusy: the file stayed locked past the busy timeout.
         StorageError: any other SQLite failure.
     """
     _apply_best_practice()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    key = str(Path(path).resolve())
     with translate_errors():
-        _ensure_schema(path)
-        return _connect(path, readonly=readonly)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if readonly and key not in _migrated:  # a read-only connection can neither create nor migrate
+            _close_after(_connect(path, readonly=False), key)
+        conn = _connect(path, readonly=readonly)
+        if key not in _migrated:
+            try:
+                _ensure_schema(conn, key)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+
+def _close_after(conn: apsw.Connection, key: str) -> None:
+    try:
+        _ensure_schema(conn, key)
+    finally:
+        conn.close()
 
 
 def optimize_database(path: str) -> None:

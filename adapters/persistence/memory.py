@@ -95,6 +95,9 @@ class InMemoryUnitOfWork:
         from costhq.adapters.persistence.memory_integrations import attach_integrations
 
         attach_integrations(self, self._state)
+        from costhq.adapters.persistence.memory_local import InMemoryLocalRepository  # issue 8: local models
+
+        self.local = InMemoryLocalRepository(self._state)
         # issue 4: firewall repositories share the working copy, so they commit/roll back with it
         self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key)
         self.budgets = InMemoryBudgetRepository(self._state.firewall, self._state)
@@ -210,6 +213,15 @@ class InMemoryUsageRepository:
 
     def has_request_id(self, request_id: str) -> bool:
         return any(u.request_id == request_id for u in self._s.usage)
+
+    def add_many(self, records: list[UsageRecord]) -> int:
+        for record in records:
+            self.add(record)
+        return len(records)
+
+    def known_request_ids(self, request_ids: list[str]) -> set[str]:
+        wanted = set(request_ids)
+        return {u.request_id for u in self._s.usage if u.request_id in wanted}
 
 
 class InMemoryActivityRepository:

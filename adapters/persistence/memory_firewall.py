@@ -19,7 +19,7 @@ from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, json_value, sea
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.money import ZERO, quantize
-from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip
+from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts, window_facts
 
 
 @attrs.frozen
@@ -122,6 +122,10 @@ class InMemoryBudgetRepository:
                              and (where.start is None or r.at >= where.start)
                              and (where.end is None or r.at < where.end)), ZERO))
 
+    def standing(self, wheres: list[SpendFilter], *, now: datetime,
+                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
+        return [(self.spent(w), self.reserved(w, now=now) if with_reserved else ZERO) for w in wheres]
+
     def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
                 at: datetime, expires_at: datetime) -> int:
         rid = self._fw.next_id("reservations")
@@ -157,6 +161,9 @@ class InMemoryRunawayRepository:
     def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
         return sorted((e for e in self._fw.events if e.session_id == session_id and e.at > since),
                       key=lambda e: e.at)
+
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
+        return window_facts(config, self.events(session_id, since=now - config.horizon), now)
 
     def prune(self, before: datetime) -> int:
         keep = [e for e in self._fw.events if e.at > before]

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.memory import InMemoryStore, _State
 from costhq.domain.analytics import (
     ChangeMark,
@@ -20,9 +21,11 @@ from costhq.domain.analytics import (
     ResetCounts,
     SessionPage,
     SessionQuery,
+    SessionRow,
     SessionSort,
     Totals,
     Window,
+    cost_per_hour,
 )
 from costhq.domain.money import ZERO, to_units
 from costhq.domain.sessions import Session
@@ -97,6 +100,15 @@ class InMemoryDashboardQueries:
 
     def recent_sessions(self, limit: int) -> list[Session]:
         return sorted(self._state().sessions.values(), key=lambda s: (s.start_time, s.id), reverse=True)[:limit]
+
+    def export_rows(self, *, now: datetime, limit: int | None = None) -> list[SessionRow]:
+        def ms(t: datetime | None) -> str | None:
+            return None if t is None else time_text(t)[:23] + "Z"
+
+        return [(s.id, s.name, s.status.value, ms(s.start_time) or "", ms(s.end_time), s.duration(now),
+                 s.working_directory, s.git_root, s.branch, s.files_changed, s.commits, s.ai_tokens,
+                 to_units(s.ai_cost), s.ai_calls, s.unpriced_calls, to_units(cost_per_hour(s.ai_cost, s.duration(now))),
+                 s.notes) for s in self.recent_sessions(limit or 2**62)]
 
     def sessions(self, query: SessionQuery, *, now: datetime) -> SessionPage:
         needle = (query.search or "").lower()

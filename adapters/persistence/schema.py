@@ -138,9 +138,33 @@ def _v4_dashboard_rollup(conn: apsw.Connection) -> None:
     v4_dashboard_rollup(conn)
 
 
+def _v5_local_models(conn: apsw.Connection) -> None:
+    # issue 8: hardware presets (built-ins seeded as editable rows), local models, compute per call.
+    from costhq.adapters.persistence.apsw_local import v5_local_models
+
+    v5_local_models(conn)
+
+
+def _v6_spend_rollup(conn: apsw.Connection) -> None:
+    # issue 4: hourly spend per session and model, so budget windows read a few rows, not a scan.
+    from costhq.adapters.persistence.firewall_schema import v6_spend_rollup
+
+    v6_spend_rollup(conn)
+
+
+def _v7_runaway_window_indexes(conn: apsw.Connection) -> None:
+    # issue 4: the runaway detectors read window aggregates (sum, newest key, key count, loop
+    # tail) per event; these indexes make each an index range read instead of a window rescan.
+    conn.execute(
+        "CREATE INDEX runaway_events_kind_time ON runaway_events(session_id, kind, at);"
+        "CREATE INDEX runaway_events_kind_key ON runaway_events(session_id, kind, key, at);"
+        "CREATE INDEX runaway_events_cost ON runaway_events(session_id, at, cost_units) WHERE kind = 'cost';")
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
-    _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup)
+    _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
+    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes)
 CURRENT_VERSION = len(STEPS)
 
 

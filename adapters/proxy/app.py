@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ class ProxyDeps:
         spool_dir: where the write-ahead spool lives (the data dir).
         port: advertised in /health.
         pinned_session: `--session`, if any.
+        find_local: `(name) -> LocalModel | None` behind `/local/<name>/...` (None: no local route).
+        armed: `() -> bool`, asked on the event loop for every request, so it must be cheap and never
+            block: False means no firewall rule can refuse or reserve, and the guard is skipped.
+        batch: context manager the usage writer records each group of calls in (one transaction).
         version: the CostHQ version.
     """
 
@@ -59,6 +64,9 @@ class ProxyDeps:
     version: str
     pinned_session: int | None = None
     body_cap: int = BODY_CAP
+    find_local: Callable[[str], Any] | None = None  # issue 8: local model by name (sync, storage)
+    armed: Callable[[], bool] = lambda: True
+    batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
 
 def _is_loopback(client: Any) -> bool:
@@ -90,7 +98,7 @@ class LoopbackOnly:
 
 def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
     """The proxy app around one pooled upstream `client` (the app closes it at shutdown)."""
-    writer = UsageWriter(deps.record, deps.spool_dir, make_converter())
+    writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=deps.batch)
     forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer)
     started = time.monotonic()
 
@@ -112,9 +120,18 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
         finally:
             await anyio.to_thread.run_sync(writer.stop)
             await client.aclose()
+            close = getattr(deps.armed, "close", None)  # the firewall probe's read connection
+            if close is not None:
+                close()
 
+    routes: list[Any] = [Route("/health", health, methods=["GET"])]
+    if deps.find_local is not None:  # issue 8: `/local/<name>/...` -> the model's configured base URL
+        from costhq.adapters.proxy.local import LocalForwarder
+
+        routes.append(Mount("/local", app=LocalForwarder(find=deps.find_local, deps=deps, client=client,
+                                                         writer=writer)))
     app = Starlette(
-        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=forwarder)],
+        routes=[*routes, Mount("/", app=forwarder)],
         middleware=[Middleware(LoopbackOnly)],
         lifespan=lifespan,
     )

@@ -7,9 +7,13 @@ One mapping table (STYLE §2.8). Bodies are generic: never a stack trace or an u
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from costhq.application.errors import StorageBusy, UpstreamUnavailable
 from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument, RunawayDetected
+from costhq.domain.money import as_json_number
 
 #: code -> (HTTP status, provider error type, generic message)
 ERRORS: dict[str, tuple[int, str, str]] = {
@@ -42,21 +46,48 @@ def code_for(exc: CostHQError) -> str:
     return "internal_error"
 
 
+_MONEY_KEYS = frozenset({"limit", "spent", "reserved", "worst_case"})
+
+
+def _camel(key: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
+
+
+def public_details(details: dict[str, Any]) -> dict[str, Any]:
+    """A refusal's details for the client: camelCase keys, money as JSON numbers, the rest as text."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if key in _MONEY_KEYS and value is not None:
+            try:
+                value = as_json_number(Decimal(str(value)))
+            except InvalidOperation:
+                value = str(value)
+        elif value is not None and not isinstance(value, (bool, int, str)):
+            value = str(value)
+        out[_camel(key)] = value
+    return out
+
+
 def error_response(
-    provider: str | None, code: str, message: str | None = None
+    provider: str | None, code: str, message: str | None = None, details: dict[str, Any] | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """(status, headers, body) of an error in `provider`'s envelope (OpenAI's when unknown).
 
-    `message` may only carry our own wording (e.g. a budget explanation), never upstream text.
+    `message` and `details` may only carry our own wording and figures (e.g. a budget's rule,
+    spent and limit), never upstream text.
     """
     status, kind, generic = ERRORS.get(code, ERRORS["internal_error"])
     text = message or generic
     if code == "internal_error":
-        text = generic  # an unexpected error's message may hold internals: never pass it on
+        text, details = generic, None  # an unexpected error's message may hold internals: never pass it on
+    inner: dict[str, object] = {"type": kind, "message": text, "code": code}
+    if details:
+        inner["details"] = public_details(details)
     if provider == "anthropic":
-        doc: dict[str, object] = {"type": "error", "error": {"type": kind, "message": text, "code": code}}
+        doc: dict[str, object] = {"type": "error", "error": inner}
     else:
-        doc = {"error": {"message": text, "type": kind, "param": None, "code": code}}
+        doc = {"error": {"message": text, "type": kind, "param": None, "code": code,
+                         **({"details": inner["details"]} if details else {})}}
     body = json.dumps(doc).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"x-costhq-error", code.encode())]

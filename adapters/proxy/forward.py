@@ -10,7 +10,6 @@ Credentials pass through untouched and are never logged or recorded; bodies are 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -19,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 
 from costhq.adapters.proxy.errors import code_for, error_response
-from costhq.adapters.proxy.metering import JsonMeter, SseMeter
-from costhq.adapters.proxy.routing import PathRejected, Route, resolve
+from costhq.adapters.proxy.metering import JsonMeter, SseMeter, request_facts
+from costhq.adapters.proxy.routing import PathRejected, Route, Target, resolve
 from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
 from costhq.application.proxy import AllowAllGuard
 from costhq.application.usage import UsageInput
@@ -55,7 +54,7 @@ class _TooLarge(Exception):
 class Forwarder:
     """ASGI app for every path that is not `/health`."""
 
-    def __init__(self, *, deps: Any, client: httpx.AsyncClient, routes: dict[str, Route], writer: UsageWriter) -> None:
+    def __init__(self, *, deps: Any, client: httpx2.AsyncClient, routes: dict[str, Route], writer: UsageWriter) -> None:
         self.deps, self.client, self.routes, self.writer = deps, client, routes, writer
         self.guarded = not isinstance(deps.guard, AllowAllGuard)
 
@@ -64,7 +63,7 @@ class Forwarder:
             return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         try:
-            target = resolve(self.routes, raw_path.split(b"?", 1)[0], scope.get("query_string", b""))
+            target = await self._target(raw_path.split(b"?", 1)[0], scope.get("query_string", b""))
         except PathRejected:
             return await self._error(send, None, "invalid_path")
         if target is None:
@@ -88,18 +87,36 @@ class Forwarder:
         except _TooLarge:
             return await self._error(send, provider, "payload_too_large")
         drop_injected = False
-        if provider == "openai" and target.path.endswith(_INJECT_PATHS) and _STREAM_TRUE.search(body):
+        if self._wants_usage_chunk(target) and _STREAM_TRUE.search(body):
             body, drop_injected = _inject_include_usage(body)
             if drop_injected:
                 headers = [(k, v) for k, v in headers if k != b"accept-encoding"] + [(b"accept-encoding", b"identity")]
         token, session_id = None, None
-        if self.guarded:
+        if self.guarded and self.deps.armed():  # unarmed: nothing can refuse, skip the thread hop
             try:
                 token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header)
             except CostHQError as exc:
-                return await self._error(send, provider, code_for(exc), exc.message)
+                return await self._error(send, provider, code_for(exc), exc.message, exc.details)
         await self._exchange(scope, receive, send, target, headers, body, drop_injected,
                              (session_header, session_id, token))
+
+    async def _target(self, raw_path: bytes, query: bytes) -> Target | None:
+        """The upstream of a request, None when no route matches (issue 8's local routes override it).
+
+        Raises:
+            PathRejected: the path could escape its route.
+        """
+        return resolve(self.routes, raw_path, query)
+
+    def _wants_usage_chunk(self, target: Target) -> bool:
+        """OpenAI-style chat/completions streams need `include_usage` injected to report usage."""
+        return target.route.provider == "openai" and target.path.endswith(_INJECT_PATHS)
+
+    def _meter(self, target: Target, *, sse: bool, drop_injected: bool, encoding: str) -> Any:
+        """The usage meter of one response (issue 8's local routes add Ollama's NDJSON)."""
+        provider = target.route.provider
+        return SseMeter(provider, drop_injected=drop_injected, encoding=encoding) if sse \
+            else JsonMeter(provider, encoding=encoding)
 
     async def _read_body(self, receive: Any) -> bytes:
         parts, size, more = [], 0, True
@@ -117,18 +134,10 @@ class Forwarder:
 
     def _before(self, provider: str, body: bytes, session_header: int | None) -> tuple[object | None, int]:
         sid = self.deps.resolve_session(session_header, self.deps.pinned_session)
-        try:
-            doc = json.loads(body) if body else {}
-        except ValueError:
-            doc = {}
-        doc = doc if isinstance(doc, dict) else {}
-        model = str(doc.get("model") or "")
-        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
-                        if isinstance(doc.get(k), int)), None)
+        model, max_out, fingerprint = request_facts(body)
         return self.deps.guard.before(
             session_id=sid, provider=provider, model=model, body_bytes=len(body), max_output_tokens=max_out,
-            fingerprint=hashlib.sha256((model + canonical).encode()).hexdigest()), sid
+            fingerprint=fingerprint), sid
 
     async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
                         drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:
@@ -147,38 +156,48 @@ class Forwarder:
         request = self.client.build_request(scope["method"], target.url, headers=headers, content=body)
         try:
             resp = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            code = "upstream_timeout" if isinstance(exc, httpx.TimeoutException) else "upstream_error"
-            self._record(provider, body, None, None, started, attribution, failed=True)
+        except httpx2.HTTPError as exc:
+            code = "upstream_timeout" if isinstance(exc, httpx2.TimeoutException) else "upstream_error"
+            self._record(target.route, body, None, None, started, attribution, failed=True)
             return await self._error(send, provider, code)
         encoding = resp.headers.get("content-encoding", "").lower()
         is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
-        meter: Any = SseMeter(provider, drop_injected=drop_injected, encoding=encoding) if is_sse \
-            else JsonMeter(provider, encoding=encoding)
+        meter = self._meter(target, sse=is_sse, drop_injected=drop_injected, encoding=encoding)
         out_headers = [(k, v) for k, v in resp.headers.raw
                        if k.lower() not in _HOP or (k.lower() == b"content-length" and not drop_injected)]
-        complete = False
+        complete, ticket = False, attribution[-1]
+
+        def record() -> None:
+            self._record(target.route, body, resp, meter.finish(status=resp.status_code, complete=complete),
+                         started, attribution, stream=is_sse or getattr(meter, "stream", False))
+
         try:
             await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
-            complete = await (self._pump_sse(resp, meter, send, receive) if is_sse else self._pump(resp, meter, send))
+            complete, tail = await (self._pump_sse(resp, meter, send, receive) if is_sse
+                                    else self._pump(resp, meter, send))
+            if complete:
+                # Spool the usage before the client sees the end: a crash after this loses nothing.
+                await resp.aclose()
+                record()
+                await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
             with anyio.CancelScope(shield=True):
                 await resp.aclose()
-                self._record(provider, body, resp, meter.finish(status=resp.status_code, complete=complete),
-                             started, attribution, stream=is_sse)
+                if not ticket:
+                    record()
 
-    async def _pump(self, resp: httpx.Response, meter: JsonMeter, send: Any) -> bool:
+    async def _pump(self, resp: httpx2.Response, meter: JsonMeter, send: Any) -> tuple[bool, bytes]:
+        """Forward the body as it arrives; (complete, bytes still to send with the final message)."""
         try:
             async for chunk in resp.aiter_raw():
                 meter.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.HTTPError:
-            return False  # leave the response unterminated: the client sees the cut, as without us
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
+        except httpx2.HTTPError:
+            return False, b""  # leave the response unterminated: the client sees the cut, as without us
+        return True, b""
 
-    async def _pump_sse(self, resp: httpx.Response, meter: SseMeter, send: Any, receive: Any) -> bool:
-        complete = False
+    async def _pump_sse(self, resp: httpx2.Response, meter: SseMeter, send: Any, receive: Any) -> tuple[bool, bytes]:
+        complete, tail = False, b""
         async with anyio.create_task_group() as tg:
 
             async def watch_disconnect() -> None:
@@ -192,23 +211,25 @@ class Forwarder:
                     out = meter.feed(chunk)
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
-                await send({"type": "http.response.body", "body": meter.pending(), "more_body": False})
-                complete = True
-            except httpx.HTTPError:
+                complete, tail = True, meter.pending()
+            except httpx2.HTTPError:
                 # Upstream cut, or silent past the read timeout: what was seen is partial, and the
                 # response is left unterminated so the client sees the cut too.
                 pass
             tg.cancel_scope.cancel()
-        return complete
+        return complete, tail
 
-    def _record(self, provider: str, body: bytes, resp: httpx.Response | None, metered: Any, started: float,
+    def _record(self, route: Route, body: bytes, resp: httpx2.Response | None, metered: Any, started: float,
                 attribution: tuple[Any, ...], *, stream: bool = False, failed: bool = False) -> None:
         header_session, session_id, token, ticket = attribution
         served = metered.model if metered is not None else None
         m = _MODEL.search(body)
-        requested = m.group(1).decode("utf-8", "replace") if m else (served or "unknown")
+        requested = route.model or (m.group(1).decode("utf-8", "replace") if m else (served or "unknown"))
+        provider = route.provider
         rid = (metered.response_id if metered is not None else None) or (
             resp is not None and (resp.headers.get("request-id") or resp.headers.get("x-request-id"))) or None
+        if route.model is not None:
+            rid = None  # local servers reuse ids (Ollama: `chatcmpl-<0..999>`): never de-duplicate on them
         call = UsageInput(
             provider=provider, model=requested, served_model=served,
             tokens=(metered.tokens if metered is not None and metered.tokens else TokenCounts()),
@@ -217,16 +238,20 @@ class Forwarder:
             partial=bool(metered and metered.partial), error=failed or bool(metered and metered.error),
             timestamp=datetime.now(UTC))
         after = None
-        if self.guarded:
+        if token is not None:
             def after(cost: Any, _token: Any = token) -> None:
                 self.deps.guard.settle(_token, getattr(cost, "record", None) and cost.record.cost)
+        # The guard was skipped (firewall unarmed): the writer feeds the runaway detector instead.
+        observe = self.guarded and session_id is None
         self.writer.submit(PendingUsage(call=call, header_session=header_session,
-                                        pinned_session=self.deps.pinned_session, session_id=session_id, after=after),
+                                        pinned_session=self.deps.pinned_session, session_id=session_id, after=after,
+                                        body=body if observe else None),
                            expected=True)
         ticket.append(True)
 
-    async def _error(self, send: Any, provider: str | None, code: str, message: str | None = None) -> None:
-        status, headers, body = error_response(provider, code, message)
+    async def _error(self, send: Any, provider: str | None, code: str, message: str | None = None,
+                     details: dict[str, Any] | None = None) -> None:
+        status, headers, body = error_response(provider, code, message, details)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -13,6 +13,7 @@ the upstream's, except that an injected OpenAI `include_usage` chunk is dropped 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zlib
@@ -73,6 +74,24 @@ def anthropic_tokens(u: dict[str, Any]) -> TokenCounts:
                        cache_write_5m=w5, cache_write_1h=w1h, output=_int(u, "output_tokens"))
 
 
+def request_facts(body: bytes) -> tuple[str, int | None, str]:
+    """(model, max output tokens, fingerprint) of a request body, for the firewall.
+
+    The fingerprint hashes the model and the canonical JSON, so the runaway detector sees two
+    identical calls as identical whatever their key order or spacing.
+    """
+    try:
+        doc = json.loads(body) if body else {}
+    except ValueError:
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    model = str(doc.get("model") or "")
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+                    if isinstance(doc.get(k), int)), None)
+    return model, max_out, hashlib.sha256((model + canonical).encode()).hexdigest()
+
+
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
@@ -110,6 +129,11 @@ class JsonMeter:
             self._head, self._tail = whole[:_TAIL], whole[-_TAIL:]
         else:
             self._tail = (self._tail + data)[-_TAIL:]
+
+    @property
+    def held(self) -> int:
+        """Bytes of the body kept for metering (at most the cap, then a head and a tail)."""
+        return sum(map(len, self._parts)) + len(self._head) + len(self._tail)
 
     def finish(self, *, status: int, complete: bool = True) -> Metered:
         if status >= 400:

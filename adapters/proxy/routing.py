@@ -39,6 +39,7 @@ class Route:
         provider: provider id recorded on usage and used for error shapes.
         scheme, host: fixed upstream origin (`host` includes a port when not default).
         base_path: path prefix of the upstream base URL (usually empty).
+        model: recorded as the requested model of every call (issue 8: the local model's name).
     """
 
     prefix: str
@@ -46,6 +47,7 @@ class Route:
     scheme: str
     host: str
     base_path: str = ""
+    model: str | None = None
 
 
 @attrs.frozen

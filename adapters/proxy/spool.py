@@ -3,146 +3,71 @@
 Rules:
 - `submit` appends one JSON line to the spool (flushed to the OS) *before* queueing the record,
   so a crash after the response loses nothing: the next proxy start replays leftover spools.
-- One writer thread records queued items (one writer: threads never queue on SQLite's lock).
-- A spool segment is deleted (or truncated) once every record written to it is committed;
-  segments rotate past 1 MB, so the spool stays small under sustained load.
+- One writer thread records queued items (one writer: threads never queue on SQLite's lock),
+  many per transaction: it takes what is queued (up to `BATCH`) and records it inside one
+  `batch()` context (committing every `BATCH_SECONDS` at most, then leaving the lock free as
+  long), so a burst costs one commit instead of one per call and never starves other writers.
+- A spool segment (segments.py) is deleted once every record written to it is committed.
 - Replay is idempotent: every record carries a request id and a recorded id is skipped.
-- Segments are `proxy-spool-<pid>-<n>.jsonl` in the data dir; a start claims (renames) only
-  segments of processes that are no longer running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import queue
-import re
 import threading
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from costhq.adapters.proxy.metering import request_facts
+from costhq.adapters.proxy.segments import Spool
 from costhq.application.usage import UsageInput
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
-_ROTATE_BYTES = 1024 * 1024
-_NAME = re.compile(r"^proxy-spool-(\d+)-(\d+|replay-\d+)\.jsonl$")
+BATCH = 256
+BATCH_SECONDS = 0.05  # commit at least this often, so other writers (`cs log-ai`...) get the lock
+_FAILED = object()  # the outcome of a record that could not be stored
 
 
 @attrs.define(kw_only=True)
 class PendingUsage:
     """A call waiting to be recorded, with its attribution inputs.
 
-    `after` (in memory only, e.g. the guard's settle) runs with the recorded cost.
+    `after` (in memory only, e.g. the guard's settle) runs with the recorded cost. `body` (in
+    memory only, never spooled) is set when the guard was skipped: the writer turns it into
+    the runaway `fingerprint` and drops it.
     """
 
     call: UsageInput
     header_session: int | None = None
     pinned_session: int | None = None
     session_id: int | None = None
+    fingerprint: str | None = None
     after: Callable[[Any], None] | None = None
+    body: bytes | None = None
     segment: int = -1
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # type: ignore[attr-defined]
-        if handle:
-            ctypes.windll.kernel32.CloseHandle(handle)  # type: ignore[attr-defined]
-        return bool(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Spool:
-    """Append-only segments with per-segment pending counts (thread-safe)."""
-
-    def __init__(self, directory: Path) -> None:
-        self._dir, self._pid = directory, os.getpid()
-        self._lock = threading.Lock()
-        self._segments: dict[int, list[Any]] = {}  # n -> [path, file, pending, size]
-        self._current = -1
-        directory.mkdir(parents=True, exist_ok=True)
-        self._rotate()
-
-    def _rotate(self) -> None:
-        self._current += 1
-        path = self._dir / f"proxy-spool-{self._pid}-{self._current}.jsonl"
-        self._segments[self._current] = [path, open(path, "ab"), 0, 0]  # noqa: SIM115 - closed in done/close
-
-    def append(self, line: bytes) -> int:
-        with self._lock:
-            n = self._current
-            seg = self._segments[n]
-            seg[1].write(line)
-            seg[1].flush()
-            seg[2] += 1
-            seg[3] += len(line)
-            if seg[3] > _ROTATE_BYTES:
-                self._rotate()
-            return n
-
-    def done(self, n: int) -> None:
-        with self._lock:
-            seg = self._segments.get(n)
-            if seg is None:
-                return
-            seg[2] -= 1
-            if seg[2] > 0:
-                return
-            if n == self._current:
-                seg[1].truncate(0)
-                seg[1].seek(0)
-                seg[3] = 0
-            else:
-                seg[1].close()
-                seg[0].unlink(missing_ok=True)
-                del self._segments[n]
-
-    def close(self) -> None:
-        with self._lock:
-            for path, fh, pending, _size in self._segments.values():
-                fh.close()
-                if pending == 0:
-                    path.unlink(missing_ok=True)
-            self._segments.clear()
-
-    def claim_leftovers(self) -> list[Path]:
-        """Rename the segments of dead processes to ours, for replay."""
-        claimed = []
-        for i, path in enumerate(sorted(self._dir.glob("proxy-spool-*.jsonl"))):
-            m = _NAME.match(path.name)
-            if not m or int(m.group(1)) == self._pid or _alive(int(m.group(1))):
-                continue
-            target = self._dir / f"proxy-spool-{self._pid}-replay-{i}.jsonl"
-            try:
-                path.replace(target)
-            except OSError:
-                continue  # another proxy claimed it first
-            claimed.append(target)
-        return claimed
-
-
 class UsageWriter:
-    """Queue + spool + writer thread around a `record(PendingUsage) -> cost | None` callable."""
+    """Queue + spool + writer thread around `record(PendingUsage) -> cost | None`.
 
-    def __init__(self, record: Callable[[PendingUsage], Any], spool_dir: Path, converter: Any) -> None:
-        self._record, self._conv = record, converter
+    `batch()` is a context manager the writer enters around each group of records (one
+    transaction); `record` must then write inside it. The default records one by one.
+    """
+
+    def __init__(self, record: Callable[[PendingUsage], Any], spool_dir: Path, converter: Any,
+                 batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
+        self._record, self._conv, self._batch = record, converter, batch
         self._spool = Spool(spool_dir)
-        self._queue: queue.SimpleQueue[PendingUsage | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[PendingUsage | _Replay | None] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._outstanding = 0
         self._thread = threading.Thread(target=self._run, name="costhq-usage-writer", daemon=True)
@@ -152,7 +77,7 @@ class UsageWriter:
         with self._idle:
             self._outstanding += 1
         self._thread.start()
-        self._queue.put(_Replay(leftovers))  # type: ignore[arg-type]
+        self._queue.put(_Replay(leftovers))
 
     def expect(self) -> None:
         """A request is in flight: `wait_idle` also waits for its record (`submit` or `forget`)."""
@@ -161,9 +86,7 @@ class UsageWriter:
 
     def forget(self) -> None:
         """An expected record will not come (the request failed before any usage existed)."""
-        with self._idle:
-            self._outstanding -= 1
-            self._idle.notify_all()
+        self._done(1)
 
     def submit(self, item: PendingUsage, *, expected: bool = False) -> None:
         line = json.dumps(self._dump(item), separators=(",", ":")).encode() + b"\n"
@@ -184,52 +107,101 @@ class UsageWriter:
             self._thread.join(timeout)
         self._spool.close()
 
+    def _done(self, n: int) -> None:
+        with self._idle:
+            self._outstanding -= n
+            self._idle.notify_all()
+
     def _dump(self, item: PendingUsage) -> dict[str, Any]:
         return {"call": self._conv.unstructure(item.call), "header": item.header_session,
-                "pinned": item.pinned_session, "session": item.session_id}
+                "pinned": item.pinned_session, "session": item.session_id, "fp": item.fingerprint}
 
     def _load(self, doc: dict[str, Any]) -> PendingUsage:
         return PendingUsage(call=self._conv.structure(doc["call"], UsageInput), header_session=doc.get("header"),
-                            pinned_session=doc.get("pinned"), session_id=doc.get("session"))
+                            pinned_session=doc.get("pinned"), session_id=doc.get("session"),
+                            fingerprint=doc.get("fp"))
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, _Replay):
-                self._replay(item.paths)
-            elif self._write(item):
-                self._spool.done(item.segment)
-            with self._idle:
-                self._outstanding -= 1
-                self._idle.notify_all()
-
-    def _write(self, item: PendingUsage) -> bool:
-        for attempt in range(3):
-            try:
-                cost = self._record(item)
-            except CostHQError as exc:  # e.g. storage_busy: retry, else leave it in the spool
-                log.warning("usage write failed (%s), attempt %d", exc.code, attempt + 1)
+            first = self._queue.get()
+            if isinstance(first, _Replay):  # only ever first in the queue (`start`)
+                self._replay(first.paths)
+                self._done(1)
                 continue
-            except Exception:  # last resort: keep the writer alive; the spool keeps the record
-                log.exception("usage write failed")
-                return False
-            if item.after is not None:
-                item.after(cost)
-            return True
-        return False
+            items, stopping = ([] if first is None else [first]), first is None
+            while not stopping and len(items) < BATCH:  # everything already queued joins this batch
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                stopping = more is None
+                if isinstance(more, PendingUsage):
+                    items.append(more)
+            if items:
+                for item, ok in zip(items, self._write(items), strict=True):
+                    if ok:
+                        self._spool.done(item.segment)
+                self._done(len(items))
+            if stopping:
+                return
+
+    def _write(self, items: list[PendingUsage]) -> list[bool]:
+        """Record `items` in as few transactions as the time budget allows; True per stored item."""
+        for item in items:
+            if item.body is not None:  # the guard was skipped: fingerprint off the request path
+                item.fingerprint, item.body = request_facts(item.body)[2], None
+        done: list[bool] = []
+        while len(done) < len(items):
+            done += self._write_some(items[len(done):])
+        return done
+
+    def _write_some(self, items: list[PendingUsage]) -> list[bool]:
+        """Record a prefix of `items` in one transaction; a failed one is retried, then left in the spool."""
+        for attempt in range(3):
+            costs: list[Any] = []
+            began = time.monotonic()
+            try:
+                with self._batch():
+                    deadline = began + BATCH_SECONDS
+                    for item in items:
+                        costs.append(self._one(item))
+                        if time.monotonic() > deadline:
+                            break
+            except CostHQError as exc:  # e.g. storage_busy at BEGIN or COMMIT: retry the batch
+                log.warning("usage batch write failed (%s), attempt %d", exc.code, attempt + 1)
+                continue
+            except Exception:  # last resort: keep the writer alive; the spool keeps the records
+                log.exception("usage batch write failed")
+                return [False] * len(items)
+            # Leave the lock free as long as we held it: SQLite's busy handler is not fair, and
+            # without a gap a backlogged writer starves every other process (measured: `cs`
+            # commands failed with "database is locked" during a benchmark burst).
+            time.sleep(min(time.monotonic() - began, BATCH_SECONDS))
+            for item, cost in zip(items, costs, strict=False):
+                if item.after is not None and cost is not _FAILED:
+                    item.after(cost)
+            return [cost is not _FAILED for cost in costs]
+        return [False] * len(items)
+
+    def _one(self, item: PendingUsage) -> Any:
+        try:
+            return self._record(item)
+        except CostHQError as exc:  # this record's savepoint rolled back; it stays in the spool
+            log.warning("usage write failed (%s)", exc.code)
+        except Exception:
+            log.exception("usage write failed")
+        return _FAILED
 
     def _replay(self, paths: list[Path]) -> None:
         for path in paths:
-            ok = True
+            items = []
             with open(path, "rb") as fh:
                 for raw in fh:
                     try:
-                        item = self._load(json.loads(raw))
+                        items.append(self._load(json.loads(raw)))
                     except Exception:  # cattrs raises ExceptionGroups; any bad line is skipped
                         continue  # a torn last line from the crash: nothing recoverable
-                    ok = self._write(item) and ok
+            ok = all([all(self._write(items[i:i + BATCH])) for i in range(0, len(items), BATCH)])
             if ok:
                 path.unlink(missing_ok=True)
 

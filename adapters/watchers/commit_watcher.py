@@ -52,12 +52,13 @@ class CommitWatcher:
     def __init__(self, *, git_root: str, since: datetime, start_sha: str | None,
                  on_commit: Callable[[CommitInfo], None],
                  on_branch: Callable[[str | None, str | None], None],
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, events: bool = True) -> None:
         self._root = git_root
         self._since = int(since.timestamp())
         self._cursor = start_sha
         self._on_commit, self._on_branch = on_commit, on_branch
         self._poll = poll_seconds
+        self._events = events  # False: the poll alone (how filesystems without events behave)
         self._seen: set[str] = set()
         self._branch: str | None = None
         self._lock = threading.Lock()
@@ -73,7 +74,12 @@ class CommitWatcher:
             self._cursor = head[0]
         self._thread = threading.Thread(target=self._run, name="costhq-commits", daemon=True)
         self._thread.start()
-        self._observer = self._observe()
+        if self._events:
+            try:
+                self._observer = self._observe()
+            except OSError as exc:  # e.g. the inotify watch limit: the poll still sees every commit
+                sys.stderr.write(f"warning: watching {self._root} for commits failed ({exc}); "
+                                 f"polling every {self._poll:g} s\n")
 
     def stop(self) -> None:
         observer, self._observer = self._observer, None

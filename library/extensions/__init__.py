@@ -1,7 +1,8 @@
 """costhq.extensions: drop-in tracked clients (`TrackedOpenAI`, `TrackedAnthropic` and async twins).
 
 The SDKs are optional extras: `pip install 'costhq[openai]'` and/or `pip install 'costhq[anthropic]'`.
-Each class is imported on first use, so having only one of the two SDKs is fine.
+Each class is imported on first use, so having only one of the two SDKs is fine. Calls are
+stored by a background thread; `flush()` waits for them (also done at exit and session end).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from costhq.bootstrap.agents import BudgetExceededError
+from costhq.bootstrap.library_writer import flush
 
 _EXTRAS = {
     "TrackedOpenAI": ("openai", "costhq.bootstrap.tracked_openai"),
@@ -18,7 +20,8 @@ _EXTRAS = {
     "AsyncTrackedAnthropic": ("anthropic", "costhq.bootstrap.tracked_anthropic"),
 }
 
-__all__ = ["AsyncTrackedAnthropic", "AsyncTrackedOpenAI", "BudgetExceededError", "TrackedAnthropic", "TrackedOpenAI"]
+__all__ = ["AsyncTrackedAnthropic", "AsyncTrackedOpenAI", "BudgetExceededError", "TrackedAnthropic", "TrackedOpenAI",
+           "flush"]
 
 if find_spec("openai") is None and find_spec("anthropic") is None:
     raise ImportError(

@@ -20,7 +20,6 @@ from costhq.application.dashboard import local_day_windows
 from costhq.domain.analytics import SessionQuery, SessionSort, Window
 from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
 
-
 DROP_ROLLUP = (
     "DROP TRIGGER usage_hourly_insert; DROP TRIGGER usage_hourly_delete; DROP TRIGGER usage_hourly_update;"
     " DROP TABLE usage_hourly;"
@@ -168,3 +167,30 @@ def _extra(sid: int, ts: str) -> Any:
     from tests.e2e.helpers_dashboard import _call
 
     return _call(sid, "openai", "gpt-4o", 1, 1, "0.25", ts)
+
+
+def test_export_rows_are_flat_sessions_with_exact_money_and_live_durations(world: Any) -> None:
+    q, _, uow = world
+    from costhq.domain.sessions import NewSession
+    from tests.e2e.helpers_dashboard import _call
+
+    with uow() as u:  # cost-per-hour edge cases: an exact half (rounds to even) and a sub-minute session
+        for name, start, end, cost in (('tie "a", b', "2026-11-21T00:00:00", "2026-11-21T02:00:00", "0.0000000003"),
+                                       ("even", "2026-11-21T03:00:00", "2026-11-21T05:00:00", "0.0000000001"),
+                                       ("short", "2026-11-21T06:00:00", "2026-11-21T06:00:10.999", "0.0000000001")):
+            s = u.sessions.add(NewSession(name=name, start_time=at(start), working_directory="/repo/c"))
+            u.usage.add(_call(s.id, "openai", "gpt-4o", 1, 1, cost, start))
+            u.sessions.end(s.id, end_time=at(end), notes=None)
+    rows = q.export_rows(now=NOW)
+    assert [r[0] for r in rows] == [3, 2, 6, 5, 4, 1]
+    assert rows[0] == (3, "Live run", "active", "2026-11-23T14:00:00.000Z", None, 3600, "/repo/a", None, None,
+                       0, 0, 215, 10_000_000_000, 2, 1, 10_000_000_000, None)
+    assert rows[-1] == (1, "Fix auth bug", "completed", "2026-11-20T10:00:00.000Z", "2026-11-20T12:00:00.000Z",
+                        7200, "/repo/a", "/repo/a", "main", 2, 1, 11500, 615_000_000, 2, 0, 307_500_000, "done")
+    assert [(r[1], r[4], r[5], r[12], r[15]) for r in rows[2:5]] == [
+        ("short", "2026-11-21T06:00:10.999Z", 10, 1, 60),  # counted as one minute
+        ("even", "2026-11-21T05:00:00.000Z", 7200, 1, 0),  # 0.5 unit -> 0 (half to even)
+        ('tie "a", b', "2026-11-21T02:00:00.000Z", 7200, 3, 2),  # 1.5 units -> 2
+    ]
+    assert [r[0] for r in q.export_rows(now=NOW, limit=2)] == [3, 2]
+    assert q.export_rows(now=NOW + timedelta(hours=1))[0][5] == 7200  # an active session's duration is live

@@ -6,14 +6,25 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from costhq.application.errors import StorageBusy
 from costhq.domain.audit import AuditEvent, verify
 from costhq.domain.budgets import BudgetScope, NewBudgetRule, SpendFilter
 from costhq.domain.pricing import PriceSource
-from costhq.domain.runaway import ActivityEvent, Detector, EventKind, RunawayAction, RunawayConfig, Trip
+from costhq.domain.runaway import (
+    ActivityEvent,
+    Detector,
+    EventKind,
+    RunawayAction,
+    RunawayConfig,
+    Trip,
+    WindowFacts,
+    window_facts,
+)
 from costhq.domain.sessions import NewSession
 from costhq.domain.usage import TokenCounts, UsageRecord
 
@@ -85,9 +96,129 @@ def test_runaway_events_trips_config(make_uow: MakeUow) -> None:
         assert uow.runaway.trips(session_id=1, open_at=T0) == []
 
 
+def test_window_facts_match_the_domain_definition_at_every_window_edge(make_uow: MakeUow) -> None:
+    """Each detector's own window `(now - span, now]`: an event exactly `span` old or after `now` is
+    out, one a microsecond younger is in; ties in time keep insertion order; other sessions never count."""
+    cfg = RunawayConfig(velocity_window_s=300, identical_window_s=600, loop_window_s=120, loop_repeats=2,
+                        churn_window_s=60)
+    now = T0 + timedelta(hours=1)
+    us, s = timedelta(microseconds=1), timedelta(seconds=1)
+    call, cost, file = EventKind.CALL, EventKind.COST, EventKind.FILE
+    events = [  # (session, kind, key, cost, age): at = now - age
+        (1, cost, "", "5", 300 * s), (1, cost, "", "0.0000000001", 300 * s - us), (1, cost, "", "1.25", 0 * s),
+        (1, cost, "", "7", -us), (2, cost, "", "100", 0 * s),
+        (1, call, "A", "0", 600 * s), (1, call, "A", "0", 599 * s), (1, call, "B", "0", 120 * s),
+        (1, call, "A", "0", 60 * s), (1, call, "B", "0", 5 * s), (1, call, "A", "0", 5 * s),
+        (1, call, "", "0", 0 * s), (1, call, "A", "0", -s), (2, call, "A", "0", 0 * s),
+        (1, file, "x.py", "0", 60 * s), (1, file, "x.py", "0", 59 * s), (1, file, "y.py", "0", 30 * s),
+        (1, file, "x.py", "0", s), (1, file, "x.py", "0", s)]
+    with make_uow() as uow:
+        for sid, kind, key, amount, age in events:
+            uow.runaway.add_event(ActivityEvent(session_id=sid, kind=kind, key=key, cost=Decimal(amount),
+                                                at=now - age))
+    kolkata = now.astimezone(ZoneInfo("Asia/Kolkata"))  # the query's zone must not matter
+    with make_uow() as uow:
+        facts = uow.runaway.window_facts(1, cfg, now=kolkata)
+        assert facts == WindowFacts(spent=Decimal("1.2500000001"), repeated=("A", 3),
+                                    recent_calls=("A", "B", "A", ""), churned=("x.py", 3))
+        assert facts == window_facts(cfg, uow.runaway.events(1, since=now - cfg.horizon), now)
+        assert uow.runaway.window_facts(2, cfg, now=now) == WindowFacts(
+            spent=Decimal(100), repeated=("A", 1), recent_calls=("A",))
+        assert uow.runaway.window_facts(3, cfg, now=now) == WindowFacts()
+        later = now + 61 * s  # the windows slide: the churn window empties, the future events come in
+        assert uow.runaway.window_facts(1, cfg, now=later) == WindowFacts(
+            spent=Decimal("8.25"), repeated=("A", 3), recent_calls=("B", "A", "", "A"), churned=None)
+        assert uow.runaway.window_facts(1, cfg, now=later) == window_facts(
+            cfg, uow.runaway.events(1, since=later - cfg.horizon), later)
+
+
 def test_a_nested_unit_of_work_is_busy_not_a_forked_chain(make_uow: MakeUow) -> None:
     with make_uow() as uow:
         uow.audit.append(AuditEvent(event="note", actor="cli", payload={}, at=T0))
         if type(uow).__name__.startswith("InMemory"):
             with pytest.raises(StorageBusy), make_uow():
                 pass
+
+
+def test_windowed_spend_is_exact_at_minute_edges_of_any_zone(make_uow: MakeUow) -> None:
+    # Calls around 18:29/18:30 UTC, the local midnight of UTC+5:30: whole hours come from the
+    # rollup in APSW, the partial hours at the edges from raw calls; the fake sums raw calls.
+    ist_midnight = datetime(2026, 3, 10, 18, 30, tzinfo=UTC)
+    with make_uow() as uow:
+        a = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p"))
+        b = uow.sessions.add(NewSession(name="b", start_time=T0, working_directory="/q"))
+        calls = [(a.id, "0.1", "gpt-4o", ist_midnight - timedelta(microseconds=1)),
+                 (a.id, "0.2", "gpt-4o", ist_midnight),
+                 (a.id, "0.4", "o3", ist_midnight + timedelta(minutes=29, seconds=59)),
+                 (b.id, "0.8", "gpt-4o", ist_midnight + timedelta(hours=3)),
+                 (b.id, "1.6", "gpt-4o", ist_midnight + timedelta(days=1) - timedelta(microseconds=1)),
+                 (a.id, "3.2", "gpt-4o", ist_midnight + timedelta(days=1))]
+        for sid, cost, model, at in calls:
+            uow.usage.add(_usage(sid, cost, model, at))
+        served = attrs.evolve(_usage(b.id, "6.4", "gpt-4o", ist_midnight + timedelta(hours=5)),
+                              model="alias", served_model="o3")
+        uow.usage.add(served)
+    day = SpendFilter(start=ist_midnight, end=ist_midnight + timedelta(days=1))
+    with make_uow() as uow:
+        spent = uow.budgets.spent
+        assert spent(day) == Decimal("9.4")
+        assert spent(attrs.evolve(day, model="o3")) == Decimal("6.8")  # requested or served
+        assert spent(attrs.evolve(day, model="alias")) == Decimal("6.4")
+        assert spent(attrs.evolve(day, session_id=a.id)) == Decimal("0.6")
+        assert spent(attrs.evolve(day, project="/q")) == Decimal("8.8")
+        assert spent(attrs.evolve(day, project="/q", model="gpt-4o")) == Decimal("2.4")
+        inside = SpendFilter(start=ist_midnight + timedelta(minutes=1), end=ist_midnight + timedelta(minutes=30))
+        assert spent(inside) == Decimal("0.4")  # both edges inside one UTC hour
+        assert spent(SpendFilter(start=ist_midnight)) == Decimal("12.6")  # open end
+        assert spent(SpendFilter(model="gpt-4o")) == Decimal("5.9")  # all time, by model
+        assert spent(SpendFilter(session_id=a.id, model="gpt-4o")) == Decimal("3.5")
+
+
+def test_rollup_follows_deletes_and_is_built_from_existing_calls(make_uow: MakeUow, db_path: Any) -> None:
+    with make_uow() as uow:
+        a = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p"))
+        for i in range(3):
+            uow.usage.add(_usage(a.id, "0.5", "gpt-4o", T0 + timedelta(minutes=i)))
+    window = SpendFilter(start=T0 - timedelta(hours=2), end=T0 + timedelta(hours=2))
+    with make_uow() as uow:
+        assert uow.budgets.spent(window) == Decimal("1.5")
+    if type(make_uow()).__name__.startswith("InMemory"):
+        return
+    import apsw
+
+    conn = apsw.Connection(str(db_path))
+    try:  # the cascade from a deleted session runs the rollup's delete trigger
+        with conn:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("DELETE FROM ai_usage WHERE id = (SELECT MIN(id) FROM ai_usage)")
+            assert conn.execute("SELECT SUM(cost_units), SUM(calls) FROM spend_hourly").fetchall() == [
+                (10_000_000_000, 2)]
+            # a file migrated from v5: step 6 rebuilds the rollup from the calls already stored
+            from costhq.adapters.persistence.firewall_schema import SQL
+
+            conn.execute("DROP TRIGGER spend_hourly_insert; DROP TRIGGER spend_hourly_delete;"
+                         " DROP TRIGGER spend_hourly_update; DROP TABLE spend_hourly;")
+            conn.execute(SQL)
+            assert conn.execute("SELECT SUM(cost_units), SUM(calls) FROM spend_hourly").fetchall() == [
+                (10_000_000_000, 2)]
+            conn.execute("DELETE FROM sessions")
+            assert conn.execute("SELECT COUNT(*) FROM spend_hourly").fetchall() == [(0,)]
+    finally:
+        conn.close()
+
+
+def test_standing_reads_every_filter_at_once_with_the_same_answers(make_uow: MakeUow) -> None:
+    with make_uow() as uow:
+        a = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p"))
+        uow.usage.add(_usage(a.id, "1.25", "gpt-4o", T0 + timedelta(minutes=7)))
+        uow.usage.add(_usage(a.id, "2", "o3", T0 - timedelta(days=2)))
+        uow.budgets.reserve(session_id=a.id, project="/p", model="gpt-4o", amount=Decimal("0.5"), at=T0,
+                            expires_at=T0 + timedelta(minutes=10))
+    wheres = [SpendFilter(), SpendFilter(session_id=a.id, model="o3"), SpendFilter(project="/p"),
+              SpendFilter(start=T0 + timedelta(minutes=5), end=T0 + timedelta(days=1), model="gpt-4o")]
+    with make_uow() as uow:
+        assert uow.budgets.standing(wheres, now=T0) == [
+            (Decimal("3.25"), Decimal("0.5")), (Decimal(2), Decimal(0)), (Decimal("3.25"), Decimal("0.5")),
+            (Decimal("1.25"), Decimal(0))]  # reserved at T0, before the window's start
+        assert uow.budgets.standing(wheres[:1], now=T0, with_reserved=False) == [(Decimal("3.25"), Decimal(0))]
+        assert uow.budgets.standing([], now=T0) == []

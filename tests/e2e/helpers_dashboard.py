@@ -96,14 +96,14 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
     """DashboardDeps over in-memory fakes (the edge-test composition root)."""
     from costhq.adapters._shared.stats_card import render_card
     from costhq.adapters.http.deps import DashboardDeps, Security
+    from costhq.adapters.http.routes_local import LocalDeps
     from costhq.adapters.persistence.memory import InMemoryUnitOfWork
     from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
     from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
     from costhq.adapters.persistence.price_book import CatalogPriceBook
     from costhq.adapters.watchers.fake_git import FakeGitMetadata
-    from costhq.application import budgets, dashboard, pricing, sessions
+    from costhq.application import budgets, dashboard, local_models, pricing, sessions
     from costhq.bootstrap.dashboard_alerts import FirewallAlerts
-    from costhq.bootstrap.dashboard_wiring import HARDWARE_PRESETS
     from costhq.domain.pricing import ModelPrice, Rate
 
     q = InMemoryDashboardQueries(store)
@@ -130,6 +130,7 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
         overview=dashboard.GetOverview(q, clock),
         search_sessions=dashboard.SearchSessions(q, clock),
         export_sessions=dashboard.ExportSessions(q),
+        export_rows=dashboard.ExportSessionRows(q, clock),
         get_session=get,
         stats=sessions.GetStats(uow, clock),
         models=dashboard.GetModelBreakdown(q),
@@ -142,7 +143,9 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
         start_fresh=dashboard.StartFresh(InMemoryDataReset(store), alerts.clear),
         watch=dashboard.WatchChanges(q),
         alerts=alerts,
-        hardware=lambda: HARDWARE_PRESETS,
+        local=LocalDeps(list_presets=local_models.ListPresets(uow), set_preset=local_models.SetPreset(uow),
+                        remove_preset=local_models.RemovePreset(uow), list_models=local_models.ListLocalModels(uow),
+                        compute=local_models.LocalComputeReport(uow)),
         security=Security.for_bind(host, port),
     )
 

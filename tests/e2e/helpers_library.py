@@ -5,20 +5,21 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx2
 
 CHAT_USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
               "prompt_tokens_details": {"cached_tokens": 200}, "completion_tokens_details": {"reasoning_tokens": 0}}
-CHAT_COST = 0.00575  # 1000 x $2.5 + 200 cached x $1.25 + 300 x $10, per 1M (gpt-4o)
+CHAT_COST = Decimal("0.00575")  # 1000 x $2.5 + 200 cached x $1.25 + 300 x $10, per 1M (gpt-4o)
 CLAUDE_USAGE = {"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 2000,
                 "cache_creation_input_tokens": 400,
                 "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 0}}
-CLAUDE_COST = 0.0126  # 1000 x $3 + 500 x $15 + 2000 x $0.3 + 400 x $3.75, per 1M (claude-sonnet-4)
+CLAUDE_COST = Decimal("0.0126")  # 1000 x $3 + 500 x $15 + 2000 x $0.3 + 400 x $3.75, per 1M (claude-sonnet-4)
 _IDS = itertools.count(1)  # unique request ids: a repeated id is a duplicate and skipped
-RESPONSES_COST = 0.0035  # 1000 x $2.5 + 100 x $10
-EMBED_COST = 0.000001  # 50 x $0.02
+RESPONSES_COST = Decimal("0.0035")  # 1000 x $2.5 + 100 x $10
+EMBED_COST = Decimal("0.000001")  # 50 x $0.02
 
 
 def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> bytes:
@@ -69,7 +70,7 @@ def _responses(stream: bool) -> httpx2.Response:
             "usage": {"input_tokens": 1000, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 100,
                       "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1100}}
     if not stream:
-        return httpx2.Response(200, json=resp)
+        return httpx2.Response(200, json=resp, headers={"x-request-id": f"req_resp_{next(_IDS)}"})
     events: list[tuple[str | None, dict[str, Any] | str]] = [
         ("response.created", {"type": "response.created", "sequence_number": 0,
                               "response": {**resp, "status": "in_progress", "usage": None}}),

@@ -1,7 +1,9 @@
 """A fake OpenAI + Anthropic upstream speaking their wire formats (JSON and SSE), served on a thread.
 
 Behaviour by requested model: `fail-500` answers 500; `slow-*` streams one event every 0.2 s for
-1.4 s (longer than a 0.5 s idle timeout); `cut-*` sends the first event, then drops the connection.
+1.4 s (longer than a 0.5 s idle timeout); `cut-*` sends the first event, then drops the connection;
+`stall-*` waits 3 s before answering (non-stream) or after the first event (stream); `hold-*`
+streams its last event only once `release` is set (for shutdown tests).
 Every response has a fresh id, so request-id de-duplication never merges two calls.
 """
 
@@ -95,6 +97,7 @@ class FakeUpstream:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.release = threading.Event()
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
 
     async def handle(self, request: Request) -> Response:
@@ -109,11 +112,15 @@ class FakeUpstream:
         if path == "/v1/models":
             return JSONResponse({"object": "list", "data": [{"id": GPT, "object": "model", "created": 1,
                                                             "owned_by": "openai"}]})
+        if path == "/v1/messages/count_tokens":
+            return JSONResponse({"input_tokens": 12})
         if path == "/v1/embeddings":
             return JSONResponse({"object": "list", "model": "text-embedding-3-small", "data": [
                 {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
                 "usage": {"prompt_tokens": 50, "total_tokens": 50}})
         served = CLAUDE if path == "/v1/messages" else GPT
+        if model.startswith("stall-") and not body.get("stream"):
+            await asyncio.sleep(3)
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = (anthropic_events(served) if path == "/v1/messages" else responses_events(served)
@@ -126,9 +133,13 @@ class FakeUpstream:
             yield chunks[0]
             await asyncio.sleep(0.05)
             raise ConnectionResetError("upstream dropped the stream")
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
             if model.startswith("slow-"):
                 await asyncio.sleep(0.2)
+            if model.startswith("stall-") and i == 1:
+                await asyncio.sleep(3)
+            if model.startswith("hold-") and i == len(chunks) - 1:
+                await asyncio.to_thread(self.release.wait, 30)
             yield chunk
 
     def _json(self, path: str, served: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 
 from costhq.agents import AgentSession, BudgetExceededError, run_agent_session
 from costhq.bootstrap.main import build_container
+from costhq.domain.errors import InvalidArgument
 from tests.e2e.cli_runner import make_repo
 from tests.e2e.helpers_live import wait_for
 
@@ -82,3 +83,60 @@ def test_run_agent_session_sync_and_async(work: Path) -> None:
     with pytest.raises(ValueError):
         run_agent_session("fails", None, failing)
     assert build_container().list_sessions()(limit=1)[0].status.value == "completed"
+
+
+def test_lifecycle_edges_and_properties_without_a_budget(work: Path) -> None:
+    s = AgentSession("plain")
+    with pytest.raises(InvalidArgument, match=r"start\(\) has not been called"):
+        s.log_ai("openai", "gpt-4o", 10, "0.01")
+    assert s.start() is s.start()  # idempotent: one session
+    assert (s.budget, s.remaining, s.can_afford("1000000"), s.spent) == (None, None, True, Decimal(0))
+    logged = s.log_ai("openai", "gpt-4o", cost="0.25", prompt_tokens=1000, completion_tokens=10,
+                      cache_read_tokens=500, agent="planner")
+    assert (logged.record.cost, logged.record.price_source.value, logged.record.agent) == (
+        Decimal("0.25"), "manual", "planner")
+    live = s.status()
+    assert (live.status, live.ai_calls, live.ai_tokens, live.ai_cost, live.budget) == (
+        "active", 1, 1510, Decimal("0.25"), None)
+    with pytest.raises(InvalidArgument):
+        AgentSession("nowhere", directory=work / "missing")
+    with pytest.raises(InvalidArgument):
+        AgentSession("bad budget", budget="-1")
+
+
+def test_another_blocking_firewall_rule_raises_budget_exceeded_error_with_its_figures(work: Path) -> None:
+    c = build_container()
+    rule = c.set_budget()(scope="total", limit=Decimal("0.1"))
+    s = AgentSession("under a total budget").start()
+    s.log_ai("openai", "gpt-4o", cost="0.06")
+    with pytest.raises(BudgetExceededError) as err:
+        s.log_ai("openai", "gpt-4o", cost="0.05")
+    e = err.value
+    assert (e.spent, e.budget, e.attempted, e.details["rule_id"]) == (
+        Decimal("0.11"), Decimal("0.1"), Decimal("0.05"), rule.id)
+    assert s.end().ai_calls == 2  # the refused call was stored
+
+
+def test_budget_is_registered_as_a_firewall_rule_for_the_session(work: Path) -> None:
+    s = AgentSession("capped", budget="2.5").start()
+    rules = build_container().list_budgets()()
+    assert [(r.scope.value, r.limit, r.session_id) for r in rules] == [("session", Decimal("2.5"), s.id)]
+    s.end()
+
+
+def test_run_agent_session_with_a_callable_returning_an_awaitable_and_an_async_failure(work: Path) -> None:
+    async def work_async(session: AgentSession) -> None:
+        session.log_ai("openai", "gpt-4o", cost="0.2")
+
+    summary = anyio.run(lambda: run_agent_session("lambda", None, lambda s: work_async(s)))
+    assert (summary.ai_cost, summary.status) == (Decimal("0.2"), "completed")
+
+    async def boom(session: AgentSession) -> None:
+        raise RuntimeError("tool failed")
+
+    with pytest.raises(RuntimeError):
+        anyio.run(run_agent_session, "async boom", {"budget": 1}, boom)
+    last = build_container().list_sessions()(limit=1)[0]
+    shown = build_container().get_session()(cwd=os.getcwd(), session_id=last.id, detail=True)
+    assert (last.name, last.status.value) == ("async boom", "completed")
+    assert [a.message for a in shown.annotations] == ["Error: RuntimeError: tool failed"]

@@ -184,3 +184,28 @@ def test_slow_but_steady_stream_outlives_the_idle_timeout(world: World) -> None:
     assert events[-1] == "message_stop"
     [row] = world.usage()
     assert (row.partial, row.cost) == (False, Decimal("0.0114"))
+
+
+def test_silent_upstream_past_the_timeout_is_a_504_and_a_stalled_stream_is_recorded_partial(world: World) -> None:
+    # read timeout 0.5 s: `stall-*` waits 3 s for its first byte (non-stream) or after its first event.
+    with pytest.raises(openai.APIStatusError) as exc:
+        oa(world).chat.completions.create(model="stall-gpt", messages=MSG)
+    assert exc.value.status_code == 504 and exc.value.response.headers["x-costhq-error"] == "upstream_timeout"
+    assert exc.value.body == {"message": "Upstream request timed out", "type": "api_error", "param": None,  # type: ignore[comparison-overlap]
+                              "code": "upstream_timeout"}
+    with pytest.raises(httpx2.RemoteProtocolError):
+        list(an(world).messages.create(model="stall-claude", max_tokens=5, messages=MSG, stream=True))
+    timed_out, stalled = world.usage()
+    assert (timed_out.error, timed_out.cost, timed_out.model) == (True, None, "stall-gpt")
+    assert (stalled.partial, stalled.error, stalled.tokens.input, stalled.tokens.cache_read) == (True, False,
+                                                                                                100, 2000)
+
+
+def test_legacy_completions_and_anthropic_count_tokens_are_forwarded_and_counted(world: World) -> None:
+    done = oa(world).completions.create(model="gpt-4o", prompt="hi")
+    assert done.usage is not None and done.usage.prompt_tokens == 1200
+    assert an(world).messages.count_tokens(model="claude-sonnet-4", messages=MSG).input_tokens == 12
+    assert [r["path"] for r in world.fake.requests] == ["/v1/completions", "/v1/messages/count_tokens"]
+    completion, counted = world.usage()
+    assert (completion.tokens.input, completion.tokens.cache_read, completion.cost) == (1000, 200, Decimal("0.00575"))
+    assert (counted.tokens.total, counted.cost, counted.partial) == (0, Decimal(0), True)  # no usage: nothing billable

@@ -20,7 +20,16 @@ from costhq.domain.budgets import (
     first_blocking,
     window,
 )
-from costhq.domain.runaway import ActivityEvent, Detector, EventKind, RunawayConfig, detect
+from costhq.domain.runaway import (
+    ActivityEvent,
+    Detector,
+    EventKind,
+    RunawayConfig,
+    WindowFacts,
+    detect,
+    detect_facts,
+    window_facts,
+)
 
 PARIS, NY = ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -139,6 +148,27 @@ def test_velocity_and_churn_trip() -> None:
     files = [ActivityEvent(session_id=1, kind=EventKind.FILE, key="a.py", at=T + timedelta(seconds=i))
              for i in range(3)]
     assert [t.detector for t in detect(cfg, 1, files, T + timedelta(seconds=5))] == [Detector.CHURN]
+
+
+def test_detectors_read_only_the_window_aggregates() -> None:
+    """`detect_facts` on facts is `detect` on events: the newest fingerprint / path is the one counted."""
+    cfg = RunawayConfig(identical_k=3, loop_repeats=2, churn_n=2, velocity_usd_per_min=Decimal(1))
+    now = T + timedelta(seconds=60)
+    events = _calls(["a", "a", "b", "a", ""]) + [
+        ActivityEvent(session_id=1, kind=EventKind.FILE, key=k, at=T + timedelta(seconds=i)) for i, k in
+        enumerate(["x", "y", "x"])] + [ActivityEvent(session_id=2, kind=EventKind.CALL, key="a", at=T)]
+    facts = window_facts(cfg, [e for e in events if e.session_id == 1], now)
+    assert facts == WindowFacts(repeated=("a", 3), recent_calls=("a", "b", "a", ""), churned=("x", 2))
+    trips = detect_facts(cfg, 1, facts, now)
+    assert trips == detect(cfg, 1, events, now)
+    assert [(t.detector, t.message, t.until - t.at) for t in trips] == [
+        (Detector.IDENTICAL, "the same request (a) was sent 3 times in 600s", timedelta(seconds=600)),
+        (Detector.CHURN, "x was modified 2 times in 600s", timedelta(seconds=600))]
+    # $5 in the 300 s window is $1/min exactly: the threshold trips, a tenth of a cent less does not.
+    assert [t.message for t in detect_facts(cfg, 1, WindowFacts(spent=Decimal(5)), now)] == [
+        "spending $1/min over the last 300s (threshold $1/min)"]
+    assert detect_facts(cfg, 1, WindowFacts(spent=Decimal("4.999")), now) == []
+    assert detect_facts(cfg, 1, WindowFacts(recent_calls=("p", "q", "p", "q")), now)[0].detector is Detector.LOOP
 
 
 def test_a_normal_session_never_trips() -> None:

@@ -179,7 +179,7 @@ def test_card_png_and_hardware_presets(client: TestClient) -> None:
     assert r.headers["content-type"] == "image/png" and r.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.get("/api/v1/card.png?period=decade").status_code == 422
     names = [p["name"] for p in client.get("/api/v1/hardware").json()["presets"]]
-    assert "Local RTX 4090" in names and "Cloud H100 80GB (RunPod)" in names
+    assert "local-rtx-4090" in names and "runpod-h100" in names
 
 
 def test_openapi_document_lists_every_api_route(client: TestClient) -> None:
@@ -212,3 +212,49 @@ def test_static_assets_are_hashed_and_immutable_html_is_no_cache(client: TestCli
         r = client.get("/static/" + n)
         assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
     assert b"Chart.js v4" in client.get("/static/" + next(n for n in names if n.startswith("chart."))).content[:200]
+
+
+def test_csv_export_streams_exact_rows_from_flat_storage_rows(client: TestClient) -> None:
+    r = client.get("/api/v1/export?format=csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.headers["content-disposition"] == 'attachment; filename="costhq-sessions.csv"'
+    assert r.text == (
+        "id,name,status,startTime,endTime,duration,workingDirectory,gitRoot,branch,filesChanged,commits,aiTokens,"
+        "aiCost,aiCalls,unpricedCalls,costPerHour,notes\n"
+        "3,Live run,active,2026-11-23T14:00:00.000Z,,3600,/repo/a,,,0,0,215,1,2,1,1,\n"
+        "2,Add feature,completed,2026-11-22T09:00:00.000Z,2026-11-22T09:30:00.000Z,1800,/repo/b,,,1,0,24000,0.12,1,0,"
+        "0.24,\n"
+        "1,Fix auth bug,completed,2026-11-20T10:00:00.000Z,2026-11-20T12:00:00.000Z,7200,/repo/a,/repo/a,main,2,1,"
+        "11500,0.0615,2,0,0.03075,done\n"
+    )
+
+
+def test_csv_export_over_several_chunks_matches_the_json_rows(tmp_path: Path) -> None:
+    import csv
+    import io
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from costhq.domain.pricing import PriceSource
+    from costhq.domain.sessions import NewSession
+    from costhq.domain.usage import TokenCounts, UsageRecord
+
+    store = InMemoryStore()
+    with InMemoryUnitOfWork(store) as uow:
+        for i in range(4500):  # more than two chunks of 2,000 rows
+            start = NOW - timedelta(hours=i + 1)
+            s = uow.sessions.add(NewSession(name=f'run {i}, "quoted"\nline' if i % 7 == 0 else f"run {i}",
+                                            start_time=start, working_directory=f"/repo/{i % 3}"))
+            uow.usage.add(UsageRecord(session_id=s.id, provider="openai", model="gpt-4o",
+                                      tokens=TokenCounts(input=i, output=1), total_tokens=i + 1,
+                                      cost=Decimal(i) / 10**7 + Decimal("0.0000000003"),
+                                      price_source=PriceSource.MANUAL, timestamp=start))
+            if i % 2:
+                uow.sessions.end(s.id, end_time=start + timedelta(seconds=i * 13 + 7), notes="n,1" if i % 3 else None)
+    deps = memory_deps(store, FixedClock(NOW), tmp_path)
+    c = TestClient(make_app(deps, poll_interval=0.01), base_url=BASE)
+    got = list(csv.DictReader(io.StringIO(c.get("/api/v1/export?format=csv").text)))
+    sessions = c.get("/api/v1/export?format=json").json()["sessions"]
+    assert len(got) == len(sessions) == 4500
+    for row, doc in zip(got, sessions, strict=True):
+        assert row == {k: "" if doc[k] is None else str(doc[k]) for k in row}

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from costhq.adapters._shared.version import VERSION
@@ -45,15 +45,22 @@ class Guard:
         self.settled.append((token, actual_cost))
 
 
-def build(world: World, tmp: Path, handler: Any, *, guard: Any = None, pinned: int | None = None) -> Any:
+def build(world: World, tmp: Path, handler: Any, *, guard: Any = None, pinned: int | None = None,
+          armed: Any = lambda: True, spy: list[Any] | None = None) -> Any:
     from costhq.application.proxy import AllowAllGuard
 
     current = CurrentProxySession(world.uow)
     resolve = ResolveProxySession(current, EnsureBackgroundSession(world.uow, world.clock))
     record = RecordProxyUsage(world.log(), resolve)
+
+    def record_one(i: Any) -> Any:
+        if spy is not None:
+            spy.append(i)
+        return record(call=i.call, header_session=i.header_session, pinned_session=i.pinned_session,
+                      session_id=i.session_id)
+
     deps = ProxyDeps(
-        record=lambda i: record(call=i.call, header_session=i.header_session, pinned_session=i.pinned_session,
-                                session_id=i.session_id),
+        record=record_one, armed=armed,
         current_session=lambda p: current(pinned_session=p),
         resolve_session=lambda h, p: resolve(header_session=h, pinned_session=p),
         guard=guard or AllowAllGuard(), upstreams={"anthropic": "https://api.anthropic.com",
@@ -205,3 +212,79 @@ async def test_upstream_unreachable_is_a_generic_502_and_the_call_is_counted(tmp
     assert r.json()["error"]["message"] == "Upstream request failed" and "secret" not in r.text
     [row] = usage(world)
     assert (row.error, row.cost, row.model) == (True, Decimal(0), "claude-sonnet-4")
+
+
+async def test_budget_refusal_carries_rule_scope_spent_and_limit_in_the_providers_error_shape(tmp_path: Path) -> None:
+    class Refuse(Guard):
+        def before(self, **kw: Any) -> object:
+            raise BudgetExceeded("session budget #7 would be exceeded", rule_id=7, scope="session", model=None,
+                                 limit="1.5", spent="1.2500000000", reserved="0", worst_case="0.3")
+
+    world, (seen, handler) = make_world(), upstream_seen()
+    async with Run(build(world, tmp_path, handler, guard=Refuse())) as http:
+        r = await http.post("/anthropic/v1/messages", content=MSG)
+    assert (r.status_code, seen) == (402, [])
+    assert r.json() == {"type": "error", "error": {
+        "type": "budget_exceeded", "code": "budget_exceeded", "message": "session budget #7 would be exceeded",
+        "details": {"ruleId": 7, "scope": "session", "model": None, "limit": 1.5, "spent": 1.25, "reserved": 0,
+                    "worstCase": 0.3}}}
+
+
+async def test_unarmed_firewall_skips_the_guard_and_the_writer_fingerprints_the_call(tmp_path: Path) -> None:
+    world, (seen, handler) = make_world(), upstream_seen()
+    guard, items = Guard(), []
+    app = build(world, tmp_path, handler, guard=guard, armed=lambda: False, spy=items)
+    async with Run(app) as http:
+        await http.post("/anthropic/v1/messages", content=MSG)
+        await http.post("/anthropic/v1/messages", content=MSG.replace('"hi"', '"hi" '))  # same JSON, other bytes
+        assert app.state.writer.wait_idle(5)
+    assert (guard.calls, guard.settled, len(seen)) == ([], [], 2)
+    assert items[0].body is None and len(items[0].fingerprint) == 64
+    assert items[0].fingerprint == items[1].fingerprint  # canonical JSON: identical calls look identical
+
+
+async def test_non_stream_response_over_the_cap_passes_intact_while_the_meter_holds_a_bounded_copy(
+        tmp_path: Path) -> None:
+    from costhq.adapters.proxy.metering import JsonMeter
+
+    padding = "x" * (11 * 1024 * 1024)
+    reply = json.dumps({**REPLY, "content": [{"type": "text", "text": padding}]}).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=httpx.ByteStream(reply), headers={"content-type": "application/json"})
+
+    world = make_world()
+    app = build(world, tmp_path, handler)
+    async with Run(app) as http:
+        r = await http.post("/anthropic/v1/messages", content=MSG)
+        assert app.state.writer.wait_idle(5)
+    assert r.content == reply
+    [row] = usage(world)
+    assert (row.cost, row.tokens.cache_read, row.partial) == (Decimal("0.0114"), 2000, False)
+    meter = JsonMeter("anthropic", cap=1000)
+    for i in range(0, len(reply), 65536):
+        meter.feed(reply[i:i + 65536])
+    assert meter.held <= 2 * 256 * 1024 and meter.finish(status=200).tokens.output == 250  # type: ignore[union-attr]
+
+
+async def test_upstream_timeout_is_a_generic_504_and_the_call_is_counted(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out after 30 s from 10.1.2.3")
+
+    world = make_world()
+    app = build(world, tmp_path, handler)
+    async with Run(app) as http:
+        r = await http.post("/openai/v1/chat/completions", content=json.dumps({"model": "gpt-4o"}))
+        assert app.state.writer.wait_idle(5)
+    assert (r.status_code, r.headers["x-costhq-error"]) == (504, "upstream_timeout")
+    assert r.json() == {"error": {"message": "Upstream request timed out", "type": "api_error", "param": None,
+                                  "code": "upstream_timeout"}}
+    [row] = usage(world)
+    assert (row.error, row.model) == (True, "gpt-4o")
+
+
+def test_upstream_client_pools_keep_alive_offers_http2_and_uses_the_configured_timeouts() -> None:
+    client = make_client(connect_timeout=7, read_timeout=45)
+    pool = client._transport._pool  # httpx2 keeps these private; checked once here, not relied on elsewhere
+    assert (pool._http1, pool._http2, pool._max_connections) == (True, True, 256)
+    assert (client.timeout.connect, client.timeout.read, client.follow_redirects) == (7, 45, False)

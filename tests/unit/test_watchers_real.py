@@ -29,8 +29,10 @@ def _commit(repo: pygit2.Repository, message: str) -> str:
 
 def test_file_watcher_reports_kept_changes_relative_to_the_scope(tmp_path: Path) -> None:
     repo = pygit2.init_repository(str(tmp_path), initial_head="main")
-    (tmp_path / ".gitignore").write_text("*.tmp\n")
-    (tmp_path / "src").mkdir()
+    (tmp_path / ".gitignore").write_text("*.tmp\ngenerated/\n")
+    (tmp_path / "src" / "vendor").mkdir(parents=True)
+    (tmp_path / "src" / "vendor" / ".gitignore").write_text("*.bin\n")  # nested rules count too
+    (tmp_path / "src" / "generated").mkdir()
     seen: list[FsChange] = []
     lock = threading.Lock()
 
@@ -43,6 +45,9 @@ def test_file_watcher_reports_kept_changes_relative_to_the_scope(tmp_path: Path)
     watcher.start()
     try:
         (tmp_path / "src" / "x.tmp").write_text("ignored")
+        (tmp_path / "src" / "generated" / "out.py").write_text("ignored: a directory rule")
+        (tmp_path / "src" / "vendor" / "blob.bin").write_text("ignored: a nested .gitignore")
+        (tmp_path / "src" / "vendor" / "lib.py").write_text("kept")
         (tmp_path / "src" / "a.py").write_text("1")
         for i in range(20):
             (tmp_path / "src" / "a.py").write_text(str(i))
@@ -52,7 +57,7 @@ def test_file_watcher_reports_kept_changes_relative_to_the_scope(tmp_path: Path)
         watcher.stop()
     paths = {(c.path, c.change_type) for c in seen}
     assert ("src/a.py", ChangeType.CREATED) in paths and ("src/b.py", ChangeType.CREATED) in paths
-    assert all(c.path.startswith("src/") and not c.path.endswith(".tmp") for c in seen)
+    assert {c.path for c in seen} == {"src/vendor/lib.py", "src/a.py", "src/b.py"}
     assert len([c for c in seen if c.path == "src/a.py"]) <= 3  # debounced: at most one per second touched
 
 
@@ -78,3 +83,22 @@ def test_commit_watcher_sees_new_commits_fast_and_only_the_sessions(tmp_path: Pa
     assert [(c.hash, c.message) for c in commits] == [(made, "feat: during")]
     assert before not in [c.hash for c in commits]
     assert branches == [("main", "topic")]
+
+
+def test_commit_watcher_falls_back_to_polling_without_file_events(tmp_path: Path) -> None:
+    repo = pygit2.init_repository(str(tmp_path), initial_head="main")
+    (tmp_path / "a").write_text("a")
+    start = _commit(repo, "start")
+    commits: list[CommitInfo] = []
+    watcher = CommitWatcher(git_root=str(tmp_path), since=datetime.now(UTC), start_sha=start,
+                            on_commit=commits.append, on_branch=lambda o, n: None, poll_seconds=0.2, events=False)
+    watcher.start()
+    try:
+        (tmp_path / "b").write_text("b")
+        first = _commit(repo, "one")
+        (tmp_path / "c").write_text("c")
+        second = _commit(repo, "two")
+        wait_for(lambda: len(commits) == 2, timeout=10, what="both commits polled")
+    finally:
+        watcher.stop()
+    assert [(c.hash, c.message) for c in commits] == [(first, "one"), (second, "two")]

@@ -141,10 +141,28 @@ pages.models = async (main) => {
 
 pages.local = async (main) => {
   const d = await api("/hardware");
+  const c = d.compute, rate = (n) => "$" + n + "/h";
+  const groups = (rows, id) => table(["Name", "Calls", "Compute", "Hours", "Cost", "API cost", "API-equivalent"], rows.map((g) => `<tr><td>${esc(g.name)}</td><td>${num(g.calls)}</td><td>${esc(g.computeFormatted)}</td><td>${g.computeHours.toFixed(4)}</td><td>${usd(g.cost)}</td><td>${usd(g.apiCost)}</td><td>${usd(g.apiEquivalentCost)}</td></tr>`), id);
   main.innerHTML = `<h1>Local Models &amp; Hardware</h1>
-    <p class="muted">Local, edge and private models (Ollama, vLLM, llama.cpp) are priced by the hardware they run on. Hardware presets map compute time to an hourly cost.</p>
-    ${card("Hardware presets", table(["Preset", "Kind", "USD / hour", "Notes"], d.presets.map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.kind)}</td><td>${usd(p.hourlyUsd)}</td><td>${esc(p.notes)}</td></tr>`), "hardware-table"))}
-    ${card("Tracked local models", table(["Model", "Hardware", "Compute time"], d.localModels.map((m) => `<tr><td>${esc(m.model)}</td><td>${esc(m.hardware)}</td><td>${dur(m.seconds)}</td></tr>`)))}`;
+    <p class="muted">Local, edge and private models (Ollama, vLLM, llama.cpp) are priced by compute time x the hourly rate of the hardware they run on: their API cost is $0. Register one with <code>cs local add MODEL --runtime ollama --hardware PRESET</code>.</p>
+    <div class="kpis"><div class="kpi" id="kpi-local-hours"><span>Compute hours</span><b>${c.computeHours.toFixed(2)}</b></div><div class="kpi" id="kpi-local-cost"><span>Compute cost</span><b>${usd(c.cost)}</b></div><div class="kpi" id="kpi-local-calls"><span>Local calls</span><b>${num(c.calls)}</b></div><div class="kpi" id="kpi-local-equivalent"><span>API-equivalent</span><b>${usd(c.apiEquivalentCost)}</b></div></div>
+    <div class="grid">
+    ${card("Compute by hardware tier", canvas("chart-local-hours") + groups(c.byHardware, "compute-hardware"), "wide")}
+    ${card("Compute by model", groups(c.byModel, "compute-models"), "wide")}
+    ${card("Local models", table(["Model", "Runtime", "Hardware", "Proxy path", "Base URL", "API-equivalent", "Calls", "Compute cost"], d.localModels.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.runtime)}</td><td>${esc(m.hardware)}</td><td>${esc(m.proxyPath || "—")}</td><td>${esc(m.baseUrl || "—")}</td><td>${esc(m.apiEquivalent || "—")}</td><td>${num(m.calls)}</td><td>${usd(m.cost)}</td></tr>`), "local-models"), "wide")}
+    ${card("Hardware presets", `<form id="preset-form" class="row"><input name="name" placeholder="preset name" required><input name="usdPerHour" type="number" step="any" min="0" placeholder="USD / hour" required><input name="description" placeholder="description (optional)"><button>Save preset</button></form>
+      ${table(["Preset", "Description", "USD / hour", "Source", ""], d.presets.map((p) => `<tr><td style="white-space:nowrap">${esc(p.name)}</td><td>${esc(p.description)}</td><td>${esc(rate(p.usdPerHour))}</td><td class="muted" style="white-space:normal">${esc(p.source)}</td><td style="white-space:nowrap"><button data-edit-preset="${esc(p.name)}">Edit</button> <button class="danger" data-remove-preset="${esc(p.name)}">Remove</button></td></tr>`), "hardware-table")}`, "wide")}</div>`;
+  chart("chart-local-hours", { type: "bar", data: { labels: c.byHardware.map((g) => g.name), datasets: [{ label: "Compute hours", data: c.byHardware.map((g) => g.computeHours), backgroundColor: COLORS[0] }] } });
+  const form = $("#preset-form");
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = new FormData(form), body = { name: f.get("name"), usdPerHour: f.get("usdPerHour") };
+    if (f.get("description")) body.description = f.get("description");
+    await guarded(() => api("/hardware", { method: "PUT", body }));
+    pages.local(main);
+  };
+  main.querySelectorAll("[data-remove-preset]").forEach((b) => (b.onclick = async () => { await guarded(() => api("/hardware/" + encodeURIComponent(b.dataset.removePreset), { method: "DELETE" })); pages.local(main); }));
+  main.querySelectorAll("[data-edit-preset]").forEach((b) => (b.onclick = () => { const p = d.presets.find((x) => x.name === b.dataset.editPreset); form.name.value = p.name; form.usdPerHour.value = p.usdPerHour; form.description.value = p.description; form.usdPerHour.focus(); }));
 };
 
 pages.pricing = async (main) => {

@@ -1,0 +1,184 @@
+"""APSW LocalRepository (port: LocalRepository): hardware presets, local models, compute per call.
+
+Assumptions: runs inside an ApswUnitOfWork transaction. `local_usage` is a 1:1 side table of
+`ai_usage` (ON DELETE CASCADE, so Start Fresh and session deletes take it along); rates and
+costs are INTEGER 1e-10 USD like every other amount; summaries aggregate in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apsw
+
+from costhq.adapters.persistence.apsw_db import Db
+from costhq.adapters.persistence.converter import parse_time, time_text
+from costhq.domain.local_models import (
+    BUILTIN_PRESETS,
+    ComputeGroup,
+    ComputeSummary,
+    HardwarePreset,
+    LocalCompute,
+    LocalModel,
+)
+from costhq.domain.money import from_units, to_units
+from costhq.domain.reports import ReportFilter
+
+V5_SQL = """
+CREATE TABLE hardware_presets (
+    name TEXT PRIMARY KEY,
+    usd_per_hour_units INTEGER NOT NULL CHECK (usd_per_hour_units >= 0),
+    source TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    builtin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE local_models (
+    name TEXT PRIMARY KEY,
+    runtime TEXT NOT NULL,
+    hardware TEXT NOT NULL REFERENCES hardware_presets(name) ON DELETE RESTRICT,
+    base_url TEXT,
+    api_equivalent TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX local_models_hardware ON local_models(hardware);
+CREATE TABLE local_usage (
+    usage_id INTEGER PRIMARY KEY REFERENCES ai_usage(id) ON DELETE CASCADE,
+    local_model TEXT NOT NULL,
+    hardware TEXT NOT NULL,
+    usd_per_hour_units INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    cost_units INTEGER NOT NULL,
+    api_equivalent_model TEXT,
+    api_equivalent_units INTEGER
+);
+CREATE INDEX local_usage_hardware ON local_usage(hardware);
+CREATE INDEX local_usage_model ON local_usage(local_model);
+"""
+
+_PRESET = ("SELECT name AS name, usd_per_hour_units AS units, source AS source, description AS description,"
+           " builtin AS builtin FROM hardware_presets")
+_MODEL = ("SELECT name AS name, runtime AS runtime, hardware AS hardware, base_url AS base_url,"
+          " api_equivalent AS api_equivalent, added_at AS added_at FROM local_models")
+_COMPUTE = ("SELECT usage_id AS usage_id, local_model AS model, hardware AS hardware, usd_per_hour_units AS rate,"
+            " duration_ms AS duration_ms, cost_units AS cost, api_equivalent_model AS api_model,"
+            " api_equivalent_units AS api_cost FROM local_usage")
+
+
+def v5_local_models(conn: apsw.Connection) -> None:
+    """Schema step v5: the three tables, and the built-in presets as ordinary (editable) rows."""
+    conn.execute(V5_SQL)
+    for p in BUILTIN_PRESETS:
+        conn.execute("INSERT INTO hardware_presets (name, usd_per_hour_units, source, description, builtin)"
+                     " VALUES (?, ?, ?, ?, 1)", (p.name, to_units(p.usd_per_hour), p.source, p.description))
+
+
+def _preset(r: dict[str, Any]) -> HardwarePreset:
+    return HardwarePreset(name=r["name"], usd_per_hour=from_units(r["units"]), source=r["source"],
+                          description=r["description"], builtin=bool(r["builtin"]))
+
+
+def _model(r: dict[str, Any]) -> LocalModel:
+    return LocalModel(name=r["name"], runtime=r["runtime"], hardware=r["hardware"], base_url=r["base_url"],
+                      api_equivalent=r["api_equivalent"], added_at=parse_time(r["added_at"]))
+
+
+def _compute(r: dict[str, Any]) -> LocalCompute:
+    return LocalCompute(usage_id=r["usage_id"], model=r["model"], hardware=r["hardware"],
+                        usd_per_hour=from_units(r["rate"]), duration_ms=r["duration_ms"], cost=from_units(r["cost"]),
+                        api_equivalent_model=r["api_model"],
+                        api_equivalent_cost=None if r["api_cost"] is None else from_units(r["api_cost"]))
+
+
+def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if where.since is not None:
+        clauses.append("u.timestamp >= :since")
+        params["since"] = time_text(where.since)
+    if where.until is not None:
+        clauses.append("u.timestamp < :until")
+        params["until"] = time_text(where.until)
+    if where.project is not None:
+        clauses.append("s.working_directory = :project")
+        params["project"] = where.project
+    if where.model:
+        clauses.append("instr(lower(l.local_model), lower(:model)) > 0")
+        params["model"] = where.model
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class ApswLocalRepository:
+    """LocalRepository on `hardware_presets`, `local_models` and `local_usage`."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def presets(self) -> list[HardwarePreset]:
+        return [_preset(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
+
+    def preset(self, name: str) -> HardwarePreset | None:
+        rows = self._db.rows(_PRESET + " WHERE name = ?", (name,))
+        return _preset(rows[0]) if rows else None
+
+    def put_preset(self, preset: HardwarePreset) -> None:
+        self._db.run(
+            "INSERT INTO hardware_presets (name, usd_per_hour_units, source, description, builtin)"
+            " VALUES (:name, :units, :source, :description, :builtin) ON CONFLICT (name) DO UPDATE SET"
+            " usd_per_hour_units = excluded.usd_per_hour_units, source = excluded.source,"
+            " description = excluded.description, builtin = excluded.builtin",
+            {"name": preset.name, "units": to_units(preset.usd_per_hour), "source": preset.source,
+             "description": preset.description, "builtin": int(preset.builtin)})
+
+    def remove_preset(self, name: str) -> bool:
+        return self._db.run("DELETE FROM hardware_presets WHERE name = ?", (name,)) > 0
+
+    def models(self) -> list[LocalModel]:
+        return [_model(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
+
+    def model(self, name: str) -> LocalModel | None:
+        rows = self._db.rows(_MODEL + " WHERE name = ?", (name,))
+        return _model(rows[0]) if rows else None
+
+    def put_model(self, model: LocalModel) -> None:
+        self._db.run(
+            "INSERT INTO local_models (name, runtime, hardware, base_url, api_equivalent, added_at)"
+            " VALUES (:name, :runtime, :hardware, :base_url, :api, :at) ON CONFLICT (name) DO UPDATE SET"
+            " runtime = excluded.runtime, hardware = excluded.hardware, base_url = excluded.base_url,"
+            " api_equivalent = excluded.api_equivalent, added_at = excluded.added_at",
+            {"name": model.name, "runtime": model.runtime, "hardware": model.hardware, "base_url": model.base_url,
+             "api": model.api_equivalent, "at": time_text(model.added_at)})
+
+    def remove_model(self, name: str) -> bool:
+        return self._db.run("DELETE FROM local_models WHERE name = ?", (name,)) > 0
+
+    def models_on(self, preset: str) -> list[str]:
+        rows = self._db.rows("SELECT name AS name FROM local_models WHERE hardware = ? ORDER BY name", (preset,))
+        return [r["name"] for r in rows]
+
+    def add_compute(self, compute: LocalCompute) -> LocalCompute:
+        self._db.run(
+            "INSERT INTO local_usage (usage_id, local_model, hardware, usd_per_hour_units, duration_ms, cost_units,"
+            " api_equivalent_model, api_equivalent_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (compute.usage_id, compute.model, compute.hardware, to_units(compute.usd_per_hour), compute.duration_ms,
+             to_units(compute.cost), compute.api_equivalent_model,
+             None if compute.api_equivalent_cost is None else to_units(compute.api_equivalent_cost)))
+        found = self.compute_for(compute.usage_id or 0)
+        assert found is not None
+        return found
+
+    def compute_for(self, usage_id: int) -> LocalCompute | None:
+        rows = self._db.rows(_COMPUTE + " WHERE usage_id = ?", (usage_id,))
+        return _compute(rows[0]) if rows else None
+
+    def summary(self, where: ReportFilter) -> ComputeSummary:
+        clause, params = _where(where)
+        return ComputeSummary(by_hardware=self._groups("l.hardware", clause, params),
+                              by_model=self._groups("l.local_model", clause, params))
+
+    def _groups(self, key: str, clause: str, params: dict[str, Any]) -> list[ComputeGroup]:
+        rows = self._db.rows(
+            f"SELECT {key} AS key, COUNT(*) AS calls, SUM(l.duration_ms) AS ms, SUM(l.cost_units) AS cost,"
+            " COALESCE(SUM(l.api_equivalent_units), 0) AS api, SUM(u.total_tokens) AS tokens"
+            " FROM local_usage l JOIN ai_usage u ON u.id = l.usage_id JOIN sessions s ON s.id = u.session_id"
+            f"{clause} GROUP BY {key} ORDER BY cost DESC, key", params)
+        return [ComputeGroup(key=r["key"], calls=r["calls"], duration_ms=r["ms"], cost=from_units(r["cost"]),
+                             api_equivalent_cost=from_units(r["api"]), total_tokens=r["tokens"]) for r in rows]

@@ -1,0 +1,119 @@
+"""Storage for the proxy's hot path (persistence adapter): batched usage writes and a firewall probe.
+
+- `ApswBatch`: the proxy's usage writer records many calls in ONE IMMEDIATE transaction (one
+  commit, one WAL sync); `uow()` gives a UnitOfWork whose `with` block is a SAVEPOINT inside it,
+  so one failing record rolls back alone. Used by one thread (the writer) at a time.
+- `ApswFirewallArming`: "could the spend firewall refuse or reserve anything now?", asked on
+  every proxied request. A persistent read connection answers from memory and re-reads the
+  firewall tables only after `PRAGMA data_version` says another connection committed.
+No apsw exception leaves this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import apsw
+
+from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.connection import open_connection
+from costhq.adapters.persistence.converter import parse_time
+from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+
+
+class _SavepointUnitOfWork(ApswUnitOfWork):
+    """UnitOfWork on the batch's connection: a SAVEPOINT, released on clean exit, else rolled back."""
+
+    def __init__(self, conn: apsw.Connection, audit_key: bytes | None) -> None:
+        super().__init__(":batch:", audit_key=audit_key)
+        self._shared = conn
+
+    def __enter__(self) -> Self:
+        self._bind(self._shared)
+        with translate_errors():
+            self._shared.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with translate_errors():
+            self._shared.__exit__(exc_type, exc, tb)
+
+
+class ApswBatch:
+    """`with batch():` one connection and one IMMEDIATE transaction; `batch.uow` inside it."""
+
+    def __init__(self, db_path: str, *, audit_key: bytes | None = None) -> None:
+        self._path, self._key = str(db_path), audit_key
+        self._conn: apsw.Connection | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        conn = open_connection(self._path)
+        try:
+            with WriteTransaction(conn):
+                self._conn = conn
+                try:
+                    yield
+                finally:
+                    self._conn = None
+        finally:
+            conn.close()
+
+    def uow(self) -> _SavepointUnitOfWork:
+        """A unit of work inside the open batch (the port's `Callable[[], UnitOfWork]`)."""
+        if self._conn is None:
+            raise RuntimeError("ApswBatch.uow() outside `with batch():`")
+        return _SavepointUnitOfWork(self._conn, self._key)
+
+
+class ApswFirewallArming:
+    """True when a budget rule exists, runaway blocking is on, or a runaway block is still open.
+
+    `block_unpriced` (config) arms it for good. A busy or failing read answers True: the proxy
+    then takes the full guard path, which waits and decides properly.
+    """
+
+    def __init__(self, db_path: str, *, block_unpriced: bool = False) -> None:
+        self._path, self._always = str(db_path), block_unpriced
+        self._conn: apsw.Connection | None = None
+        self._version: int | None = None
+        self._armed = True
+        self._until: datetime | None = None
+
+    def __call__(self) -> bool:
+        if self._always:
+            return True
+        try:
+            if self._conn is None:
+                self._conn = open_connection(self._path)
+                self._conn.set_busy_timeout(0)  # asked on the event loop: never wait for a lock
+            version = self._conn.pragma("data_version")
+            if version != self._version or (self._until is not None and datetime.now(UTC) >= self._until):
+                self._armed, self._version = self._read(self._conn), version
+        except apsw.Error:
+            self._version = None
+            return True
+        return self._armed
+
+    def _read(self, conn: apsw.Connection) -> bool:
+        # One statement, so one read snapshot answers the three questions.
+        rules, config, until = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM budgets), (SELECT config FROM runaway_config WHERE id = 1),"
+            " (SELECT MAX(until) FROM runaway_trips WHERE action = 'block' AND cleared_at IS NULL)").get
+        self._until = parse_time(until) if isinstance(until, str) else None
+        if self._until is not None and self._until <= datetime.now(UTC):
+            self._until = None
+        blocking = isinstance(config, str) and json.loads(config).get("action") == "block"
+        return bool(rules) or blocking or self._until is not None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
