@@ -28,6 +28,7 @@ from costhq.domain.analytics import (
     cost_per_hour,
     project_spend,
 )
+from costhq.domain.audit import AuditEvent
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.sessions import Session
 
@@ -207,9 +208,15 @@ class StartFresh:
 
     reset: DataReset
     clear_alerts: Callable[[], int]
+    clock: Clock | None = None
+    actor: str = "http"
 
     def __call__(self, *, confirm: str) -> ResetCounts:
         if confirm != RESET_CONFIRMATION:
             raise InvalidArgument(f'Start Fresh needs the confirmation "{RESET_CONFIRMATION}"')
         removed = self.clear_alerts()  # first, so each removal is audited before its session goes
-        return attrs.evolve(self.reset.clear_all(), alert_thresholds=removed)
+        event = None
+        if self.clock is not None:  # the deletion itself is a state change: audited atomically with it
+            event = AuditEvent(event="data.reset", actor=self.actor, payload={"alertThresholds": removed},
+                               at=self.clock.now())
+        return attrs.evolve(self.reset.clear_all(event), alert_thresholds=removed)

@@ -180,7 +180,9 @@ class DashboardQueries(Protocol):
 class DataReset(Protocol):
     """Start Fresh: delete every session and what hangs off it (a unit-of-work repository)."""
 
-    def clear_all(self) -> ResetCounts: ...
+    def clear_all(self, event: AuditEvent | None = None) -> ResetCounts:
+        """Delete, and append `event` (payload plus the counts) to the audit chain in the same transaction."""
+        ...
 
 
 # --- issue 7: agent integrations (imports, reports, today) -------------------------------------

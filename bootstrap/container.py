@@ -153,7 +153,7 @@ class Container(containers.DeclarativeContainer):
     _dash = DeferredModule("costhq.bootstrap.dashboard_providers")
 
     dashboard_queries = providers.Singleton(_dash.queries, settings.provided.db_path)
-    data_reset = providers.Singleton(_dash.data_reset, settings.provided.db_path)
+    data_reset = providers.Singleton(_dash.data_reset, settings.provided.db_path, settings)
     dashboard_alerts = providers.Singleton(_dash.alerts, set_budget, list_budgets, remove_budget, budget_status)
     get_overview = providers.Singleton(_dashboard.GetOverview, dashboard_queries, clock)
     search_sessions = providers.Singleton(_dashboard.SearchSessions, dashboard_queries, clock)
@@ -163,7 +163,7 @@ class Container(containers.DeclarativeContainer):
     get_insights = providers.Singleton(_dashboard.GetInsights, dashboard_queries, clock)
     get_card_stats = providers.Singleton(_dashboard.GetCardStats, dashboard_queries, clock)
     watch_changes = providers.Singleton(_dashboard.WatchChanges, dashboard_queries)
-    start_fresh = providers.Factory(_dashboard.StartFresh, data_reset)
+    start_fresh = providers.Factory(_dashboard.StartFresh, data_reset, clock=clock)
 
     # --- issue 8: local models & hardware presets (application/local_models.py) -------------------
     list_presets = providers.Singleton(_local.ListPresets, uow)

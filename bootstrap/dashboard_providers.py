@@ -11,10 +11,11 @@ def queries(db_path: Any) -> Any:
     return ApswDashboardQueries(str(db_path))
 
 
-def data_reset(db_path: Any) -> Any:
+def data_reset(db_path: Any, settings: Any = None) -> Any:
     from costhq.adapters.persistence.apsw_reset import ApswDataReset
+    from costhq.bootstrap.firewall_providers import audit_key
 
-    return ApswDataReset(str(db_path))
+    return ApswDataReset(str(db_path), audit_key=audit_key(settings) if settings is not None else None)
 
 
 def alerts(set_budget: Any, list_budgets: Any, remove_budget: Any, budget_status: Any) -> Any:

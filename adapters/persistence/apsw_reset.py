@@ -4,10 +4,13 @@ audit chain, runaway settings, import cursors and pricing are not session data a
 
 from __future__ import annotations
 
+from costhq.adapters.persistence.apsw_audit import ApswAuditLog
 from costhq.adapters.persistence.apsw_db import Db
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import make_converter
+from costhq.adapters.persistence.reset_audit import reset_event
 from costhq.domain.analytics import ResetCounts
+from costhq.domain.audit import AuditEvent
 
 _RESET_TABLES = ("ai_usage", "file_changes", "commits", "annotations", "sessions")
 
@@ -17,10 +20,11 @@ _SESSION_BOUND = ("budget_reservations", "runaway_events", "runaway_trips")
 class ApswDataReset:
     """DataReset: Start Fresh in one IMMEDIATE transaction (children first, then sessions)."""
 
-    def __init__(self, db_path: str) -> None:
+    def __init__(self, db_path: str, *, audit_key: bytes | None = None) -> None:
         self._path = str(db_path)
+        self._audit_key = audit_key
 
-    def clear_all(self) -> ResetCounts:
+    def clear_all(self, event: AuditEvent | None = None) -> ResetCounts:
         conn = open_connection(self._path)
         try:
             db = Db(conn, make_converter())
@@ -31,12 +35,15 @@ class ApswDataReset:
                     if db.rows("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)):
                         db.run(f"DELETE FROM {table}")
                 counts = {t: db.run(f"DELETE FROM {t}") for t in _RESET_TABLES}
+                result = ResetCounts(
+                    sessions=counts["sessions"],
+                    ai_usage=counts["ai_usage"],
+                    file_changes=counts["file_changes"],
+                    commits=counts["commits"],
+                    annotations=counts["annotations"],
+                )
+                if event is not None:
+                    ApswAuditLog(db, self._audit_key).append(reset_event(event, result))
         finally:
             conn.close()
-        return ResetCounts(
-            sessions=counts["sessions"],
-            ai_usage=counts["ai_usage"],
-            file_changes=counts["file_changes"],
-            commits=counts["commits"],
-            annotations=counts["annotations"],
-        )
+        return result

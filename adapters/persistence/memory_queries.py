@@ -27,6 +27,7 @@ from costhq.domain.analytics import (
     Window,
     cost_per_hour,
 )
+from costhq.domain.audit import AuditEvent
 from costhq.domain.money import ZERO, to_units
 from costhq.domain.sessions import Session
 from costhq.domain.usage import UsageRecord
@@ -198,7 +199,7 @@ class InMemoryDataReset:
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
 
-    def clear_all(self) -> ResetCounts:
+    def clear_all(self, event: AuditEvent | None = None) -> ResetCounts:
         with self._store.lock:
             st = self._store.state
             counts = ResetCounts(
@@ -211,5 +212,10 @@ class InMemoryDataReset:
             # The audit chain, firewall settings and feature tables are not session data: kept.
             kept_ids = {k: v for k, v in st.last_ids.items() if k not in _RESET_IDS}
             fw = attrs.evolve(st.firewall, reservations={}, events=[], trips={})  # session-bound, as in SQL
+            if event is not None:
+                from costhq.adapters.persistence.memory_firewall import InMemoryAuditLog
+                from costhq.adapters.persistence.reset_audit import reset_event
+
+                InMemoryAuditLog(fw).append(reset_event(event, counts))
             self._store.state = _State(last_ids=kept_ids, tables=st.tables, firewall=fw)
         return counts

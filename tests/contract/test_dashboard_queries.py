@@ -18,6 +18,7 @@ from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
 from costhq.application.dashboard import local_day_windows
 from costhq.domain.analytics import SessionQuery, SessionSort, Window
+from costhq.domain.audit import AuditEvent
 from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
 
 DROP_ROLLUP = (
@@ -141,6 +142,19 @@ def test_reset_deletes_everything_and_ids_restart(world: Any) -> None:
     assert q.totals(now=NOW).sessions == 0 and q.models() == [] and q.hotspots(5) == []
     seed(uow)
     assert [s.id for s in q.recent_sessions(3)] == [3, 2, 1]
+
+
+def test_reset_appends_one_audit_entry_with_the_counts_in_the_same_transaction(world: Any) -> None:
+    _, reset, uow = world
+    with uow() as u:
+        before = u.audit.head()
+    reset.clear_all(AuditEvent(event="data.reset", actor="http", payload={"alertThresholds": 2}, at=NOW))
+    with uow() as u:
+        entry = u.audit.head()
+    assert entry is not None and entry.seq == (before.seq if before else 0) + 1
+    assert (entry.event, entry.actor) == ("data.reset", "http")
+    assert dict(entry.payload) == {"alertThresholds": 2, "sessions": 3, "aiUsage": 5, "fileChanges": 3,
+                                   "commits": 1, "annotations": 1}
 
 
 def test_windows_that_split_an_hour_stay_exact(world: Any) -> None:

@@ -89,6 +89,10 @@ def test_dashboard_json_startup_line_pid_file_and_api(started: tuple[Cs, Dashboa
     deleted = httpx.post(base + "/api/v1/reset", json={"confirm": "RESET"}, headers=hdr).json()["deleted"]
     assert (deleted["sessions"], deleted["aiUsage"], deleted["alertThresholds"]) == (1, 1, 1)
     assert cs.ok("stats")["totalSessions"] == 0
+    last = cs.ok("audit", "log", "-l", "1")["entries"][-1]  # Start Fresh is itself an audited change
+    assert (last["event"], last["actor"], last["payload"]["sessions"], last["payload"]["aiUsage"]) == (
+        "data.reset", "http", 1, 1)
+    assert cs.ok("audit", "verify")["ok"] is True
 
 
 def test_restart_stops_only_the_stale_dashboard_named_in_the_pid_file(started: tuple[Cs, Dashboard]) -> None:
