@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from costhq.adapters.proxy.forward import _INJECT_PATHS, Forwarder
-from costhq.adapters.proxy.metering import BODY_CAP, Decoder, JsonMeter, Metered, SseMeter
+from costhq.adapters.proxy.metering import BODY_CAP, JsonMeter, LineSplitter, Metered, SseMeter
 from costhq.adapters.proxy.routing import _BAD_PATH, PathRejected, Route, Target, resolve
 from costhq.domain.local_models import LocalModel
 from costhq.domain.usage import TokenCounts
@@ -36,8 +36,7 @@ class OllamaMeter:
     """
 
     def __init__(self, *, encoding: str = "", cap: int = BODY_CAP) -> None:
-        self._decode, self._cap = Decoder(encoding), cap
-        self._line = b""
+        self._split = LineSplitter(encoding, cap)
         self._lines = 0
         self._doc: dict[str, Any] = {}
         self._model: str | None = None
@@ -45,12 +44,7 @@ class OllamaMeter:
         self.stream = False
 
     def feed(self, chunk: bytes) -> None:
-        data = self._line + self._decode(chunk)
-        lines = data.split(b"\n")
-        self._line = lines.pop()
-        if len(self._line) > self._cap:  # a runaway line: drop it rather than grow without bound
-            self._line = b""
-        for line in lines:
+        for line in self._split.lines(chunk):
             self._on_line(line)
 
     def _on_line(self, line: bytes) -> None:
@@ -71,9 +65,9 @@ class OllamaMeter:
     def finish(self, *, status: int, complete: bool = True) -> Metered:
         if status >= 400:
             return Metered(error=True)
-        if self._line:
-            self._on_line(self._line)
-            self._line = b""
+        if self._split.rest:
+            self._on_line(self._split.rest)
+            self._split.rest = b""
         d = self._doc
         counts = [d.get(k) for k in ("prompt_eval_count", "eval_count")]
         tokens = None

@@ -106,6 +106,21 @@ class Decoder:
         return self._z.decompress(chunk) if self._z is not None else chunk
 
 
+class LineSplitter:
+    """Splits a decoded body copy into complete lines; keeps only the unfinished tail, capped."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        self._decode, self._cap = Decoder(encoding), cap
+        self.rest = b""
+
+    def lines(self, chunk: bytes) -> list[bytes]:
+        lines = (self.rest + self._decode(chunk)).split(b"\n")
+        self.rest = lines.pop()
+        if len(self.rest) > self._cap:  # a runaway line: drop it rather than grow without bound
+            self.rest = b""
+        return lines
+
+
 class JsonMeter:
     """Meters a non-stream JSON response (OpenAI chat/responses/completions/embeddings, Anthropic)."""
 
@@ -181,8 +196,7 @@ class SseMeter:
     def __init__(self, provider: str, *, drop_injected: bool = False, encoding: str = "",
                  cap: int = BODY_CAP) -> None:
         self._provider, self._drop, self._cap = provider, drop_injected, cap
-        self._decode = Decoder("" if drop_injected else encoding)
-        self._line = b""
+        self._split = LineSplitter("" if drop_injected else encoding, cap)
         self._event = ""
         self._data: list[bytes] = []
         self._held: list[bytes] = []
@@ -192,11 +206,7 @@ class SseMeter:
         self._done = False
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._line + self._decode(chunk)
-        lines = data.split(b"\n")
-        self._line = lines.pop()
-        if len(self._line) > self._cap:  # a runaway line: drop it rather than grow without bound
-            self._line = b""
+        lines = self._split.lines(chunk)
         if not self._drop:
             for line in lines:
                 self._on_line(line)
@@ -280,8 +290,8 @@ class SseMeter:
     def finish(self, *, status: int, complete: bool = True) -> Metered:
         if status >= 400:
             return Metered(error=True)
-        if self._line:
-            self._on_line(self._line)
+        if self._split.rest:
+            self._on_line(self._split.rest)
             self._on_line(b"")
         tokens = None
         if self._usage is not None:
@@ -292,4 +302,4 @@ class SseMeter:
     def pending(self) -> bytes:
         """Bytes still held at the end of the stream (an unterminated last event)."""
         held, self._held = self._held, []
-        return b"".join(line + b"\n" for line in held) + (self._line if self._drop else b"")
+        return b"".join(line + b"\n" for line in held) + (self._split.rest if self._drop else b"")
