@@ -30,7 +30,9 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+    # The README's test command installs it; a silent skip would let CI pass with no page tested.
+    pytest.fail("Debian's chromium is not installed: run `bash scripts/test.sh` (it runs apt-get install chromium)",
+                pytrace=False)
 
 
 @pytest.fixture(scope="module")
