@@ -26,12 +26,12 @@ today_uc = DeferredModule("costhq.application.today")  # issue 7
 integrations = DeferredModule("costhq.bootstrap.integrations")  # issue 7
 
 
-def _uow_factory(db_path: Any, settings: Any = None) -> Any:
+def _uow_factory(db_path: Any, settings: Any = None, read_only: bool = False) -> Any:
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
     from costhq.bootstrap.firewall_providers import audit_key
 
     key = audit_key(settings) if settings is not None else None  # issue 4: HMAC audit chain
-    return lambda: ApswUnitOfWork(str(db_path), audit_key=key)
+    return lambda: ApswUnitOfWork(str(db_path), audit_key=key, read_only=read_only)
 
 
 def _git() -> Any:
@@ -60,16 +60,18 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     uow = providers.Singleton(_uow_factory, settings.provided.db_path, settings)
+    # Use cases that only read: a WAL snapshot that neither takes nor waits for the write lock.
+    read_uow = providers.Singleton(_uow_factory, settings.provided.db_path, settings, read_only=True)
     git = providers.Singleton(_git)
     custom_prices = providers.Singleton(_custom_prices, settings.provided.pricing_path)
     price_book = providers.Singleton(_price_book, settings.provided.cache_dir, custom_prices)
 
     start_session = providers.Singleton(sessions.StartSession, uow, clock, git)
     end_session = providers.Singleton(sessions.EndSession, uow, clock, git)
-    get_session = providers.Singleton(session_queries.GetSession, uow, git)
-    latest_session = providers.Singleton(session_queries.LatestSession, uow, git)
-    list_sessions = providers.Singleton(session_queries.ListSessions, uow)
-    get_stats = providers.Singleton(session_queries.GetStats, uow, clock)
+    get_session = providers.Singleton(session_queries.GetSession, read_uow, git)
+    latest_session = providers.Singleton(session_queries.LatestSession, read_uow, git)
+    list_sessions = providers.Singleton(session_queries.ListSessions, read_uow)
+    get_stats = providers.Singleton(session_queries.GetStats, read_uow, clock)
     add_note = providers.Singleton(sessions.AddNote, uow, clock, git)
     recover_stale = providers.Singleton(sessions.RecoverStale, uow, clock)
     # issue 4: the firewall policy and LogUsage's after-record hook (budgets, runaway, audit)
@@ -138,8 +140,8 @@ class Container(containers.DeclarativeContainer):
     set_budget = providers.Singleton(_budgets.SetBudget, uow, clock)
     list_budgets = providers.Singleton(_budgets.ListBudgets, uow)
     remove_budget = providers.Singleton(_budgets.RemoveBudget, uow, clock)
-    budget_status = providers.Singleton(_budgets.BudgetStatus, uow, clock, firewall_policy)
-    runaway_status = providers.Singleton(_runaway.RunawayStatus, uow, clock)
+    budget_status = providers.Singleton(_budgets.BudgetStatus, read_uow, clock, firewall_policy)
+    runaway_status = providers.Singleton(_runaway.RunawayStatus, read_uow, clock)
     configure_runaway = providers.Singleton(_runaway.ConfigureRunaway, uow, clock)
     clear_runaway = providers.Singleton(_runaway.ClearRunaway, uow, clock)
     record_file_activity = providers.Singleton(_runaway.RecordFileActivity, uow, clock)

@@ -38,8 +38,9 @@ class ApswUnitOfWork:
     activity: ApswActivityRepository
 
     def __init__(self, db_path: str, converter: cattrs.Converter | RowConverter | None = None, *,
-                 audit_key: bytes | None = None) -> None:
+                 audit_key: bytes | None = None, read_only: bool = False) -> None:
         self._path = str(db_path)
+        self._read_only = read_only
         self._conv = converter or _default_converter()
         self._audit_key = audit_key
         self._conn: apsw.Connection | None = None
@@ -49,7 +50,7 @@ class ApswUnitOfWork:
         # Build the repositories (and run any lazy import) *before* taking the write lock:
         # every millisecond under BEGIN IMMEDIATE is a millisecond other writers wait.
         self._bind(conn)
-        tx = WriteTransaction(conn)
+        tx = WriteTransaction(conn, read_only=self._read_only)
         try:
             tx.__enter__()
         except BaseException:

@@ -42,11 +42,17 @@ def translate_errors() -> Iterator[None]:
 
 
 class WriteTransaction:
-    """`with WriteTransaction(conn):` commits on clean exit and rolls back on exception."""
+    """`with WriteTransaction(conn):` commits on clean exit and rolls back on exception.
 
-    def __init__(self, conn: apsw.Connection, *, begin_attempts: int = BEGIN_ATTEMPTS) -> None:
+    `read_only=True` begins a deferred transaction instead: a consistent WAL snapshot that never
+    takes (or waits for) the write lock, for use cases that only read.
+    """
+
+    def __init__(self, conn: apsw.Connection, *, begin_attempts: int = BEGIN_ATTEMPTS,
+                 read_only: bool = False) -> None:
         self._conn = conn
         self._attempts = begin_attempts
+        self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
 
     def __enter__(self) -> apsw.Connection:
         # SQLite's busy handler is not fair: under a burst of writers on a loaded machine one
@@ -55,7 +61,7 @@ class WriteTransaction:
         for attempt in range(1, self._attempts + 1):
             try:
                 with translate_errors():
-                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._conn.execute(self._begin)
                 return self._conn
             except StorageBusy:
                 if attempt == self._attempts:

@@ -115,6 +115,13 @@ def test_status_imports_only_the_session_commands_and_nothing_heavy(home: Path) 
     assert _commands(modules) == {"commands_sessions"}
 
 
+def test_status_only_reads_so_it_never_takes_the_write_lock(home: Path) -> None:
+    code, doc, _ = _cs(home, "status", "--json")
+    assert (code, doc["name"]) == (0, "lean")
+    transactions = _transactions(home)
+    assert transactions and set(transactions) == {"BEGIN DEFERRED"}
+
+
 def test_log_ai_imports_only_the_usage_command_and_nothing_heavy(home: Path) -> None:
     code, doc, modules = _cs(home, *LOG_AI)
     # 1000 x $3/M + 100 x $15/M
@@ -214,7 +221,7 @@ def test_deferred_providers_build_the_real_use_cases(tmp_path: Path) -> None:
     container = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
     stats = container.get_stats()
     assert type(stats) is GetStats and stats is container.get_stats()
-    assert stats.uow is container.uow()
+    assert stats.uow is container.read_uow()  # a read-only use case gets the read-only factory
     with pytest.raises(AttributeError):
         _ = DeferredModule("costhq.application.sessions").__wrapped__
 
