@@ -296,8 +296,10 @@ class SseMeter:
         tokens = None
         if self._usage is not None:
             tokens = anthropic_tokens(self._usage) if self._provider == "anthropic" else openai_tokens(self._usage)
-        return Metered(model=self.model, response_id=self.response_id, tokens=tokens,
-                       partial=not (complete and self._done))
+        # The provider's own terminal event ([DONE], the final usage chunk, response.completed,
+        # message_stop) makes the usage final, even if the transport ends uncleanly afterwards:
+        # SDKs hang up as soon as they read it, often before the upstream's EOF reaches us.
+        return Metered(model=self.model, response_id=self.response_id, tokens=tokens, partial=not self._done)
 
     def pending(self) -> bytes:
         """Bytes still held at the end of the stream (an unterminated last event)."""
