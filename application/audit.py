@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from costhq.application.ports import Clock, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.audit import AuditEntry, AuditEvent, VerifyResult, verify
 from costhq.domain.errors import InvalidArgument
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 import attrs
 
 from costhq.application.audit import record
-from costhq.application.ports import Clock, FirewallUnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.firewall import FirewallUnitOfWork
 from costhq.domain.budgets import (
     BudgetAction,
     BudgetRule,

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import attrs
 
-from costhq.application.ports import Clock, DashboardQueries, DataReset
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.dashboard import DashboardQueries, DataReset
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,

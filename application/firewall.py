@@ -24,7 +24,9 @@ import attrs
 
 from costhq.application.audit import record
 from costhq.application.budgets import FirewallPolicy, budget_exceeded, check_recorded, statuses
-from costhq.application.ports import Clock, FirewallUnitOfWork, PriceBook
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.firewall import FirewallUnitOfWork
+from costhq.application.ports.pricing import PriceBook
 from costhq.application.runaway import observe
 from costhq.domain.budgets import RuleStatus, default_max_output, estimate_input_tokens, first_blocking
 from costhq.domain.errors import BudgetExceeded, CostHQError, RunawayDetected

@@ -16,7 +16,10 @@ from decimal import Decimal
 
 import attrs
 
-from costhq.application.ports import Clock, GitMetadata, IntegrationsUnitOfWork, PriceBook, UsageLogSource
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.integrations import IntegrationsUnitOfWork, UsageLogSource
+from costhq.application.ports.pricing import PriceBook
 from costhq.application.usage import UsageInput, build_record, price_usage
 from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionNotFound
 from costhq.domain.imports import IMPORTED_SESSION_NAME, ImportCursor, ImportedCall, ScanStats

@@ -15,7 +15,9 @@ import attrs
 # PriceLocalCall lives in local_pricing (the part `cs log-ai` imports); re-exported here.
 from costhq.application.local_pricing import PriceLocalCall as PriceLocalCall
 from costhq.application.local_pricing import split_model
-from costhq.application.ports import Clock, LocalUnitOfWork, PriceBook
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.local import LocalUnitOfWork
+from costhq.application.ports.pricing import PriceBook
 from costhq.domain.errors import (
     InvalidArgument,
     LocalModelNotFound,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from costhq.application.ports import LocalUnitOfWork, PriceBook
+from costhq.application.ports.local import LocalUnitOfWork
+from costhq.application.ports.pricing import PriceBook
 from costhq.domain.errors import InvalidArgument, MissingDuration
 from costhq.domain.money import quantize
 

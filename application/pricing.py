@@ -7,7 +7,7 @@ from decimal import Decimal
 import attrs
 
 from costhq.application.audit import RecordAuditEvent
-from costhq.application.ports import CustomPriceStore, PriceBook
+from costhq.application.ports.pricing import CustomPriceStore, PriceBook
 from costhq.domain.errors import InvalidPricing, NotFound
 from costhq.domain.pricing import CustomPrice, PriceQuote, custom_key
 

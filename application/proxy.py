@@ -15,7 +15,9 @@ from decimal import Decimal
 import attrs
 
 from costhq.application.errors import Conflict
-from costhq.application.ports import Clock, FirewallUnitOfWork, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.firewall import FirewallUnitOfWork
+from costhq.application.ports.storage import UnitOfWork
 from costhq.application.runaway import observe
 from costhq.application.usage import EnsureBackgroundSession, LoggedUsage, LogUsage, UsageInput
 from costhq.domain.runaway import ActivityEvent, EventKind

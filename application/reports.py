@@ -12,7 +12,9 @@ from typing import Any
 
 import attrs
 
-from costhq.application.ports import Clock, GitMetadata, IntegrationsUnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.integrations import IntegrationsUnitOfWork
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.reports import Block, ReportFilter, ReportKind, ReportRow, build_blocks
 from costhq.domain.sessions import Session

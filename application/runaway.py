@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 
 from costhq.application.audit import record
-from costhq.application.ports import Clock, FirewallUnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.firewall import FirewallUnitOfWork
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip, detect_facts
 

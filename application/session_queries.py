@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import attrs
 
-from costhq.application.ports import Clock, GitMetadata, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.storage import UnitOfWork
 from costhq.application.session_scope import resolve_session
 from costhq.domain.errors import InvalidArgument, SessionNotFound
 from costhq.domain.git import Scope

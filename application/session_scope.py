@@ -6,7 +6,7 @@ Its own module so `cs log-ai` (application/usage.py) does not import every sessi
 
 from __future__ import annotations
 
-from costhq.application.ports import UnitOfWork
+from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.errors import NoActiveSession, SessionNotFound
 from costhq.domain.git import Scope
 from costhq.domain.sessions import Session

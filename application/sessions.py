@@ -8,7 +8,9 @@ from datetime import timedelta
 import attrs
 
 from costhq.application.audit import record
-from costhq.application.ports import Clock, GitMetadata, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.storage import UnitOfWork
 
 # The read use cases (cs status, show, list, stats) live in session_queries; re-exported here.
 from costhq.application.session_queries import GetSession as GetSession

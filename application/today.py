@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import attrs
 
-from costhq.application.ports import Clock, GitMetadata, IntegrationsUnitOfWork, WorkTreeInspector
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata, WorkTreeInspector
+from costhq.application.ports.integrations import IntegrationsUnitOfWork
 from costhq.domain.errors import InvalidArgument, NotFound
 from costhq.domain.today import ProjectReport, TodayProject, WorkTreeState
 

@@ -16,7 +16,8 @@ from datetime import datetime
 
 import attrs
 
-from costhq.application.ports import Clock, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.git import CommitInfo
 from costhq.domain.sessions import Annotation, ChangeType, Commit, FileChange

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, cast
 import attrs
 
 from costhq.application.audit import record as audit_record
-from costhq.application.ports import Clock, GitMetadata, PriceBook, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.pricing import PriceBook
+from costhq.application.ports.storage import UnitOfWork
 from costhq.application.session_scope import resolve_session
 from costhq.domain.errors import CostHQError, InvalidArgument, MissingTokens, UnknownModel
 from costhq.domain.git import Scope
@@ -21,7 +24,8 @@ from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 if TYPE_CHECKING:
     from costhq.application.firewall import UsageFirewall, UsageVerdict
     from costhq.application.local_pricing import PriceLocalCall
-    from costhq.application.ports import FirewallUnitOfWork, LocalUnitOfWork
+    from costhq.application.ports.firewall import FirewallUnitOfWork
+    from costhq.application.ports.local import LocalUnitOfWork
     from costhq.domain.local_models import LocalCompute
 
 BACKGROUND_SESSION_NAME = "Background API Session"

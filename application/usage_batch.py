@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from costhq.application.ports import BudgetRepository, Clock, GitMetadata, PriceBook, RunawayRepository, UnitOfWork
+from costhq.application.ports.clock import Clock
+from costhq.application.ports.firewall import BudgetRepository, RunawayRepository
+from costhq.application.ports.git import GitMetadata
+from costhq.application.ports.pricing import PriceBook
+from costhq.application.ports.storage import UnitOfWork
 from costhq.application.session_scope import resolve_session
 from costhq.application.usage import (
     LoggedUsage,

@@ -4,8 +4,8 @@ Run: .venv/bin/python bench/cli_latency.py [--runs 30] [--procs 8] [--per-proc 1
 
 Every command runs as a fresh process on a data dir that is already migrated and whose price index
 is warm (the state after the first call). Baselines measured in the same run: the bare interpreter
-(`python -c pass`, `python -S -c pass`) and the framework floor the design card fixes (importing
-attrs, cyclopts and dependency-injector). Ratios are against `python -c pass`.
+(`python -c pass`, `python -S -c pass`) and the framework floor of a hot command (importing attrs
+and cyclopts). Ratios are against `python -c pass`.
 
 `--cs PATH` times that `cs` executable (and its own interpreter for the baselines) instead of the dev
 venv's: point it at a venv made by a plain `pip install .` to get the figure users see, without the
@@ -36,8 +36,9 @@ from pathlib import Path
 
 CS = str(Path(sys.executable).with_name("cs"))
 PY = sys.executable
-FLOOR = ("import attrs, cyclopts\nfrom costhq.bootstrap.lean_imports import optional_integrations_hidden as h\n"
-         "with h():\n    from dependency_injector import containers, providers")
+# The hot commands' floor: the domain's attrs and Cyclopts. dependency-injector is imported only by the
+# long-running front ends (ADR 0003), so it is not part of a hot command's floor any more.
+FLOOR = "import attrs, cyclopts"
 TARGETS = {"cs log-ai --json": 100.0, "cs status --json": 100.0, "cs statusline": 80.0}
 LOG_AI = ["log-ai", "-p", "anthropic", "-m", "claude-sonnet-4", "--prompt-tokens", "1234", "--completion-tokens",
           "567", "--json"]
@@ -66,7 +67,7 @@ def latency(runs: int, env: dict[str, str], cwd: str) -> None:
     cases = [
         ("python -c pass (baseline)", [PY, "-c", "pass"]),
         ("python -S -c pass (no site)", [PY, "-S", "-c", "pass"]),
-        ("framework floor (attrs+cyclopts+DI)", [PY, "-c", FLOOR]),
+        ("framework floor (attrs+cyclopts)", [PY, "-c", FLOOR]),
         ("cs log-ai --json", [CS, *LOG_AI]),
         ("cs status --json", [CS, "status", "--json"]),
         ("cs statusline", [CS, "statusline"]),

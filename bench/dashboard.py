@@ -180,7 +180,6 @@ def main() -> None:
     ap.add_argument("--only", type=str, default=None)
     a = ap.parse_args()
     from costhq.adapters.http.app import make_app
-    from costhq.bootstrap.dashboard_wiring import build_deps
     from costhq.bootstrap.main import build_container
     from tests.e2e.helpers_dashboard import ServerThread, free_port
 
@@ -193,7 +192,7 @@ def main() -> None:
         print(f"generated {a.sessions:,} sessions / {a.calls:,} calls in {time.perf_counter() - t:.1f}s -> {db}")
     c = build_container({"HOME": str(home), "COSTHQ_HOME": str(home / "data")})
     port = free_port()
-    with ServerThread(make_app(build_deps(c, host="127.0.0.1", port=port)), port) as url:
+    with ServerThread(make_app(c.front_ends().dashboard_deps(host="127.0.0.1", port=port)), port) as url:
         api = bench_api(url, a.runs, a.only)
         pages = [] if a.only else bench_pages(url, a.runs)
     base = api[0][1]

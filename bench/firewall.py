@@ -102,14 +102,14 @@ def bench_guard(worlds: list[tuple[Any, int]], n: int) -> list[tuple[str, list[f
 def bench_proxy(worlds: list[tuple[Any, int]], env: dict[str, str], n: int) -> tuple[list[float], list[float]]:
     import httpx
 
-    from costhq.bootstrap.proxy_server import ProxyThread, bind, build_proxy_app, proxy_config
+    from costhq.adapters.proxy.server import ProxyThread, bind, proxy_config
 
     proxies, clients = [], []
     try:
         for c, _sid in worlds:
             sock = bind(0)
-            app = build_proxy_app(c, port=sock.getsockname()[1], pinned_session=None,
-                                  config=proxy_config(c.settings(), env))
+            app = c.front_ends().proxy_app(port=sock.getsockname()[1], pinned_session=None,
+                                           config=proxy_config(c.settings(), env))
             proxies.append((app, ProxyThread(app, sock).start()))
             clients.append(httpx.Client(base_url=f"http://127.0.0.1:{proxies[-1][1].port}"))
 

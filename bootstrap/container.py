@@ -1,178 +1,142 @@
-"""The composition root: one DeclarativeContainer wiring adapters into use cases.
+"""The dependency-injector containers of the long-running front ends: proxy, dashboard, MCP.
 
-Adapters are imported inside provider factories only when first resolved, so a hot
-command (`cs log-ai`) never pays for pygit2, genai-prices, httpx or starlette.
+Each takes the core graph (core.py) as its dependency and adds what only its front end needs.
+They are built on first use (`core.front_ends()`), so a hot `cs` command never imports
+dependency-injector (ADR 0003).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from costhq.adapters._shared.clock import SystemClock
-from costhq.bootstrap.lean_imports import DeferredModule, optional_integrations_hidden
-
-with optional_integrations_hidden():
-    from dependency_injector import containers, providers
-
-# Use-case modules load on a provider's first resolve, not at `cs` start-up (ADR 0003):
-# `cs status` then imports the sessions use cases, not the dashboard's or the importers'.
-usage_imports = DeferredModule("costhq.application.imports")  # issue 7
-pricing = DeferredModule("costhq.application.pricing")
-reports = DeferredModule("costhq.application.reports")  # issue 7
-sessions = DeferredModule("costhq.application.sessions")
-session_queries = DeferredModule("costhq.application.session_queries")  # cs status: the reads only
-usage = DeferredModule("costhq.application.usage")
-today_uc = DeferredModule("costhq.application.today")  # issue 7
-integrations = DeferredModule("costhq.bootstrap.integrations")  # issue 7
+import attrs
+from dependency_injector import containers, providers
 
 
-def _uow_factory(db_path: Any, settings: Any = None, read_only: bool = False) -> Any:
+def _proxy_config(core: Any) -> Any:
+    from costhq.adapters.proxy.server import proxy_config
+
+    return proxy_config(core.settings())
+
+
+def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None, transport: Any = None) -> Any:
+    """The Starlette proxy app wired to the core's use cases."""
+    from costhq.adapters._shared.version import VERSION
+    from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
+    from costhq.adapters.proxy.upstream import make_client
+
+    current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
+    record, batch, armed = _proxy_storage(core)
+    deps = ProxyDeps(
+        record=record, batch=batch, armed=armed,
+        current_session=lambda pinned: current(pinned_session=pinned),
+        resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
+        guard=core.request_guard(), upstreams=config.upstreams, spool_dir=Path(core.settings().data_dir),
+        port=port, version=VERSION, pinned_session=pinned_session,
+        find_local=lambda name, find=core.find_local_model(): find(name=name),  # `/local/<name>/`
+    )
+    client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+                         transport=transport)
+    return make_proxy_app(deps, client)
+
+
+def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
+    """(record, batch, armed) for the proxy: batched writes and the firewall probe on SQLite.
+
+    The recording use cases are the core's, re-pointed at the batch's units of work (so the
+    writer thread records a whole burst in one transaction). With another storage (tests'
+    in-memory fakes) records go one by one and the guard is always asked.
+    """
+    import contextlib
+
+    from costhq.adapters.persistence.apsw_proxy import ApswBatch, ApswFirewallArming
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-    from costhq.bootstrap.firewall_providers import audit_key
+    from costhq.application.proxy import ObserveProxyCall
 
-    key = audit_key(settings) if settings is not None else None  # issue 4: HMAC audit chain
-    return lambda: ApswUnitOfWork(str(db_path), audit_key=key, read_only=read_only)
+    record, batch, armed = core.record_proxy_usage(), contextlib.nullcontext, lambda: True
+    observe = ObserveProxyCall(core.uow(), core.clock())
+    if isinstance(core.uow()(), ApswUnitOfWork):
+        db = str(core.settings().db_path)
+        box = ApswBatch(db, audit_key=core.audit_key())
+        record, observe = _repoint(record, box.uow), ObserveProxyCall(box.uow, core.clock())
+        batch, armed = box, ApswFirewallArming(db, block_unpriced=core.firewall_policy().block_unpriced)
 
+    def record_one(item: Any) -> Any:
+        logged = record(call=item.call, header_session=item.header_session, pinned_session=item.pinned_session,
+                        session_id=item.session_id)
+        if logged is not None and item.fingerprint:  # the guard was skipped: observe the call now
+            observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
+        return logged
 
-def _git() -> Any:
-    from costhq.adapters.watchers.git_scope import LazyGitMetadata
-
-    return LazyGitMetadata()
-
-
-def _custom_prices(path: Any) -> Any:
-    from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
-
-    return JsonCustomPriceStore(path)
-
-
-def _price_book(cache_dir: Any, custom: Any) -> Any:
-    from costhq.adapters.persistence.price_book import CatalogPriceBook
-    from costhq.adapters.persistence.price_catalog import PriceCatalog
-
-    return CatalogPriceBook(PriceCatalog(cache_dir), custom)
+    return record_one, batch, armed
 
 
-class Container(containers.DeclarativeContainer):
-    """Wires the real adapters; tests `override()` the gateway providers with fakes."""
-
-    settings = providers.Dependency()
-
-    clock = providers.Singleton(SystemClock)
-    uow = providers.Singleton(_uow_factory, settings.provided.db_path, settings)
-    # Use cases that only read: a WAL snapshot that neither takes nor waits for the write lock.
-    read_uow = providers.Singleton(_uow_factory, settings.provided.db_path, settings, read_only=True)
-    git = providers.Singleton(_git)
-    custom_prices = providers.Singleton(_custom_prices, settings.provided.pricing_path)
-    price_book = providers.Singleton(_price_book, settings.provided.cache_dir, custom_prices)
-
-    start_session = providers.Singleton(sessions.StartSession, uow, clock, git)
-    end_session = providers.Singleton(sessions.EndSession, uow, clock, git)
-    get_session = providers.Singleton(session_queries.GetSession, read_uow, git)
-    latest_session = providers.Singleton(session_queries.LatestSession, read_uow, git)
-    list_sessions = providers.Singleton(session_queries.ListSessions, read_uow)
-    get_stats = providers.Singleton(session_queries.GetStats, read_uow, clock)
-    add_note = providers.Singleton(sessions.AddNote, uow, clock, git)
-    recover_stale = providers.Singleton(sessions.RecoverStale, uow, clock)
-    # issue 4: the firewall policy and LogUsage's after-record hook (budgets, runaway, audit)
-    _fwp = DeferredModule("costhq.bootstrap.firewall_providers")
-    firewall_policy = providers.Singleton(_fwp.firewall_policy, settings)
-    usage_firewall = providers.Singleton(_fwp.usage_firewall, firewall_policy)
-    _local = DeferredModule("costhq.application.local_models")  # issue 8: local models priced by compute time
-    # log-ai's part of issue 8 has its own module: every call imports one use case, not nine (ADR 0003)
-    price_local_call = providers.Singleton(DeferredModule("costhq.application.local_pricing").PriceLocalCall,
-                                           uow, price_book)
-    log_usage = providers.Singleton(usage.LogUsage, uow, clock, git, price_book, usage_firewall, price_local_call)
-    background_session = providers.Singleton(usage.EnsureBackgroundSession, uow, clock)
-    # issue 5: the library's writer stores every queued call in one transaction per batch
-    log_usage_batch = providers.Singleton(DeferredModule("costhq.application.usage_batch").LogUsageBatch,
-                                          uow, clock, git, price_book, usage_firewall, price_local_call)
-    list_prices = providers.Singleton(pricing.ListPrices, price_book, custom_prices)
-    _audit = DeferredModule("costhq.application.audit")  # issue 4: pricing.json changes are audited
-    record_audit_event = providers.Singleton(_audit.RecordAuditEvent, uow, clock)
-    set_custom_price = providers.Singleton(pricing.SetCustomPrice, custom_prices, record_audit_event)
-    reset_pricing = providers.Singleton(pricing.ResetPricing, custom_prices, record_audit_event)
-
-    # --- issue 7: agent integrations (imports, auto-log, reports, statusline, today) ---
-    claude_logs = providers.Singleton(integrations.claude_logs)
-    codex_logs = providers.Singleton(integrations.codex_logs)
-    import_sources = providers.Dict({"claude-code": claude_logs, "codex": codex_logs})
-    import_usage = providers.Singleton(usage_imports.ImportUsage, uow, clock, git, price_book, import_sources)
-    auto_log = providers.Singleton(usage_imports.AutoLog, uow, clock, git, price_book, claude_logs,
-                                   providers.Callable(integrations.file_state_provider))
-    run_report = providers.Singleton(reports.RunReport, uow, clock)
-    status_line = providers.Singleton(reports.GetStatusLine, uow, clock, git)
-    work_tree = providers.Singleton(integrations.work_tree)
-    today = providers.Singleton(today_uc.Today, uow, work_tree)
-    today_add = providers.Singleton(today_uc.AddTodayProject, uow, clock, git)
-    today_remove = providers.Singleton(today_uc.RemoveTodayProject, uow, git)
-
-    # --- issue 5: live file/commit tracking (application/tracking.py, bootstrap/live.py) ---------
-    # Imported here, not at the top, so this block stays self-contained for concurrent edits;
-    # both modules are light (the watchers themselves load only when a tracker starts).
-    _tracking = DeferredModule("costhq.application.tracking")
-    _live = DeferredModule("costhq.bootstrap.live")
-
-    record_file_change = providers.Singleton(_tracking.RecordFileChange, uow, clock)
-    record_commit = providers.Singleton(_tracking.RecordCommit, uow, clock)
-    note_branch_switch = providers.Singleton(_tracking.NoteBranchSwitch, uow, clock)
-    # The watchers feed file churn to the runaway detector (issue 4's use case, stateless: a second
-    # singleton here because `record_file_activity` is declared further down).
-    _churn = DeferredModule("costhq.application.runaway")
-    file_churn_feed = providers.Singleton(_churn.RecordFileActivity, uow, clock)
-    live_tracking = providers.Singleton(_live.LiveTracking, get_session, end_session, record_file_change,
-                                        record_commit, note_branch_switch, clock.provided.now, file_churn_feed)
+def _repoint(use_case: Any, uow: Any) -> Any:
+    """`use_case` with every `uow` field in it (nested use cases included) replaced by `uow`."""
+    if not attrs.has(type(use_case)):
+        return use_case
+    changes = {}
+    for field in attrs.fields(type(use_case)):
+        value = getattr(use_case, field.name)
+        new = uow if field.name == "uow" else _repoint(value, uow)
+        if new is not value:
+            changes[field.alias] = new
+    return attrs.evolve(use_case, **changes) if changes else use_case
 
 
-    # --- issue 3: proxy and `cs run` (application/proxy.py, bootstrap/proxy_server.py) ------------
-    # `request_guard` is the spend firewall's hook point; AllowAllGuard when none is wired.
-    _proxy = DeferredModule("costhq.application.proxy")
+def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:
+    from costhq.adapters.proxy.server import ProxyServer
 
-    # issue 4: the spend firewall replaces AllowAllGuard (budgets, unpriced policy, runaway blocks)
-    request_guard = providers.Singleton(_fwp.firewall_guard, uow, clock, price_book, firewall_policy)
-    current_proxy_session = providers.Singleton(_proxy.CurrentProxySession, uow)
-    resolve_proxy_session = providers.Singleton(_proxy.ResolveProxySession, current_proxy_session,
-                                                background_session)
-    record_proxy_usage = providers.Singleton(_proxy.RecordProxyUsage, log_usage, resolve_proxy_session)
-    # --- issue 4: spend firewall, runaway detection, audit chain (application/budgets.py, ...) -----
-    _budgets = DeferredModule("costhq.application.budgets")
-    _runaway = DeferredModule("costhq.application.runaway")
-    set_budget = providers.Singleton(_budgets.SetBudget, uow, clock)
-    list_budgets = providers.Singleton(_budgets.ListBudgets, uow)
-    remove_budget = providers.Singleton(_budgets.RemoveBudget, uow, clock)
-    budget_status = providers.Singleton(_budgets.BudgetStatus, read_uow, clock, firewall_policy)
-    runaway_status = providers.Singleton(_runaway.RunawayStatus, read_uow, clock)
-    configure_runaway = providers.Singleton(_runaway.ConfigureRunaway, uow, clock)
-    clear_runaway = providers.Singleton(_runaway.ClearRunaway, uow, clock)
-    record_file_activity = providers.Singleton(_runaway.RecordFileActivity, uow, clock)
-    audit_key = providers.Singleton(_fwp.audit_key, settings)
-    verify_audit = providers.Singleton(_audit.VerifyAudit, uow, audit_key)
-    audit_head = providers.Singleton(_audit.AuditHead, uow)
-    read_audit = providers.Singleton(_audit.ReadAudit, uow)
+    return ProxyServer(lambda bound: _proxy_app(core, config, port=bound, pinned_session=pinned_session),
+                       port=port, data_dir=Path(core.settings().data_dir))
 
-    # --- issue 6: web dashboard, JSON API and stats card (application/dashboard.py) ----------------
-    _dashboard = DeferredModule("costhq.application.dashboard")
-    _dash = DeferredModule("costhq.bootstrap.dashboard_providers")
 
-    dashboard_queries = providers.Singleton(_dash.queries, settings.provided.db_path)
-    data_reset = providers.Singleton(_dash.data_reset, settings.provided.db_path, settings)
-    dashboard_alerts = providers.Singleton(_dash.alerts, set_budget, list_budgets, remove_budget, budget_status)
-    get_overview = providers.Singleton(_dashboard.GetOverview, dashboard_queries, clock)
-    search_sessions = providers.Singleton(_dashboard.SearchSessions, dashboard_queries, clock)
-    export_sessions = providers.Singleton(_dashboard.ExportSessions, dashboard_queries)
-    export_session_rows = providers.Singleton(_dashboard.ExportSessionRows, dashboard_queries, clock)
-    get_model_breakdown = providers.Singleton(_dashboard.GetModelBreakdown, dashboard_queries)
-    get_insights = providers.Singleton(_dashboard.GetInsights, dashboard_queries, clock)
-    get_card_stats = providers.Singleton(_dashboard.GetCardStats, dashboard_queries, clock)
-    watch_changes = providers.Singleton(_dashboard.WatchChanges, dashboard_queries)
-    start_fresh = providers.Factory(_dashboard.StartFresh, data_reset, clock=clock)
+def _dashboard_deps(core: Any, *, host: str, port: int, tz: Any = None) -> Any:
+    """DashboardDeps over the core's use cases (or fakes a test put in the core)."""
+    from costhq.adapters._shared.stats_card import render_card
+    from costhq.adapters.http.alerts import FirewallAlerts
+    from costhq.adapters.http.deps import DashboardDeps, Security
+    from costhq.adapters.http.routes_local import LocalDeps
 
-    # --- issue 8: local models & hardware presets (application/local_models.py) -------------------
-    list_presets = providers.Singleton(_local.ListPresets, uow)
-    set_preset = providers.Singleton(_local.SetPreset, uow)
-    remove_preset = providers.Singleton(_local.RemovePreset, uow)
-    add_local_model = providers.Singleton(_local.AddLocalModel, uow, clock, price_book)
-    list_local_models = providers.Singleton(_local.ListLocalModels, uow)
-    remove_local_model = providers.Singleton(_local.RemoveLocalModel, uow)
-    find_local_model = providers.Singleton(_local.FindLocalModel, uow)
-    local_compute_report = providers.Singleton(_local.LocalComputeReport, uow)
+    c = core
+    alerts = FirewallAlerts(c.set_budget(), c.list_budgets(), c.remove_budget(), c.budget_status())
+    local = LocalDeps(list_presets=c.list_presets(), set_preset=c.set_preset(), remove_preset=c.remove_preset(),
+                      list_models=c.list_local_models(), compute=c.local_compute_report())
+    return DashboardDeps(
+        clock=c.clock(), tz=tz or c.display_tz(), overview=c.get_overview(), search_sessions=c.search_sessions(),
+        export_sessions=c.export_sessions(), export_rows=c.export_session_rows(), get_session=c.get_session(),
+        stats=c.get_stats(), models=c.get_model_breakdown(), insights=c.get_insights(),
+        card_stats=c.get_card_stats(), render_card=render_card, list_prices=c.list_prices(),
+        set_price=c.set_custom_price(), reset_pricing=c.reset_pricing(),
+        start_fresh=c.start_fresh(clear_alerts=alerts.clear), watch=c.watch_changes(), alerts=alerts, local=local,
+        security=Security.for_bind(host, port),
+    )
+
+
+def _dashboard_server(core: Any, *, host: str, port: int) -> Any:
+    from costhq.adapters.http.app import make_app
+    from costhq.adapters.http.server import DashboardServer
+
+    return DashboardServer(_dashboard_deps(core, host=host, port=port), make_app, host=host, port=port,
+                           data_dir=Path(core.settings().data_dir))
+
+
+def _mcp_server(core: Any) -> Any:
+    from costhq.adapters.mcp.server import make_server
+
+    return make_server(core)
+
+
+class FrontEnds(containers.DeclarativeContainer):
+    """Proxy, dashboard and MCP, each over the shared core graph."""
+
+    core = providers.Dependency()
+
+    proxy_config = providers.Singleton(_proxy_config, core)
+    # Injected by keyword, so a caller (a test) may pass its own `config=`.
+    proxy_app = providers.Factory(_proxy_app, core=core, config=proxy_config)
+    proxy_server = providers.Factory(_proxy_server, core=core, config=proxy_config)
+    dashboard_deps = providers.Factory(_dashboard_deps, core=core)
+    dashboard_server = providers.Factory(_dashboard_server, core=core)
+    mcp_server = providers.Factory(_mcp_server, core=core)

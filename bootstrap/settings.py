@@ -57,3 +57,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"{config_path} is not valid TOML: {exc}") from exc
     return Settings(data_dir=data_dir, legacy_dir=home / ".codesession", config=config)
+
+
+def user_timezone(settings: Settings, env: dict[str, str] | None = None) -> Any:
+    """`[dashboard] timezone` in config.toml, else $TZ, else the system zone (/etc/localtime), else UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    env = dict(os.environ) if env is None else env
+    name = settings.section("dashboard").get("timezone") or env.get("TZ", "").lstrip(":")
+    if not name:
+        link = Path("/etc/localtime")
+        if link.is_symlink() and "zoneinfo/" in str(link.readlink()):
+            name = str(link.readlink()).split("zoneinfo/", 1)[1]
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidArgument(f"unknown timezone {name!r} (config.toml [dashboard] timezone or $TZ)") from exc

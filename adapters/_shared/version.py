@@ -5,3 +5,8 @@ tests/unit/test_packaging.py asserts it equals the installed distribution's vers
 
 VERSION = "4.1.0"
 SCHEMA_VERSION = 1
+
+
+def envelope(payload: dict[str, object]) -> dict[str, object]:
+    """Every JSON document starts with schemaVersion and costhqVersion (integration contract)."""
+    return {"schemaVersion": SCHEMA_VERSION, "costhqVersion": VERSION, **payload}

@@ -54,11 +54,16 @@ CORE: tuple[Commands, ...] = (
     Commands(("audit",), _CLI + "commands_audit:register"),
     # issue 8: hardware presets and local models
     Commands(("hardware", "local"), _CLI + "commands_local:register"),
+    # long-running front ends: their servers come from the graph's front-end container
+    Commands(("proxy", "run"), _CLI + "commands_proxy:register_proxy"),
+    Commands(("dashboard", "card"), _CLI + "commands_dashboard:register_dashboard"),
+    Commands(("mcp",), _CLI + "commands_mcp:register"),
+    Commands(("skill",), _CLI + "commands_skill:register"),
 )
 
 
 def make_cli(container: Any, extra: Iterable[Registrar | Commands] = (), *, command: str | None = None) -> App:
-    """Build the `cs` app. `extra` adds commands owned by bootstrap (proxy, dashboard...).
+    """Build the `cs` app. `extra` adds command groups (tests use it for stand-in groups).
 
     With `command` (the first CLI token), only the group that owns it is imported and registered;
     without it, or for `--help`, a typo or an unclaimed name, every group is, in a fixed order.
@@ -75,7 +80,8 @@ def make_cli(container: Any, extra: Iterable[Registrar | Commands] = (), *, comm
         _register(owner, app, container)
         if command in app:
             return app
-        groups.remove(owner)  # its names were stale: fall back to everything else
+        # Its names were stale: fall back to everything else (a module registers once).
+        groups = [g for g in groups if not (isinstance(g, Commands) and g.target == owner.target)]
     for group in groups:
         _register(group, app, container)
     return app

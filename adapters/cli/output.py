@@ -7,12 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from costhq.adapters._shared.version import SCHEMA_VERSION, VERSION
-
-
-def envelope(payload: dict[str, Any]) -> dict[str, Any]:
-    """Every JSON document starts with schemaVersion and costhqVersion (integration contract)."""
-    return {"schemaVersion": SCHEMA_VERSION, "costhqVersion": VERSION, **payload}
+from costhq.adapters._shared.version import envelope
 
 
 def emit_json(payload: dict[str, Any]) -> None:

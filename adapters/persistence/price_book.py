@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Protocol
 
-from costhq.application.ports import CustomPriceStore
+from costhq.application.ports.pricing import CustomPriceStore
 from costhq.domain.pricing import CustomPrice, PriceQuote, PriceSource, lookup_keys
 
 

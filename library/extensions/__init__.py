@@ -10,15 +10,19 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
-from costhq.bootstrap.agents import BudgetExceededError
-from costhq.bootstrap.library_writer import flush
+from costhq.adapters.library.agents import BudgetExceededError
+from costhq.adapters.library.graph import use_graph_factory
+from costhq.adapters.library.writer import flush
+from costhq.bootstrap.main import build_container
 
 _EXTRAS = {
-    "TrackedOpenAI": ("openai", "costhq.bootstrap.tracked_openai"),
-    "AsyncTrackedOpenAI": ("openai", "costhq.bootstrap.tracked_openai"),
-    "TrackedAnthropic": ("anthropic", "costhq.bootstrap.tracked_anthropic"),
-    "AsyncTrackedAnthropic": ("anthropic", "costhq.bootstrap.tracked_anthropic"),
+    "TrackedOpenAI": ("openai", "costhq.adapters.library.tracked_openai"),
+    "AsyncTrackedOpenAI": ("openai", "costhq.adapters.library.tracked_openai"),
+    "TrackedAnthropic": ("anthropic", "costhq.adapters.library.tracked_anthropic"),
+    "AsyncTrackedAnthropic": ("anthropic", "costhq.adapters.library.tracked_anthropic"),
 }
+
+use_graph_factory(build_container)  # this entry point, like `cs`'s main, supplies the wiring
 
 __all__ = ["AsyncTrackedAnthropic", "AsyncTrackedOpenAI", "BudgetExceededError", "TrackedAnthropic", "TrackedOpenAI",
            "flush"]

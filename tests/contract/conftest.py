@@ -9,7 +9,7 @@ import pytest
 
 from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.application.ports import UnitOfWork
+from costhq.application.ports.storage import UnitOfWork
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from costhq.adapters.watchers.fake_git import FakeGitMetadata
 from costhq.adapters.watchers.git_scope import LazyGitMetadata
 from costhq.adapters.watchers.pygit2_metadata import Pygit2Metadata
-from costhq.application.ports import GitMetadata
+from costhq.application.ports.git import GitMetadata
 from costhq.domain.git import CommitInfo, GitHead, PathChange, Scope, WorkChanges
 from costhq.domain.sessions import ChangeType
 

@@ -14,7 +14,7 @@ import pytest
 
 from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.application.errors import Conflict
-from costhq.application.ports import UnitOfWork
+from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.pricing import PriceSource
 from costhq.domain.sessions import (

@@ -12,7 +12,7 @@ from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
 from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.adapters.persistence.price_catalog import PriceCatalog
-from costhq.application.ports import CustomPriceStore, PriceBook
+from costhq.application.ports.pricing import CustomPriceStore, PriceBook
 from costhq.domain.pricing import CustomPrice, ModelPrice, PriceSource, Rate
 from costhq.domain.usage import TokenCounts
 

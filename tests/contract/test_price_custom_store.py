@@ -10,7 +10,7 @@ import pytest
 
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
 from costhq.adapters.persistence.memory_prices import InMemoryCustomPriceStore
-from costhq.application.ports import CustomPriceStore
+from costhq.application.ports.pricing import CustomPriceStore
 from costhq.domain.pricing import CustomPrice
 
 D = Decimal

@@ -95,6 +95,7 @@ def seed(make_uow: Callable[[], Any]) -> None:
 def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.0.1", port: int = 3737) -> Any:
     """DashboardDeps over in-memory fakes (the edge-test composition root)."""
     from costhq.adapters._shared.stats_card import render_card
+    from costhq.adapters.http.alerts import FirewallAlerts
     from costhq.adapters.http.deps import DashboardDeps, Security
     from costhq.adapters.http.routes_local import LocalDeps
     from costhq.adapters.persistence.memory import InMemoryUnitOfWork
@@ -103,7 +104,6 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
     from costhq.adapters.persistence.price_book import CatalogPriceBook
     from costhq.adapters.watchers.fake_git import FakeGitMetadata
     from costhq.application import budgets, dashboard, local_models, pricing, sessions
-    from costhq.bootstrap.dashboard_alerts import FirewallAlerts
     from costhq.domain.pricing import ModelPrice, Rate
 
     q = InMemoryDashboardQueries(store)

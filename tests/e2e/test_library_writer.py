@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import os, signal, sys, time
 from costhq.agents import AgentSession
-from costhq.bootstrap.library_writer import WRITER
+from costhq.adapters.library.writer import WRITER
 from costhq.extensions import TrackedOpenAI
 from tests.e2e.helpers_library import Recorded, sync_client
 

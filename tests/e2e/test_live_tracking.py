@@ -155,7 +155,7 @@ def test_file_churn_feeds_the_runaway_detector_and_the_foreground_line_warns(cs:
 
 
 def test_tracker_for_serves_cs_run_style_callers_in_process(cs: Cs, monkeypatch: pytest.MonkeyPatch) -> None:
-    from costhq.bootstrap.live import tracker_for
+    from costhq.adapters.watchers.live import tracker_for
     from costhq.bootstrap.main import build_container
 
     repo = make_repo(cs.cwd)

@@ -18,8 +18,8 @@ import httpx2
 import openai
 import pytest
 
+from costhq.adapters.proxy.server import ProxyThread, bind, proxy_config
 from costhq.bootstrap.main import build_container
-from costhq.bootstrap.proxy_server import ProxyThread, bind, build_proxy_app, proxy_config
 from costhq.domain.local_models import compute_cost
 from costhq.domain.pricing import PriceSource
 from tests.e2e.helpers_local import EVAL, FINAL, PROMPT_EVAL, SERVED, FakeOllama
@@ -44,8 +44,8 @@ class World:
         add(name="qwen", runtime="vllm", hardware="vast-a100", base_url=vllm_url + "/v1")
         add(name="offline", runtime="other", hardware="vast-a100")
         sock = bind(0)
-        self.app = build_proxy_app(self.c, port=sock.getsockname()[1], pinned_session=None,
-                                   config=proxy_config(self.c.settings(), env))
+        self.app = self.c.front_ends().proxy_app(port=sock.getsockname()[1], pinned_session=None,
+                                                 config=proxy_config(self.c.settings(), env))
         self.proxy = ProxyThread(self.app, sock)
         self.url = f"http://127.0.0.1:{self.proxy.port}"
 

@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from costhq.adapters._shared.version import VERSION
-from costhq.bootstrap.proxy_commands import env_lines
+from costhq.adapters.cli.commands_proxy import env_lines
 from tests.e2e.cli_runner import CS, Cs
 from tests.e2e.helpers_proxy import FakeUpstream, ServedApp
 from tests.e2e.test_proxy_sdks import KEY, MSG

@@ -17,8 +17,6 @@ import pytest
 from cyclopts import App
 
 from costhq.adapters.cli.app import CORE, Commands, make_cli, run
-from costhq.bootstrap.commands import extra_registrars
-from costhq.bootstrap.lean_imports import DeferredModule
 from costhq.bootstrap.main import build_container
 
 # Never needed by status / log-ai / statusline: web stack, SDKs, git, watchers, pricing data, tables.
@@ -29,15 +27,15 @@ HEAVY = (
     "genai_prices", "rich", "pydantic", "apsw.ext", "apsw.bestpractice", "urllib.request", "tomllib",
     "PIL", "chartkick", "docstring_parser",
     "cattrs",  # sessions and usage rows are structured by the converter's own hooks (ADR 0003)
-    "asyncio", "configparser", "pkgutil",  # dependency-injector binds them through stand-ins
+    "asyncio", "dependency_injector",  # only the long-running front ends' container uses it (ADR 0003)
     "logging",  # SQLite logs nothing on a clean open (no WAL recovery: see connection.py)
 )
 # Other features' modules: a hot command must not pay for them.
 FOREIGN = (
     "costhq.application.dashboard", "costhq.application.imports", "costhq.application.tracking",
     "costhq.application.proxy", "costhq.domain.analytics", "costhq.adapters.persistence.apsw_integrations",
-    "costhq.adapters.http", "costhq.adapters.proxy", "costhq.bootstrap.proxy_commands",
-    "costhq.bootstrap.dashboard_commands", "costhq.bootstrap.mcp_server", "costhq.bootstrap.live",
+    "costhq.adapters.http", "costhq.adapters.proxy", "costhq.adapters.library", "costhq.adapters.mcp",
+    "costhq.adapters.watchers.live", "costhq.bootstrap.container",
 )
 # Use cases status and log-ai do not run: the session writes, local-model admin (issue 8), audit admin.
 UNUSED_USE_CASES = ("costhq.application.sessions", "costhq.application.local_models")
@@ -90,7 +88,7 @@ def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 def _commands(modules: set[str]) -> set[str]:
     return {m.rsplit(".", 1)[1] for m in modules
-            if m.startswith("costhq.adapters.cli.commands_") or m.endswith(("_commands", ".mcp_server"))}
+            if m.startswith("costhq.adapters.cli.commands_")}
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +178,7 @@ def test_a_call_leaves_no_wal_behind_and_stderr_empty(tmp_path: Path) -> None:
 def test_help_still_registers_every_command(home: Path) -> None:
     code, out, modules = _cs(home, "--version")
     assert (code, out) == (0, "4.1.0\n")
-    every = {g.target.split(":")[0].rsplit(".", 1)[1] for g in (*CORE, *extra_registrars())}
+    every = {g.target.split(":")[0].rsplit(".", 1)[1] for g in CORE}
     assert _commands(modules) == every
 
 
@@ -192,11 +190,11 @@ def test_a_usage_error_still_exits_1_with_the_json_error_shape(home: Path) -> No
 
 def test_every_group_registers_exactly_the_commands_it_names(tmp_path: Path) -> None:
     container = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
-    for group in (*CORE, *extra_registrars()):
+    for group in CORE:
         app = App(name="cs")
         group.load()(app, container)
         assert {n for n in app if not n.startswith("-")} == set(group.names), group.target
-    names = [n for g in (*CORE, *extra_registrars()) for n in g.names]
+    names = [n for g in CORE for n in g.names]
     assert len(names) == len(set(names))
 
 
@@ -209,63 +207,26 @@ def test_a_stale_group_falls_back_to_registering_everything(tmp_path: Path) -> N
             """A command its group forgot to name."""
             return 7
 
-    stale = Commands(("zzz",), "costhq.bootstrap.skill_commands:register_skill")  # claims zzz, adds `skill`
+    stale = Commands(("zzz",), "costhq.adapters.cli.commands_skill:register")  # claims zzz, adds `skill`
     app = make_cli(container, [stale, register_zzz], command="zzz")
     assert {"zzz", "skill", "status", "log-ai"} <= set(app)
     assert run(app, ["zzz"]) == 7
 
 
-def test_deferred_providers_build_the_real_use_cases(tmp_path: Path) -> None:
-    from costhq.application.sessions import GetStats
+def test_the_core_graph_builds_each_real_use_case_once(tmp_path: Path) -> None:
+    from costhq.application.session_queries import GetStats
 
     container = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
     stats = container.get_stats()
     assert type(stats) is GetStats and stats is container.get_stats()
     assert stats.uow is container.read_uow()  # a read-only use case gets the read-only factory
-    with pytest.raises(AttributeError):
-        _ = DeferredModule("costhq.application.sessions").__wrapped__
 
 
-_DI_ASYNC = """
-import sys
-from costhq.bootstrap.lean_imports import optional_integrations_hidden
-with optional_integrations_hidden():
-    from dependency_injector import containers, providers
-hidden = not {"asyncio", "configparser", "pkgutil"} & set(sys.modules)
-import asyncio, os, tempfile
-
-async def three():
-    return 3
-
-async def add(a, b):
-    return a + b
-
-class C(containers.DeclarativeContainer):
-    co = providers.Coroutine(three)
-    f = providers.Factory(add, co, 4)
-    s = providers.Singleton(add, f, 10)
-    r = providers.Resource(three)
-
-async def go():
-    c = C()
-    await c.init_resources()
-    return [await c.f(), await c.s(), await c.r()]
-
-ini = os.path.join(tempfile.mkdtemp(), "c.ini")
-with open(ini, "w") as f:
-    f.write("[budgets]\\ntimezone = Europe/Paris\\n")
-cfg = providers.Configuration()
-cfg.from_ini(ini)  # configparser's stand-in delegates to the real ConfigParser
-import json
-from dependency_injector import wiring
-C().wire(packages=["json"])  # walks the package with pkgutil.walk_packages, through its stand-in
-wired = sorted(name for _, name, _ in wiring.walk_packages(json.__path__, "json."))
-print(hidden, *asyncio.run(go()), cfg.budgets.timezone(), ",".join(wired))
-"""
-
-
-def test_dependency_injector_paths_still_work_after_the_stdlib_stand_ins() -> None:
-    # A fresh interpreter: in this one asyncio is already imported, so the stand-in never applies.
-    p = subprocess.run([sys.executable, "-c", _DI_ASYNC], capture_output=True, text=True, timeout=60)
-    assert (p.returncode, p.stdout.split()) == (
-        0, ["True", "7", "17", "3", "Europe/Paris", "json.decoder,json.encoder,json.scanner,json.tool"]), p.stderr
+def test_the_front_end_container_resolves_every_provider(tmp_path: Path) -> None:
+    container = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
+    front = container.front_ends()
+    front.check_dependencies()
+    app = front.proxy_app(port=3739, pinned_session=None)
+    assert app.state is not None
+    assert front.dashboard_server(host="127.0.0.1", port=3737).port == 3737
+    assert front.proxy_server(port=0, pinned_session=None).port == 0

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from costhq.adapters.library.writer import BackgroundWriter
 from costhq.application.usage import UsageInput
 from costhq.application.usage_batch import BatchOutcome, QueuedUsage
-from costhq.bootstrap.library_writer import BackgroundWriter
 from costhq.domain.errors import InvalidArgument
 
 

@@ -23,7 +23,7 @@ from costhq.application.audit import VerifyAudit
 from costhq.application.budgets import FirewallPolicy, SetBudget
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.application.firewall import UsageFirewall
-from costhq.application.ports import UnitOfWork
+from costhq.application.ports.storage import UnitOfWork
 from costhq.application.runaway import RunawayStatus
 from costhq.application.sessions import StartSession
 from costhq.application.usage import BACKGROUND_SESSION_NAME, LogUsage, UsageInput

@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from costhq.bootstrap.extensions import Recorder
+from costhq.adapters.library.recorder import Recorder
 
 _RECORDERS: weakref.WeakKeyDictionary[Any, dict[Any, Recorder]] = weakref.WeakKeyDictionary()
 
@@ -44,7 +44,7 @@ def tracked_gpt(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     Given an `openai.AsyncOpenAI`, returns the awaitable of `tracked_gpt_async` (`await tracked_gpt(...)`).
     A client that is already tracked records the call itself (never twice).
     """
-    from costhq.bootstrap.tracked_openai import AsyncTrackedOpenAI, TrackedOpenAI, _Completions
+    from costhq.adapters.library.tracked_openai import AsyncTrackedOpenAI, TrackedOpenAI, _Completions
 
     if isinstance(client, TrackedOpenAI | AsyncTrackedOpenAI) and session is None:
         return client.chat.completions.create(**kwargs)
@@ -55,7 +55,7 @@ def tracked_gpt(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
 
 async def tracked_gpt_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     """Async twin of `tracked_gpt` for an `openai.AsyncOpenAI` client."""
-    from costhq.bootstrap.tracked_openai import AsyncTrackedOpenAI, _AsyncCompletions
+    from costhq.adapters.library.tracked_openai import AsyncTrackedOpenAI, _AsyncCompletions
 
     if isinstance(client, AsyncTrackedOpenAI) and session is None:
         return await client.chat.completions.create(**kwargs)
@@ -64,7 +64,7 @@ async def tracked_gpt_async(client: Any, *, session: Any = None, **kwargs: Any) 
 
 def tracked_claude(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     """`client.messages.create(**kwargs)` with its usage recorded (an awaitable for `AsyncAnthropic`)."""
-    from costhq.bootstrap.tracked_anthropic import AsyncTrackedAnthropic, TrackedAnthropic, _TrackedMessages
+    from costhq.adapters.library.tracked_anthropic import AsyncTrackedAnthropic, TrackedAnthropic, _TrackedMessages
 
     if isinstance(client, TrackedAnthropic | AsyncTrackedAnthropic) and session is None:
         return client.messages.create(**kwargs)
@@ -75,7 +75,7 @@ def tracked_claude(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
 
 async def tracked_claude_async(client: Any, *, session: Any = None, **kwargs: Any) -> Any:
     """Async twin of `tracked_claude` for an `anthropic.AsyncAnthropic` client."""
-    from costhq.bootstrap.tracked_anthropic import AsyncTrackedAnthropic, _AsyncTrackedMessages
+    from costhq.adapters.library.tracked_anthropic import AsyncTrackedAnthropic, _AsyncTrackedMessages
 
     if isinstance(client, AsyncTrackedAnthropic) and session is None:
         return await client.messages.create(**kwargs)

@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from costhq.adapters.library.budget import BudgetExceededError, RefusalMemo
+from costhq.adapters.library.writer import WRITER, flush
 from costhq.application.usage import UsageInput, price_usage
 from costhq.application.usage_batch import BatchOutcome, QueuedUsage
-from costhq.bootstrap.agent_budget import BudgetExceededError, RefusalMemo
-from costhq.bootstrap.library_writer import WRITER, flush
 from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument
 from costhq.domain.local_models import seconds_to_ms  # issue 8: `log_ai(duration=...)`
 from costhq.domain.money import ZERO, parse_usd, quantize
@@ -70,9 +70,9 @@ def _usd(value: float | int | str | Decimal | None, name: str) -> Decimal | None
 
 
 def _build_container() -> Any:
-    from costhq.bootstrap.main import build_container
+    from costhq.adapters.library.graph import default_graph
 
-    return build_container()
+    return default_graph()
 
 
 class AgentSession:
@@ -120,14 +120,12 @@ class AgentSession:
         # Built here, once: Singleton creation is not thread-safe (the writer uses them).
         self._c.log_usage()
         self._c.log_usage_batch()
-        if self.budget is not None and "set_budget" in self._c.providers:
+        if self.budget is not None:
             # The firewall also enforces it for the proxy and `cs log-ai` on this session.
             self._c.set_budget()(scope="session", limit=self.budget, session_id=self._session.id, actor="library")
         if self.watch_files or self.git:
-            from costhq.bootstrap.live import tracker_for
-
-            self._tracker = tracker_for(self._c, self._session.id, directory=self.directory,
-                                        files=self.watch_files, commits=self.git).start()
+            self._tracker = self._c.live_tracking().tracker(self._session.id, directory=self.directory,
+                                                            files=self.watch_files, commits=self.git).start()
         return self
 
     def end(self, notes: str | None = None) -> AgentSessionSummary:

@@ -15,9 +15,9 @@ from typing import Any
 import anthropic
 from anthropic.resources.messages import AsyncMessages, Messages
 
+from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
+from costhq.adapters.library.sdk_metering import anthropic_tokens, request_id_of
 from costhq.application.usage import UsageInput
-from costhq.bootstrap.extensions import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
-from costhq.bootstrap.sdk_metering import anthropic_tokens, request_id_of
 from costhq.domain.usage import Origin
 
 P = "anthropic"

@@ -16,7 +16,7 @@ def skill_dir() -> str:
     return str(files("costhq.skills") / "CostHQ")
 
 
-def register_skill(app: Any, _container: Any) -> None:
+def register(app: Any, _container: Any) -> None:
     """Add the `cs skill` group."""
     from cyclopts import App
 

@@ -1,7 +1,5 @@
-"""`cs proxy start|status` and `cs run`: commands that join the CLI, the proxy and the sessions.
-
-They live in bootstrap because they need two adapters (cli + proxy), which may not import each other.
-"""
+"""`cs proxy start|status` and `cs run`: the proxy server and the live watchers come from bootstrap
+(the front-end container and the core graph), since adapters never import each other."""
 
 from __future__ import annotations
 
@@ -18,18 +16,10 @@ from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json, say
 from costhq.adapters.cli.params import Json, positive_session, usd
-from costhq.bootstrap.proxy_server import (
-    DEFAULT_PORT,
-    HOST,
-    ProxyThread,
-    bind,
-    build_proxy_app,
-    make_server,
-    pid_file,
-    proxy_config,
-)
 from costhq.domain.errors import CostHQError, InvalidArgument
 
+HOST = "127.0.0.1"  # the proxy never binds anything else
+DEFAULT_PORT = 3739
 PortOpt = Annotated[int, Parameter(name=["--port"], help="Port on 127.0.0.1.")]
 
 
@@ -83,28 +73,19 @@ def register_proxy(app: App, c: Any) -> None:
             else the most recently active session, else a "Background API Session").
         """
         pinned = _check_session(c, session)
-        settings = c.settings()
-        sock = bind(port)
-        server = make_server(build_proxy_app(c, port=port, pinned_session=pinned, config=proxy_config(settings)),
-                             port)
-        env = base_urls(port)
-        with pid_file(settings.data_dir, port):
+
+        def announce(bound: int) -> None:
+            env = base_urls(bound)
             if json_:
-                emit_json({"url": f"http://{HOST}:{port}", "port": port, "pid": os.getpid(), "env": env})
+                emit_json({"url": f"http://{HOST}:{bound}", "port": bound, "pid": os.getpid(), "env": env})
             else:
-                say(f"CostHQ proxy listening on http://{HOST}:{port} (Ctrl-C to stop)")
+                say(f"CostHQ proxy listening on http://{HOST}:{bound} (Ctrl-C to stop)")
                 say("Point your tools at it:")
                 for line in env_lines(env):
                     say(f"  {line}")
             sys.stdout.flush()  # a pipe is block-buffered: whoever reads us needs the lines now
-            # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight streams, lifespan flush),
-            # then re-raises the signal to the handlers it found: make those no-ops so we exit 0.
-            previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                server.run(sockets=[sock])
-            finally:
-                for s, h in previous.items():
-                    signal.signal(s, h)
+
+        c.front_ends().proxy_server(port=port, pinned_session=pinned).serve(announce)
         return 0
 
     @proxy.command
@@ -147,23 +128,17 @@ def register_proxy(app: App, c: Any) -> None:
 def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: bool, as_json: bool) -> int:
     if not command:
         raise InvalidArgument("Give the command to run after `--`, e.g. `cs run -- claude`")
-    if budget is not None and "set_budget" not in c.providers:
-        raise InvalidArgument("--budget needs the spend firewall, which this build does not include")
     cwd = os.getcwd()
     started = c.start_session()(name=name or " ".join(command)[:120], cwd=cwd, resume=resume)
     sid = started.session.id
     if budget is not None:
         c.set_budget()(scope="session", limit=budget, session_id=sid)
     try:
-        sock = bind(0)
-        proxy = ProxyThread(build_proxy_app(c, port=sock.getsockname()[1], pinned_session=sid,
-                                            config=proxy_config(c.settings())), sock).start()
+        proxy = c.front_ends().proxy_server(port=0, pinned_session=sid).thread()
         try:
-            from costhq.bootstrap.live import tracker_for
-
-            # The same file and commit watchers as `cs start` (issue 5): live file events, churn
-            # detection, and paths outside git that the end-of-session backfill cannot see.
-            with tracker_for(c, sid, directory=cwd):
+            # The same file and commit watchers as `cs start`: live file events, churn detection,
+            # and paths outside git that the end-of-session backfill cannot see.
+            with c.live_tracking().tracker(sid, directory=cwd):
                 code = _child(command, _child_env(proxy.port, sid))
         finally:
             proxy.stop()  # in-flight streams finish and their usage is flushed before the session ends

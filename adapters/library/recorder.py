@@ -20,11 +20,11 @@ from typing import Any
 
 import attrs
 
+from costhq.adapters.library.budget import RefusalMemo
+from costhq.adapters.library.sdk_metering import StreamMeter, request_id_of, response_call
+from costhq.adapters.library.writer import WRITER
 from costhq.application.usage import UsageInput
 from costhq.application.usage_batch import BatchOutcome, QueuedUsage
-from costhq.bootstrap.agent_budget import RefusalMemo
-from costhq.bootstrap.library_writer import WRITER
-from costhq.bootstrap.sdk_metering import StreamMeter, request_id_of, response_call
 
 
 class Recorder:
@@ -34,7 +34,7 @@ class Recorder:
     """
 
     def __init__(self, session: Any = None, container: Any = None) -> None:
-        from costhq.bootstrap.agents import AgentSession
+        from costhq.adapters.library.agents import AgentSession
 
         if session is None and os.environ.get("COSTHQ_SESSION_ID", "").isdigit():
             session = int(os.environ["COSTHQ_SESSION_ID"])  # a child of `cs run`: that run's session
@@ -52,9 +52,9 @@ class Recorder:
             return self.agent._c
         with self._lock:
             if self._container is None:
-                from costhq.bootstrap.main import build_container
+                from costhq.adapters.library.graph import default_graph
 
-                self._container = build_container()
+                self._container = default_graph()
             return self._container
 
     def preflight(self) -> None:

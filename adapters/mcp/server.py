@@ -1,6 +1,6 @@
 """`cs mcp`: an MCP server over stdio (official `mcp` SDK) exposing CostHQ to agents.
 
-It lives in bootstrap because it needs the container. Every tool returns exactly the JSON
+Its tools call the core graph's use cases (given by bootstrap). Every tool returns exactly the JSON
 document the matching CLI command prints with `--json` (shared views, same envelope); a
 CostHQ error comes back as an MCP tool error whose text is the CLI's JSON error document.
 The SDK is imported only when `cs mcp` runs.
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from costhq.adapters._shared import views
-from costhq.adapters.cli.output import envelope
+from costhq.adapters._shared.version import envelope
 from costhq.application.usage import UsageInput
 from costhq.domain.errors import CostHQError, InvalidArgument
 from costhq.domain.money import as_json_number, parse_usd
@@ -169,12 +169,3 @@ def make_server(c: Any) -> Any:
 
     return server
 
-
-def register_mcp(app: Any, c: Any) -> None:
-    """Add `cs mcp` (registered through bootstrap/commands.py)."""
-
-    @app.command
-    def mcp() -> int:
-        """Run the CostHQ MCP server over stdio (for Claude Code: `claude mcp add costhq -- cs mcp`)."""
-        make_server(c).run("stdio")
-        return 0

@@ -19,7 +19,7 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 from openai.resources.responses import AsyncResponses, Responses
 
-from costhq.bootstrap.extensions import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
+from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
 
 P = "openai"
 

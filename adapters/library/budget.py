@@ -46,7 +46,7 @@ class RefusalMemo:
             return
         rule_id = exc.details.get("rule_id")
         blocking = [s for s in container.budget_status()() if s.rule.id == rule_id and s.blocks] \
-            if rule_id is not None and "budget_status" in container.providers else []
+            if rule_id is not None else []
         if not blocking:
             self.refusal = None
             return

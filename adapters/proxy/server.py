@@ -1,4 +1,4 @@
-"""Serving the proxy: configuration, the app built from the container, uvicorn (foreground or thread).
+"""Serving the proxy: configuration, uvicorn in the foreground (`cs proxy start`) or on a thread (`cs run`).
 
 Upstream hosts come only from local configuration (DESIGN §7): env `COSTHQ_ANTHROPIC_UPSTREAM` /
 `COSTHQ_OPENAI_UPSTREAM`, else `config.toml` `[proxy] anthropic_upstream` / `openai_upstream`,
@@ -13,7 +13,7 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,72 +64,6 @@ def proxy_config(settings: Any, env: Mapping[str, str] | None = None) -> ProxyCo
                                  env.get("COSTHQ_PROXY_CONNECT_TIMEOUT") or section.get("connect_timeout", 30)),
         read_timeout=_seconds("read_timeout", env.get("COSTHQ_PROXY_READ_TIMEOUT") or section.get("read_timeout", 30)),
     )
-
-
-def build_proxy_app(c: Any, *, port: int, pinned_session: int | None, config: ProxyConfig,
-                    transport: Any = None) -> Any:
-    """The Starlette proxy app wired to the container's use cases."""
-    from costhq.adapters._shared.version import VERSION
-    from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
-    from costhq.adapters.proxy.upstream import make_client
-
-    current, resolve = c.current_proxy_session(), c.resolve_proxy_session()
-    record, batch, armed = _storage(c)
-    deps = ProxyDeps(
-        record=record, batch=batch, armed=armed,
-        current_session=lambda pinned: current(pinned_session=pinned),
-        resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
-        guard=c.request_guard(), upstreams=config.upstreams, spool_dir=Path(c.settings().data_dir), port=port,
-        version=VERSION, pinned_session=pinned_session,
-        find_local=lambda name, find=c.find_local_model(): find(name=name),  # issue 8: `/local/<name>/`
-    )
-    client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-                         transport=transport)
-    return make_proxy_app(deps, client)
-
-
-def _storage(c: Any) -> tuple[Any, Any, Any]:
-    """(record, batch, armed) for the proxy: batched writes and the firewall probe on SQLite.
-
-    The recording use cases are the container's, re-pointed at the batch's units of work (so
-    the writer thread records a whole burst in one transaction). With another storage (tests'
-    in-memory fakes) records go one by one and the guard is always asked.
-    """
-    import contextlib
-
-    from costhq.adapters.persistence.apsw_proxy import ApswBatch, ApswFirewallArming
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-    from costhq.application.proxy import ObserveProxyCall
-
-    record, batch, armed = c.record_proxy_usage(), contextlib.nullcontext, lambda: True
-    observe = ObserveProxyCall(c.uow(), c.clock())
-    if isinstance(c.uow()(), ApswUnitOfWork):
-        db = str(c.settings().db_path)
-        box = ApswBatch(db, audit_key=c.audit_key())
-        record, observe = _repoint(record, box.uow), ObserveProxyCall(box.uow, c.clock())
-        batch, armed = box, ApswFirewallArming(db, block_unpriced=c.firewall_policy().block_unpriced)
-
-    def record_one(item: Any) -> Any:
-        logged = record(call=item.call, header_session=item.header_session, pinned_session=item.pinned_session,
-                        session_id=item.session_id)
-        if logged is not None and item.fingerprint:  # the guard was skipped: observe the call now
-            observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
-        return logged
-
-    return record_one, batch, armed
-
-
-def _repoint(use_case: Any, uow: Any) -> Any:
-    """`use_case` with every `uow` field in it (nested use cases included) replaced by `uow`."""
-    if not attrs.has(type(use_case)):
-        return use_case
-    changes = {}
-    for field in attrs.fields(type(use_case)):
-        value = getattr(use_case, field.name)
-        new = uow if field.name == "uow" else _repoint(value, uow)
-        if new is not value:
-            changes[field.alias] = new
-    return attrs.evolve(use_case, **changes) if changes else use_case
 
 
 def bind(port: int) -> socket.socket:
@@ -213,3 +147,38 @@ class ProxyThread:
         self.server.should_exit = True
         self._thread.join(timeout)
         self.sock.close()
+
+
+@attrs.frozen
+class ProxyServer:
+    """The proxy app (built by bootstrap for the port it gets) and how to serve it.
+
+    `app_for(port)` returns the ASGI app; the port is known only after binding (0 picks one).
+    """
+
+    app_for: Callable[[int], Any]
+    port: int
+    data_dir: Path
+
+    def serve(self, announce: Callable[[int], None]) -> None:
+        """Foreground: bind, write the pid file, `announce(port)`, serve until SIGINT/SIGTERM."""
+        import signal
+
+        sock = bind(self.port)
+        port = sock.getsockname()[1]
+        server = make_server(self.app_for(port), port)
+        with pid_file(self.data_dir, port):
+            announce(port)
+            # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight streams, lifespan
+            # flush), then re-raises the signal to the handlers it found: make those no-ops.
+            previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                server.run(sockets=[sock])
+            finally:
+                for s, h in previous.items():
+                    signal.signal(s, h)
+
+    def thread(self) -> ProxyThread:
+        """Started on a background thread (`cs run`); `.port`, `.stop()`."""
+        sock = bind(self.port)
+        return ProxyThread(self.app_for(sock.getsockname()[1]), sock).start()

@@ -1,0 +1,1 @@
+"""The library front end: AgentSession, tracked clients, wrappers (costhq.agents, .extensions, .wrappers)."""

@@ -1,0 +1,1 @@
+"""MCP front end: the `cs mcp` server over stdio."""

@@ -1,0 +1,106 @@
+"""Ports: The spend firewall, runaway detection and the audit chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from costhq.application.ports.storage import UnitOfWork
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from costhq.domain.audit import AuditEntry, AuditEvent
+    from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+    from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
+
+
+class AuditLog(Protocol):
+    """The append-only audit chain (a unit-of-work repository: appends join its transaction).
+
+    `append` reads the last entry inside the (IMMEDIATE) transaction, so concurrent appends
+    from many processes serialize and the chain never forks.
+    """
+
+    def append(self, event: AuditEvent) -> AuditEntry: ...
+    def head(self) -> AuditEntry | None: ...
+    def entries(self, *, after_seq: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
+        """Entries in seq order."""
+        ...
+    def last(self, n: int) -> list[AuditEntry]:
+        """The newest `n` entries, oldest first."""
+        ...
+
+
+class BudgetRepository(Protocol):
+    """Budget rules, recorded spend per rule filter, and in-flight reservations."""
+
+    def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule: ...
+    def get(self, rule_id: int) -> BudgetRule | None: ...
+    def all(self) -> list[BudgetRule]: ...
+    def remove(self, rule_id: int) -> bool: ...
+    def spent(self, where: SpendFilter) -> Decimal:
+        """Recorded (priced) spend matching the filter; calendar bounds are on call time."""
+        ...
+    def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
+        """Unexpired reservations matching the filter (calendar bounds on reservation time)."""
+        ...
+    def standing(self, wheres: list[SpendFilter], *, now: datetime,
+                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
+        """(`spent`, `reserved`) of each filter, in one read (reserved 0 without `with_reserved`)."""
+        ...
+    def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
+                at: datetime, expires_at: datetime) -> int:
+        """Store a reservation; returns its id."""
+        ...
+    def release(self, reservation_id: int) -> bool: ...
+    def expire(self, now: datetime) -> int:
+        """Drop reservations whose expiry has passed; returns how many."""
+        ...
+
+
+class RunawayRepository(Protocol):
+    """Recent activity events, trips and the detector configuration."""
+
+    def config(self) -> RunawayConfig: ...
+    def save_config(self, config: RunawayConfig) -> None: ...
+    def add_event(self, event: ActivityEvent) -> None: ...
+    def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
+        """Chronological events of a session after `since`."""
+        ...
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
+        """What the detectors read at `now` (domain.runaway.window_facts on the session's events),
+        from indexed aggregates: the cost must not grow with the window's event count."""
+        ...
+    def prune(self, before: datetime) -> int: ...
+    def add_trip(self, trip: Trip) -> Trip: ...
+    def trips(self, *, session_id: int | None = None, open_at: datetime | None = None) -> list[Trip]:
+        """Trips (of a session), newest first; `open_at` keeps those not cleared and not past `until`."""
+        ...
+    def clear(self, *, session_id: int | None, at: datetime) -> int:
+        """Mark open trips (of a session, or all) cleared and forget their events; returns how many."""
+        ...
+
+
+class FirewallUnitOfWork(UnitOfWork, Protocol):
+    """A UnitOfWork that also offers the firewall repositories."""
+
+    budgets: BudgetRepository
+    runaway: RunawayRepository
+
+
+class RequestGuard(Protocol):
+    """Spend-firewall hook the proxy calls around every forwarded request.
+
+    `before` runs (in a worker thread) before anything reaches upstream; it may raise
+    `BudgetExceeded` / `RunawayDetected` to refuse the call, else returns a token (e.g. a
+    reservation) that `settle` receives with the call's actual cost when the response ends.
+    `fingerprint` is sha256 of model + the canonical JSON body (identical-call detection).
+    """
+
+    def before(
+        self, *, session_id: int, provider: str, model: str, body_bytes: int,
+        max_output_tokens: int | None, fingerprint: str,
+    ) -> object | None: ...
+    def settle(self, token: object | None, actual_cost: Decimal | None) -> None: ...

@@ -1,0 +1,121 @@
+"""Factories of the real adapters behind the core graph's ports (imported only when built).
+
+Config (`config.toml`):
+    [firewall]  unpriced = "allow" | "block";  reservation_ttl_seconds = 600
+    [budgets]   timezone = "Europe/Paris"      (default: the system zone)
+    [audit]     key = "..."                    (COSTHQ_AUDIT_KEY wins; enables HMAC-SHA-256)
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from costhq.bootstrap.settings import Settings
+from costhq.domain.errors import InvalidArgument
+
+
+def uow_factory(settings: Settings, *, read_only: bool = False) -> Any:
+    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+
+    db, key = str(settings.db_path), audit_key(settings)
+    return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only)
+
+
+def git() -> Any:
+    from costhq.adapters.watchers.git_scope import LazyGitMetadata
+
+    return LazyGitMetadata()
+
+
+def custom_prices(settings: Settings) -> Any:
+    from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
+
+    return JsonCustomPriceStore(settings.pricing_path)
+
+
+def price_book(settings: Settings, custom: Any) -> Any:
+    from costhq.adapters.persistence.price_book import CatalogPriceBook
+    from costhq.adapters.persistence.price_catalog import PriceCatalog
+
+    return CatalogPriceBook(PriceCatalog(settings.cache_dir), custom)
+
+
+def audit_key(settings: Settings) -> bytes | None:
+    """`COSTHQ_AUDIT_KEY`, else `[audit] key`, else None (plain SHA-256 chain)."""
+    key = os.environ.get("COSTHQ_AUDIT_KEY") or settings.section("audit").get("key")
+    return str(key).encode("utf-8") if key else None
+
+
+def firewall_policy(settings: Settings) -> Any:
+    """The policy from config; a bad zone or policy value is an error, never ignored."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from costhq.application.budgets import FirewallPolicy
+
+    fw, budgets = settings.section("firewall"), settings.section("budgets")
+    unpriced = str(fw.get("unpriced", "allow"))
+    if unpriced not in ("allow", "block"):
+        raise InvalidArgument(f'[firewall] unpriced must be "allow" or "block", not {unpriced!r}')
+    zone_name = budgets.get("timezone")
+    try:
+        tz = ZoneInfo(str(zone_name)) if zone_name else _system_zone()
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidArgument(f"[budgets] timezone {zone_name!r} is not a known zone") from exc
+    return FirewallPolicy(tz=tz, block_unpriced=unpriced == "block",
+                          reservation_ttl_s=int(fw.get("reservation_ttl_seconds", 600)))
+
+
+def _system_zone() -> tzinfo:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:  # /etc/localtime -> .../zoneinfo/Area/City gives a DST-aware zone
+            target = str(Path("/etc/localtime").resolve())
+            name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+        except OSError:
+            name = ""
+    try:
+        return ZoneInfo(name) if name else (datetime.now().astimezone().tzinfo or UTC)
+    except (ZoneInfoNotFoundError, ValueError):
+        return datetime.now().astimezone().tzinfo or UTC
+
+
+def claude_logs() -> Any:
+    from costhq.adapters.watchers.claude_code_logs import ClaudeCodeLogs
+
+    return ClaudeCodeLogs(os.environ, os.path.expanduser("~"))
+
+
+def codex_logs() -> Any:
+    from costhq.adapters.watchers.codex_logs import CodexLogs
+
+    return CodexLogs(os.environ, os.path.expanduser("~"))
+
+
+def work_tree() -> Any:
+    from costhq.adapters.watchers.pygit2_today import Pygit2WorkTree
+
+    return Pygit2WorkTree()
+
+
+def file_state(path: str) -> tuple[int, int, int]:
+    """(size, inode, mtime_ns) of a transcript; raises OSError when it is missing."""
+    st = os.stat(path)
+    return st.st_size, st.st_ino, st.st_mtime_ns
+
+
+def dashboard_queries(settings: Settings) -> Any:
+    from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
+
+    return ApswDashboardQueries(str(settings.db_path))
+
+
+def data_reset(settings: Settings) -> Any:
+    from costhq.adapters.persistence.apsw_reset import ApswDataReset
+
+    return ApswDataReset(str(settings.db_path), audit_key=audit_key(settings))
