@@ -41,6 +41,14 @@ class UsageInput:
         tokens: disjoint token classes.
         total_tokens: a reported total when no split is known (`cs log-ai -t`).
         cost: explicit USD cost (source `manual`); computed from prices when None.
+        request_id: legacy replay key of importers and hooks (see `call_key`).
+        call_key: this record's own key, minted by the path that saw the call (the proxy's
+            `x-costhq-call`, a library call id, an importer's transcript key): a second record
+            with the same key is a replay (spool recovery, re-import, a retried hook) and is skipped.
+        upstream_request_id: the upstream's `request-id` / `x-request-id` response header.
+        response_id: the response body's id (`msg_...`, `resp_...`, `chatcmpl-...`).
+        usage_missing: the call was answered without usage (kept as a 0-token call).
+        input_estimated: input tokens were estimated from the request (a cut stream).
     """
 
     provider: str
@@ -52,6 +60,11 @@ class UsageInput:
     origin: Origin = Origin.CLI
     agent: str | None = None
     request_id: str | None = None
+    call_key: str | None = None
+    upstream_request_id: str | None = None
+    response_id: str | None = None
+    usage_missing: bool = False
+    input_estimated: bool = False
     duration_ms: int | None = None
     stream: bool = False
     partial: bool = False
