@@ -104,7 +104,7 @@ def price_usage(prices: PriceBook, call: UsageInput, *, allow_unpriced: bool) ->
     if call.cost is not None:
         return call.cost, PriceSource.MANUAL, quote, rates
     # A failed call, or a stream cut before any usage arrived, is counted with whatever was seen.
-    if call.tokens.is_empty and not call.error and not call.partial:
+    if call.tokens.is_empty and not (call.error or call.partial or call.usage_missing):
         if call.total_tokens:
             raise MissingTokens(
                 "A total alone cannot be priced: give --prompt-tokens and --completion-tokens, or -c COST"
@@ -140,6 +140,11 @@ def build_record(
         origin=call.origin,
         agent=call.agent,
         request_id=call.request_id,
+        call_key=call.call_key,
+        upstream_request_id=call.upstream_request_id,
+        response_id=call.response_id,
+        usage_missing=call.usage_missing,
+        input_estimated=call.input_estimated,
         duration_ms=call.duration_ms,
         stream=call.stream,
         partial=call.partial,

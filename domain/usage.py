@@ -89,7 +89,13 @@ class UsageRecord:
         rates: per-1M rates used, for transparency.
         origin: cli | proxy | library | import | mcp.
         agent: agent name, if any.
-        request_id: provider request id, for de-duplication.
+        request_id: legacy replay key of importers and hooks (see `call_key`).
+        call_key: this record's own key (unique): a record arriving with a stored key is a replay.
+        upstream_request_id: the upstream's request-id header, to match the same call seen by
+            another capture path (never the record's own key).
+        response_id: the response body's id, the same use as `upstream_request_id`.
+        usage_missing: answered without usage: kept as a 0-token call, flagged.
+        input_estimated: input tokens estimated from the request (a cut stream), flagged.
         duration_ms: wall time of the call, when measured.
         stream: whether the response was streamed.
         partial: a stream cut short; tokens are what was seen.
@@ -110,6 +116,11 @@ class UsageRecord:
     origin: Origin = Origin.CLI
     agent: str | None = None
     request_id: str | None = None
+    call_key: str | None = None
+    upstream_request_id: str | None = None
+    response_id: str | None = None
+    usage_missing: bool = False
+    input_estimated: bool = False
     duration_ms: int | None = None
     stream: bool = False
     partial: bool = False
