@@ -1,8 +1,10 @@
-"""The proxy's Starlette app: `/health`, the forwarding routes, the loopback guard and the lifespan.
+"""The proxy's ASGI app: `/health`, the forwarding routes, the loopback guard and the lifespan.
 
 Loopback only: the server binds 127.0.0.1 and, in depth, any non-loopback peer gets 403 before
-routing. The lifespan starts the usage writer (replaying a crashed run's spool first) and, on
-shutdown — after uvicorn has finished the in-flight streams — drains it and closes the client.
+routing. Forwarded requests go from `ProxyApp` straight to the Forwarder (no routing or middleware
+layers per request, ADR 0008); `/health`, `/local/...` and the lifespan go through Starlette.
+The lifespan starts the usage writer (replaying a crashed run's spool first) and, on shutdown —
+after uvicorn has finished the in-flight streams — drains it and closes the client.
 """
 
 from __future__ import annotations
@@ -96,7 +98,30 @@ class LoopbackOnly:
         await self.app(scope, receive, send)
 
 
-def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
+class ProxyApp:
+    """The ASGI entry point: loopback check, then the Forwarder directly, or Starlette for the rest.
+
+    `router` and `state` are the Starlette app's (lifespan, `state.writer`).
+    """
+
+    def __init__(self, app: Starlette, forwarder: Forwarder) -> None:
+        self.app, self.forwarder = app, forwarder
+        self.router, self.state = app.router, app.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            if not _is_loopback(scope.get("client")):
+                status, headers, body = error_response(None, "forbidden")
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            path = scope["path"]
+            if path != "/health" and not path.startswith("/local/"):
+                return await self.forwarder(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
     """The proxy app around one pooled upstream `client` (the app closes it at shutdown)."""
     writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=deps.batch)
     forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer)
@@ -136,4 +161,4 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
         lifespan=lifespan,
     )
     app.state.writer = writer
-    return app
+    return ProxyApp(app, forwarder)

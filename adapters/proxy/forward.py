@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import httpx2
 
 from costhq.adapters.proxy.errors import code_for, error_response
 from costhq.adapters.proxy.metering import JsonMeter, SseMeter, request_facts
 from costhq.adapters.proxy.routing import PathRejected, Route, Target, resolve
 from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
+from costhq.adapters.proxy.upstream import UpstreamClient, UpstreamFailed, UpstreamResponse
 from costhq.application.proxy import AllowAllGuard
 from costhq.application.usage import UsageInput
 from costhq.domain.errors import CostHQError
@@ -54,7 +54,7 @@ class _TooLarge(Exception):
 class Forwarder:
     """ASGI app for every path that is not `/health`."""
 
-    def __init__(self, *, deps: Any, client: httpx2.AsyncClient, routes: dict[str, Route], writer: UsageWriter) -> None:
+    def __init__(self, *, deps: Any, client: UpstreamClient, routes: dict[str, Route], writer: UsageWriter) -> None:
         self.deps, self.client, self.routes, self.writer = deps, client, routes, writer
         self.guarded = not isinstance(deps.guard, AllowAllGuard)
 
@@ -153,26 +153,24 @@ class Forwarder:
     async def _exchange_expected(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any],
                                  body: bytes, drop_injected: bool, attribution: tuple[Any, ...]) -> None:
         provider, started = target.route.provider, time.perf_counter()
-        request = self.client.build_request(scope["method"], target.url, headers=headers, content=body)
         try:
-            resp = await self.client.send(request, stream=True)
-        except httpx2.HTTPError as exc:
-            code = "upstream_timeout" if isinstance(exc, httpx2.TimeoutException) else "upstream_error"
+            resp = await self.client.send(scope["method"], target.url, headers, body)
+        except UpstreamFailed as exc:
             self._record(target.route, body, None, None, started, attribution, failed=True)
-            return await self._error(send, provider, code)
-        encoding = resp.headers.get("content-encoding", "").lower()
-        is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+            return await self._error(send, provider, "upstream_timeout" if exc.timeout else "upstream_error")
+        encoding = resp.header(b"content-encoding").lower()
+        is_sse = resp.header(b"content-type").startswith("text/event-stream")
         meter = self._meter(target, sse=is_sse, drop_injected=drop_injected, encoding=encoding)
-        out_headers = [(k, v) for k, v in resp.headers.raw
+        out_headers = [(k, v) for k, v in resp.headers
                        if k.lower() not in _HOP or (k.lower() == b"content-length" and not drop_injected)]
         complete, ticket = False, attribution[-1]
 
         def record() -> None:
-            self._record(target.route, body, resp, meter.finish(status=resp.status_code, complete=complete),
+            self._record(target.route, body, resp, meter.finish(status=resp.status, complete=complete),
                          started, attribution, stream=is_sse or getattr(meter, "stream", False))
 
         try:
-            await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
+            await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
             complete, tail = await (self._pump_sse(resp, meter, send, receive) if is_sse
                                     else self._pump(resp, meter, send))
             if complete:
@@ -186,17 +184,17 @@ class Forwarder:
                 if not ticket:
                     record()
 
-    async def _pump(self, resp: httpx2.Response, meter: JsonMeter, send: Any) -> tuple[bool, bytes]:
+    async def _pump(self, resp: UpstreamResponse, meter: JsonMeter, send: Any) -> tuple[bool, bytes]:
         """Forward the body as it arrives; (complete, bytes still to send with the final message)."""
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.chunks():
                 meter.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx2.HTTPError:
+        except UpstreamFailed:
             return False, b""  # leave the response unterminated: the client sees the cut, as without us
         return True, b""
 
-    async def _pump_sse(self, resp: httpx2.Response, meter: SseMeter, send: Any, receive: Any) -> tuple[bool, bytes]:
+    async def _pump_sse(self, resp: UpstreamResponse, meter: SseMeter, send: Any, receive: Any) -> tuple[bool, bytes]:
         complete, tail = False, b""
         async with anyio.create_task_group() as tg:
 
@@ -207,19 +205,19 @@ class Forwarder:
 
             tg.start_soon(watch_disconnect)
             try:
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.chunks():
                     out = meter.feed(chunk)
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                 complete, tail = True, meter.pending()
-            except httpx2.HTTPError:
+            except UpstreamFailed:
                 # Upstream cut, or silent past the read timeout: what was seen is partial, and the
                 # response is left unterminated so the client sees the cut too.
                 pass
             tg.cancel_scope.cancel()
         return complete, tail
 
-    def _record(self, route: Route, body: bytes, resp: httpx2.Response | None, metered: Any, started: float,
+    def _record(self, route: Route, body: bytes, resp: UpstreamResponse | None, metered: Any, started: float,
                 attribution: tuple[Any, ...], *, stream: bool = False, failed: bool = False) -> None:
         header_session, session_id, token, ticket = attribution
         served = metered.model if metered is not None else None
@@ -227,7 +225,7 @@ class Forwarder:
         requested = route.model or (m.group(1).decode("utf-8", "replace") if m else (served or "unknown"))
         provider = route.provider
         rid = (metered.response_id if metered is not None else None) or (
-            resp is not None and (resp.headers.get("request-id") or resp.headers.get("x-request-id"))) or None
+            resp is not None and (resp.header(b"request-id") or resp.header(b"x-request-id"))) or None
         if route.model is not None:
             rid = None  # local servers reuse ids (Ollama: `chatcmpl-<0..999>`): never de-duplicate on them
         call = UsageInput(

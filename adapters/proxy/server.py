@@ -86,7 +86,7 @@ def bind(port: int) -> socket.socket:
 
 
 def make_server(app: Any, port: int) -> Any:
-    """A uvicorn server for `app` (httptools/uvloop are used when installed)."""
+    """A uvicorn server for `app` (httptools + uvloop)."""
     import sys
 
     import uvicorn
@@ -95,8 +95,12 @@ def make_server(app: Any, port: int) -> Any:
     # from starving the event loop (measured: p99 at concurrency 32, bench/proxy_overhead.py).
     sys.setswitchinterval(0.0005)
 
+    # `proxy_headers=False`: the peer address decides who is loopback, never an `X-Forwarded-For`
+    # header (and uvicorn's middleware for it costs a layer per request). httptools and uvloop are
+    # dependencies (ADR 0008); uvicorn's "auto" picks them (uvloop is not built for Windows).
     config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="on",
-                            timeout_keep_alive=30, server_header=False, date_header=False, backlog=2048)
+                            timeout_keep_alive=30, server_header=False, date_header=False, backlog=2048,
+                            proxy_headers=False, http="auto", loop="auto")
     return uvicorn.Server(config)
 
 
