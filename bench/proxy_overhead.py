@@ -132,8 +132,8 @@ class Conn:
                 data = await self.r.readexactly(size + 2)
                 if size == 0:
                     break
-                if data.startswith(b"data: {"):
-                    arrivals.append(time.perf_counter() - t0)
+                # A relay may pass several events in one chunk: each counts, at the chunk's arrival.
+                arrivals += [time.perf_counter() - t0] * data.count(b"data: {")
         else:
             length = int(low.split(b"content-length:")[1].split(b"\r\n")[0])
             await self.r.readexactly(length)

@@ -7,6 +7,7 @@ dependency-injector (ADR 0003).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
     current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
     record, batch, armed = _proxy_storage(core)
+    if batch is not contextlib.nullcontext and config.recorder == "process":  # SQLite: record in a child
+        from costhq.adapters.proxy.recorder import RecorderProcess
+
+        batch = RecorderProcess(_recorder_storage, core.settings())
     deps = ProxyDeps(
         record=record, batch=batch, armed=armed,
         current_session=lambda pinned: current(pinned_session=pinned),
@@ -37,7 +42,7 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
         find_local=lambda name, find=core.find_local_model(): find(name=name),  # `/local/<name>/`
     )
     client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-                         transport=transport)
+                         http2=config.http2, transport=transport)
     return make_proxy_app(deps, client)
 
 
@@ -70,6 +75,14 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
         return logged
 
     return record_one, batch, armed
+
+
+def _recorder_storage(settings: Any) -> tuple[Any, Any]:
+    """(record, batch) in the usage recorder process (ADR 0008): its own graph over the same settings."""
+    from costhq.bootstrap.core import Core
+
+    record, batch, _armed = _proxy_storage(Core(settings))
+    return record, batch
 
 
 def _repoint(use_case: Any, uow: Any) -> Any:

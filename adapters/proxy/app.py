@@ -139,11 +139,16 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        recorder = deps.batch if hasattr(deps.batch, "close") else None  # a RecorderProcess (ADR 0008)
+        if recorder is not None:
+            recorder.start()
         writer.start()
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(writer.stop)
+            if recorder is not None:
+                await anyio.to_thread.run_sync(recorder.close)
             await client.aclose()
             close = getattr(deps.armed, "close", None)  # the firewall probe's read connection
             if close is not None:

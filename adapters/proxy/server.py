@@ -3,7 +3,9 @@
 Upstream hosts come only from local configuration (DESIGN §7): env `COSTHQ_ANTHROPIC_UPSTREAM` /
 `COSTHQ_OPENAI_UPSTREAM`, else `config.toml` `[proxy] anthropic_upstream` / `openai_upstream`,
 else the fixed provider hosts. Timeouts: `[proxy] connect_timeout` / `read_timeout` (seconds,
-default 30) or env `COSTHQ_PROXY_CONNECT_TIMEOUT` / `COSTHQ_PROXY_READ_TIMEOUT`.
+default 30) or env `COSTHQ_PROXY_CONNECT_TIMEOUT` / `COSTHQ_PROXY_READ_TIMEOUT`. Usage is recorded
+by a child process (`[proxy] recorder = "process"`, the default) or a thread of the proxy (`"thread"`;
+env `COSTHQ_PROXY_RECORDER`); HTTP/2 to TLS upstreams unless `[proxy] http2 = false` (ADR 0008).
 The server always binds 127.0.0.1.
 """
 
@@ -38,6 +40,8 @@ class ProxyConfig:
     upstreams: Mapping[str, str]
     connect_timeout: float = 30.0
     read_timeout: float = 30.0
+    recorder: str = "process"
+    http2: bool = True
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -63,7 +67,22 @@ def proxy_config(settings: Any, env: Mapping[str, str] | None = None) -> ProxyCo
         connect_timeout=_seconds("connect_timeout",
                                  env.get("COSTHQ_PROXY_CONNECT_TIMEOUT") or section.get("connect_timeout", 30)),
         read_timeout=_seconds("read_timeout", env.get("COSTHQ_PROXY_READ_TIMEOUT") or section.get("read_timeout", 30)),
+        recorder=_choice("recorder", env.get("COSTHQ_PROXY_RECORDER") or section.get("recorder", "process"),
+                         ("process", "thread")),
+        http2=_flag("http2", section.get("http2", True)),
     )
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidArgument(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return str(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be true or false (got {value!r})")
+    return value
 
 
 def bind(port: int) -> socket.socket:

@@ -34,7 +34,16 @@ from costhq.domain.errors import CostHQError
 log = logging.getLogger("costhq.proxy")
 BATCH = 256
 BATCH_SECONDS = 0.05  # commit at least this often, so other writers (`cs log-ai`...) get the lock
-_FAILED = object()  # the outcome of a record that could not be stored
+
+
+class _Failed:
+    """The outcome of a record that could not be stored (one object, also across processes)."""
+
+    def __reduce__(self) -> str:
+        return "_FAILED"
+
+
+_FAILED = _Failed()
 
 
 @attrs.define(kw_only=True)
@@ -158,15 +167,9 @@ class UsageWriter:
     def _write_some(self, items: list[PendingUsage]) -> list[bool]:
         """Record a prefix of `items` in one transaction; a failed one is retried, then left in the spool."""
         for attempt in range(3):
-            costs: list[Any] = []
             began = time.monotonic()
             try:
-                with self._batch():
-                    deadline = began + BATCH_SECONDS
-                    for item in items:
-                        costs.append(self._one(item))
-                        if time.monotonic() > deadline:
-                            break
+                costs = self._transaction(items)
             except CostHQError as exc:  # e.g. storage_busy at BEGIN or COMMIT: retry the batch
                 log.warning("usage batch write failed (%s), attempt %d", exc.code, attempt + 1)
                 continue
@@ -183,14 +186,10 @@ class UsageWriter:
             return [cost is not _FAILED for cost in costs]
         return [False] * len(items)
 
-    def _one(self, item: PendingUsage) -> Any:
-        try:
-            return self._record(item)
-        except CostHQError as exc:  # this record's savepoint rolled back; it stays in the spool
-            log.warning("usage write failed (%s)", exc.code)
-        except Exception:
-            log.exception("usage write failed")
-        return _FAILED
+    def _transaction(self, items: list[PendingUsage]) -> list[Any]:
+        # A recorder process (ADR 0008) takes the whole batch in one message and runs the same loop.
+        remote = getattr(self._batch, "record_batch", None)
+        return remote(items) if remote is not None else record_batch(items, self._record, self._batch)
 
     def _replay(self, paths: list[Path]) -> None:
         for path in paths:
@@ -204,6 +203,33 @@ class UsageWriter:
             ok = all([all(self._write(items[i:i + BATCH])) for i in range(0, len(items), BATCH)])
             if ok:
                 path.unlink(missing_ok=True)
+
+
+def record_batch(items: list[PendingUsage], record: Callable[[PendingUsage], Any],
+                 batch: Callable[[], AbstractContextManager[Any]]) -> list[Any]:
+    """Record a prefix of `items` in one `batch()` transaction, stopping once BATCH_SECONDS have passed.
+
+    Returns what `record` returned per item, or `_FAILED` for an item whose write failed (its
+    savepoint rolled back; it stays in the spool).
+
+    Raises:
+        CostHQError: the transaction could not begin or commit (the caller retries the batch).
+    """
+    costs: list[Any] = []
+    deadline = time.monotonic() + BATCH_SECONDS
+    with batch():
+        for item in items:
+            try:
+                costs.append(record(item))
+            except CostHQError as exc:
+                log.warning("usage write failed (%s)", exc.code)
+                costs.append(_FAILED)
+            except Exception:
+                log.exception("usage write failed")
+                costs.append(_FAILED)
+            if time.monotonic() > deadline:
+                break
+    return costs
 
 
 @attrs.frozen

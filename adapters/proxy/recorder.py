@@ -1,0 +1,137 @@
+"""The usage writer's storage in a child process: recording runs outside the proxy's GIL (ADR 0008).
+
+`RecorderProcess` stands in for the `batch` the usage writer (spool.py) is given: the writer hands
+it each batch whole (`record_batch`), the child records it with the writer's own loop
+(`spool.record_batch`: one transaction, a savepoint per record, the time budget) and answers with
+each record's cost. The writer thread keeps every other rule of its own (spool first, retries,
+`after` hooks in this process); it waits on a pipe, without the GIL, while the child does the
+SQLite and pricing work on the other core.
+
+Rules:
+- The child builds its own storage with `factory(arg)` (the composition root's), so nothing but
+  picklable settings and usage records cross the pipe; never a request body or a credential.
+- The child ignores SIGINT/SIGTERM (the proxy drains the writer, then closes the child) and exits
+  when the pipe closes, so it never outlives the proxy.
+- A child that dies or stops answering fails its batch with `RecorderUnavailable` (the writer
+  retries the batch; the records stay in the spool) and is started again for the next attempt.
+  A batch committed just before such a death is not doubled: records carry request ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from costhq.domain.errors import CostHQError
+
+log = logging.getLogger("costhq.proxy")
+REPLY_TIMEOUT_S = 120.0  # longer than SQLite's busy waits of a batch; past it the child is replaced
+
+
+class RecorderUnavailable(CostHQError):
+    """The recorder process died or stopped answering; the batch is retried from the spool."""
+
+    code = "recorder_unavailable"
+
+
+class RecorderError(CostHQError):
+    """The child's transaction could not begin or commit; `code` is the child's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # the child's code, per instance
+
+
+class RecorderProcess:
+    """The usage writer's batches, recorded by a child process (`record_batch`)."""
+
+    def __init__(self, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any) -> None:
+        self._factory, self._arg = factory, arg
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def start(self) -> None:
+        """Start the child now (its imports take a moment), so the first batch does not wait for them."""
+        if self._proc is None or not self._proc.is_alive():
+            self._stop_child()
+            ours, theirs = self._ctx.Pipe()
+            self._proc = self._ctx.Process(target=_serve, args=(theirs, self._factory, self._arg),
+                                           name="costhq-usage-recorder", daemon=True)
+            self._proc.start()
+            theirs.close()
+            self._conn = ours
+
+    def record_batch(self, items: list[Any]) -> list[Any]:
+        """Record a prefix of `items` in one transaction in the child; per item its cost or the failure mark.
+
+        Raises:
+            CostHQError: the transaction could not begin or commit, or the child is gone (retry).
+        """
+        self.start()
+        return self._ask(("batch", [attrs.evolve(item, after=None) for item in items]))
+
+    def _ask(self, msg: tuple[Any, ...]) -> Any:
+        try:
+            self._conn.send_bytes(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
+            if not self._conn.poll(REPLY_TIMEOUT_S):
+                raise TimeoutError
+            status, value = pickle.loads(self._conn.recv_bytes())
+        except (OSError, EOFError, TimeoutError):
+            self._stop_child()
+            raise RecorderUnavailable("the usage recorder process stopped; the batch will be retried") from None
+        if status == "ok":
+            return value
+        if status == "error":
+            raise RecorderError(*value)
+        raise RuntimeError(f"usage recorder: {value}")  # an unexpected error, logged by the writer
+
+    def _stop_child(self, timeout: float = 5.0) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout)  # the child exits once its pipe closes
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+            self._proc = None
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the child (after the writer has drained): it finishes what it was doing and exits."""
+        self._stop_child(timeout)
+
+
+def _serve(conn: Any, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any) -> None:
+    """The child's loop: one batch per message, one reply per batch, until the pipe closes."""
+    from costhq.adapters.proxy.spool import _FAILED, record_batch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    record, batch = factory(arg)
+    while True:
+        try:
+            _kind, items = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            break
+        reply: tuple[str, Any]
+        try:
+            reply = ("ok", [c if c is _FAILED else _cost(c) for c in record_batch(items, record, batch)])
+        except CostHQError as exc:
+            reply = ("error", (exc.code, exc.message))
+        except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records
+            log.exception("usage recorder failed")
+            reply = ("crash", type(exc).__name__)
+        conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+
+
+def _cost(result: Any) -> Any:
+    """What crosses back for the writer's `after` hook: the recorded cost (None: nothing stored)."""
+    record = getattr(result, "record", None)
+    return None if record is None else record.cost
