@@ -11,7 +11,8 @@ Rules:
 - The child builds its own storage with `factory(arg)` (the composition root's), so nothing but
   picklable settings and usage records cross the pipe; never a request body or a credential.
 - The child ignores SIGINT/SIGTERM (the proxy drains the writer, then closes the child) and exits
-  when the pipe closes, so it never outlives the proxy.
+  when the pipe closes, so it never outlives the proxy; a batch whose proxy died meanwhile (e.g.
+  SIGKILL) is rolled back, not committed: the next start replays it from the spool.
 - A child that dies or stops answering fails its batch with `RecorderUnavailable` (the writer
   retries the batch; the records stay in the spool) and is started again for the next attempt.
   A batch committed just before such a death is not doubled: records carry request ids.
@@ -19,11 +20,16 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
+import os
 import pickle
 import signal
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import attrs
@@ -52,21 +58,26 @@ class RecorderProcess:
     """The usage writer's batches, recorded by a child process (`record_batch`)."""
 
     def __init__(self, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any) -> None:
-        self._factory, self._arg = factory, arg
-        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        self._proc: Any = None
-        self._conn: Any = None
+        self._factory, self._arg = factory, arg  # `factory` must be a module-level function (pickled by name)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
 
     def start(self) -> None:
-        """Start the child now (its imports take a moment), so the first batch does not wait for them."""
-        if self._proc is None or not self._proc.is_alive():
-            self._stop_child()
-            ours, theirs = self._ctx.Pipe()
-            self._proc = self._ctx.Process(target=_serve, args=(theirs, self._factory, self._arg),
-                                           name="costhq-usage-recorder", daemon=True)
-            self._proc.start()
-            theirs.close()
-            self._conn = ours
+        """Start the child now (its imports take a moment), so the first batch does not wait for them.
+
+        A fresh interpreter (`python -m costhq.adapters.proxy.recorder`), not multiprocessing: a
+        forked copy of a threaded process is unsafe, and a spawned one re-runs the parent's
+        `__main__` script.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._stop_child()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            argv = [sys.executable, "-m", "costhq.adapters.proxy.recorder", str(theirs.fileno())]
+            self._proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        self._conn = Connection(ours.detach())
+        self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
 
     def record_batch(self, items: list[Any]) -> list[Any]:
         """Record a prefix of `items` in one transaction in the child; per item its cost or the failure mark.
@@ -79,6 +90,7 @@ class RecorderProcess:
 
     def _ask(self, msg: tuple[Any, ...]) -> Any:
         try:
+            assert self._conn is not None
             self._conn.send_bytes(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
             if not self._conn.poll(REPLY_TIMEOUT_S):
                 raise TimeoutError
@@ -97,10 +109,11 @@ class RecorderProcess:
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            self._proc.join(timeout)  # the child exits once its pipe closes
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(timeout)  # the child exits once its pipe closes
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-                self._proc.join()
+                self._proc.wait()
             self._proc = None
 
     def close(self, timeout: float = 30.0) -> None:
@@ -108,13 +121,27 @@ class RecorderProcess:
         self._stop_child(timeout)
 
 
-def _serve(conn: Any, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any) -> None:
-    """The child's loop: one batch per message, one reply per batch, until the pipe closes."""
+def _serve(fd: int) -> None:
+    """The child: the factory and its argument first, then one batch per message, one reply per batch."""
     from costhq.adapters.proxy.spool import _FAILED, record_batch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    conn = Connection(fd)
+    try:
+        factory, arg = pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):
+        return
     record, batch = factory(arg)
+    parent = os.getppid()
+
+    @contextlib.contextmanager
+    def batch_of_live_parent() -> Iterator[None]:
+        with batch():
+            yield
+            if os.getppid() != parent:  # the proxy was killed: roll back, its spool keeps the records
+                raise RecorderUnavailable("the proxy is gone")
+
     while True:
         try:
             _kind, items = pickle.loads(conn.recv_bytes())
@@ -122,7 +149,8 @@ def _serve(conn: Any, factory: Callable[[Any], tuple[Callable[[Any], Any], Calla
             break
         reply: tuple[str, Any]
         try:
-            reply = ("ok", [c if c is _FAILED else _cost(c) for c in record_batch(items, record, batch)])
+            done = record_batch(items, record, batch_of_live_parent)
+            reply = ("ok", [c if c is _FAILED else _cost(c) for c in done])
         except CostHQError as exc:
             reply = ("error", (exc.code, exc.message))
         except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records
@@ -135,3 +163,7 @@ def _cost(result: Any) -> Any:
     """What crosses back for the writer's `after` hook: the recorded cost (None: nothing stored)."""
     record = getattr(result, "record", None)
     return None if record is None else record.cost
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
