@@ -4,7 +4,8 @@ place for their ranges and for what counts as a number.
 Rules:
 - A number is ASCII decimal text: `12`, `0.5`, `.5`, `1e-3` (an exponent is allowed, so a
   Python float's `str()` parses). Other Unicode digits (`²`, `①`, `٣`, `１２`) are refused,
-  never read as 3 or 12. Whole numbers may group digits with `_` or `,` (`1_000`, `1,000`).
+  never read as 3 or 12. Whole numbers may group digits with `_` or by thousands with `,`
+  (`1_000`, `1,000`; `1,5` is refused).
 - Every number has a range (below); a value outside it is refused with a message naming the
   range, never stored, wrapped or overflowed.
 - Reasoning tokens are part of the output, so they can never exceed it.
@@ -29,7 +30,7 @@ MAX_ID = 2**63 - 1
 MAX_HOURS = Decimal(10**6)
 """Ages in hours (`cs recover --max-age`): 0 .. 1,000,000."""
 
-_WHOLE = re.compile(r"[0-9]+(?:[_,][0-9]+)*")
+_WHOLE = re.compile(r"[0-9]+(?:_[0-9]+)*|[0-9]{1,3}(?:,[0-9]{3})+")  # `1,5` is not 15
 _DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
