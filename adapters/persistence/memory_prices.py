@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from costhq.domain.pricing import CustomPrice, ModelPrice, PriceCorrection, PriceQuote, PriceSource
+from costhq.domain.pricing import CorrectionState, CustomPrice, ModelPrice, PriceCorrection, PriceQuote, PriceSource
 
 
 class InMemoryCustomPriceStore:
@@ -38,7 +38,8 @@ class InMemoryCatalog:
 
     Lookup is case-insensitive: the named provider first, then `provider/model` refs split at the
     slash, then the model under any provider. Prices do not change over time. Its prices are taken
-    as already corrected: `corrections` reports the ones it is given.
+    as already corrected: `corrections` reports the ones it is given, and quotes of a model with an
+    applied correction carry its id.
     """
 
     def __init__(self, prices: Mapping[tuple[str, str], ModelPrice] | None = None,
@@ -71,4 +72,6 @@ class InMemoryCatalog:
 
     def _quote(self, key: tuple[str, str]) -> PriceQuote:
         provider, model, price = self._prices[key]
-        return PriceQuote(source=PriceSource.BUILT_IN, key=model, price=price, provider=provider)
+        applied = next((c.id for c in self._corrections if c.state is CorrectionState.APPLIED
+                        and (c.provider.lower(), c.model.lower()) == key), None)
+        return PriceQuote(source=PriceSource.BUILT_IN, key=model, price=price, provider=provider, correction=applied)
