@@ -139,7 +139,7 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        recorder = deps.batch if hasattr(deps.batch, "close") else None  # a RecorderProcess (ADR 0008)
+        recorder = app.state.recorder
         if recorder is not None:
             recorder.start()
         writer.start()
@@ -166,4 +166,5 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
         lifespan=lifespan,
     )
     app.state.writer = writer
+    app.state.recorder = deps.batch if hasattr(deps.batch, "close") else None  # a RecorderProcess, if any
     return ProxyApp(app, forwarder)

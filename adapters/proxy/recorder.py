@@ -61,6 +61,7 @@ class RecorderProcess:
         self._factory, self._arg = factory, arg  # `factory` must be a module-level function (pickled by name)
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self.in_flight = False  # a batch was sent and its reply is awaited
 
     def start(self) -> None:
         """Start the child now (its imports take a moment), so the first batch does not wait for them.
@@ -88,16 +89,24 @@ class RecorderProcess:
         self.start()
         return self._ask(("batch", [attrs.evolve(item, after=None) for item in items]))
 
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id (None before the first start or after `close`)."""
+        return None if self._proc is None else self._proc.pid
+
     def _ask(self, msg: tuple[Any, ...]) -> Any:
         try:
             assert self._conn is not None
             self._conn.send_bytes(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
+            self.in_flight = True
             if not self._conn.poll(REPLY_TIMEOUT_S):
                 raise TimeoutError
             status, value = pickle.loads(self._conn.recv_bytes())
         except (OSError, EOFError, TimeoutError):
+            self.in_flight = False
             self._stop_child()
             raise RecorderUnavailable("the usage recorder process stopped; the batch will be retried") from None
+        self.in_flight = False
         if status == "ok":
             return value
         if status == "error":
