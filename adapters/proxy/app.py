@@ -10,6 +10,7 @@ after uvicorn has finished the in-flight streams — drains it and closes the cl
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -72,10 +73,14 @@ class ProxyDeps:
 
 
 def _is_loopback(client: Any) -> bool:
-    if not client:
-        return False
+    return bool(client) and _loopback_host(str(client[0]))
+
+
+@functools.lru_cache(maxsize=256)
+def _loopback_host(host: str) -> bool:
+    # Cached: a proxy sees a handful of peer addresses, and parsing one is ~1 % of a request's CPU.
     try:
-        return ipaddress.ip_address(str(client[0]).split("%")[0]).is_loopback
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
 

@@ -1,4 +1,5 @@
-"""The proxy's usage recorder process (ADR 0008): real SQLite, the real openai SDK, a local fake upstream.
+"""The proxy as served (ADR 0008): the usage recorder process and the peer check, with real SQLite,
+uvicorn, the real openai SDK and a local fake upstream.
 
 gpt-4o chat from the fake upstream: 1000 uncached + 200 cached + 300 out = $0.00575 per call.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import httpx2
 import openai
 import pytest
 
@@ -103,6 +105,22 @@ def test_the_thread_recorder_stores_the_same_calls_without_a_child(tmp_path: Pat
     finally:
         w.proxy.stop()
     assert len(detail.usage) == 3 and str(detail.session.ai_cost) == "0.0172500000"
+
+
+def test_the_peer_address_decides_loopback_never_an_x_forwarded_for_header(tmp_path: Path, upstream: str) -> None:
+    w = World(tmp_path, upstream, "thread")
+    w.proxy.start()
+    try:
+        spoof = {"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+        base = f"http://127.0.0.1:{w.proxy.port}"
+        health = httpx2.get(f"{base}/health", headers=spoof)
+        chat = httpx2.post(f"{base}/openai/v1/chat/completions", headers=spoof,
+                           json={"model": "gpt-4o", "messages": MSG})
+        detail = w.stored()
+    finally:
+        w.proxy.stop()
+    assert (health.status_code, health.json()["status"], chat.status_code) == (200, "ok", 200)
+    assert len(detail.usage) == 1 and str(detail.session.ai_cost) == "0.0057500000"
 
 
 def _gone(pid: int) -> bool:
