@@ -246,7 +246,9 @@ class Forwarder:
             except httpx2.HTTPError:
                 # Upstream cut, or silent past the read timeout: what was seen is partial, and the
                 # response is left unterminated so the client sees the cut too.
-                pass
+                held = meter.pending()
+                if held:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
             tg.cancel_scope.cancel()
         return complete, tail
 

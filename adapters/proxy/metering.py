@@ -185,8 +185,9 @@ class SseMeter:
     """Meters a server-sent-events stream; `feed` returns the bytes to forward.
 
     `drop_injected` (OpenAI chat/completions when we injected `include_usage`): each event is
-    held until its blank line, the usage-only chunk (`choices: []`) is dropped and
-    `,"usage":null` is removed from the others. Otherwise bytes are forwarded as they arrive.
+    held until its blank line, the usage-only chunk (`choices: []`) is dropped,
+    `,"usage":null` is removed from the others, and `[DONE]` waits in `pending` until the usage
+    is spooled. Otherwise bytes are forwarded as they arrive.
     """
 
     def __init__(self, provider: str, *, drop_injected: bool = False, encoding: str = "",
@@ -196,6 +197,7 @@ class SseMeter:
         self._event = ""
         self._data: list[bytes] = []
         self._held: list[bytes] = []
+        self._final = b""
         self.model: str | None = None
         self.response_id: str | None = None
         self._usage: dict[str, Any] | None = None
@@ -219,6 +221,10 @@ class SseMeter:
         data = [i for i, line in enumerate(held) if line.startswith(b"data:")]
         if data and usage_only_chunk(b"\n".join(held[i][5:] for i in data)):
             return b""  # the chunk we asked for: the client did not
+        if len(data) == 1 and held[data[0]][5:].strip() == b"[DONE]":
+            # Held until the usage is spooled (`pending`): SDKs hang up as soon as they read it.
+            self._final += b"\n".join(held) + b"\n"
+            return b""
         for i in data:  # the `"usage":null` the injected option adds to every other chunk
             if b'"usage"' in held[i]:
                 held[i] = _NULL_USAGE_FIELD.sub(b"", held[i], count=1)
@@ -298,6 +304,6 @@ class SseMeter:
         return Metered(model=self.model, response_id=self.response_id, tokens=tokens, partial=not self._done)
 
     def pending(self) -> bytes:
-        """Bytes still held at the end of the stream (an unterminated last event)."""
-        held, self._held = self._held, []
-        return b"".join(line + b"\n" for line in held) + (self._split.rest if self._drop else b"")
+        """Bytes still held at the end of the stream: `[DONE]` (in drop mode), an unterminated last event."""
+        held, self._held, final, self._final = self._held, [], self._final, b""
+        return final + b"".join(line + b"\n" for line in held) + (self._split.rest if self._drop else b"")

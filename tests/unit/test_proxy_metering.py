@@ -46,8 +46,8 @@ def _events(spaced: bool) -> list[bytes]:
 def test_the_injected_usage_chunk_is_dropped_and_usage_null_removed_whatever_the_json_spacing(spaced: bool) -> None:
     meter = SseMeter("openai", drop_injected=True)
     out = b"".join(meter.feed(chunk) for chunk in _events(spaced))
-    events = [e for e in out.split(b"\n\n") if e]
-    assert events[-1] == b"data: [DONE]"
+    assert meter.pending() == b"data: [DONE]\n\n"  # held until the usage is spooled, then sent
+    events = [e for e in out.split(b"\n\n") if e] + [b"data: [DONE]"]
     [chunk] = [json.loads(e[6:]) for e in events[:-1]]
     assert chunk == {"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "Hi"}}],
                      "obfuscation": "q1"}
