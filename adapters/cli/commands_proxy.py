@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json, say
-from costhq.adapters.cli.params import Json, positive_session, usd
+from costhq.adapters.cli.params import Json, SessionOpt, positive_session, usd, whole
 from costhq.domain.errors import CostHQError, InvalidArgument
 
 HOST = "127.0.0.1"  # the proxy never binds anything else
 DEFAULT_PORT = 3739
-PortOpt = Annotated[int, Parameter(name=["--port"], help="Port on 127.0.0.1.")]
+PortOpt = Annotated[int, Parameter(name=["--port"], converter=whole, help="Port on 127.0.0.1.")]
 
 
 class ProxyNotRunning(CostHQError):
@@ -60,8 +60,7 @@ def register_proxy(app: App, c: Any) -> None:
     app.command(proxy)
 
     @proxy.command
-    def start(*, port: PortOpt = DEFAULT_PORT, session: Annotated[int | None, Parameter(name=["--session", "-s"])]
-              = None, json_: Json = False) -> int:
+    def start(*, port: PortOpt = DEFAULT_PORT, session: SessionOpt = None, json_: Json = False) -> int:
         """Run the proxy in the foreground (Ctrl-C stops it after in-flight streams finish).
 
         Parameters
