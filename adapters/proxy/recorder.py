@@ -81,7 +81,7 @@ class RecorderProcess:
         self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
 
     def record_batch(self, items: list[Any]) -> list[Any]:
-        """Record a prefix of `items` in one transaction in the child; per item its cost or the failure mark.
+        """Record a prefix of `items` in one transaction in the child; per item its cost or outcome mark.
 
         Raises:
             CostHQError: the transaction could not begin or commit, or the child is gone (retry).
@@ -132,7 +132,7 @@ class RecorderProcess:
 
 def _serve(fd: int) -> None:
     """The child: the factory and its argument first, then one batch per message, one reply per batch."""
-    from costhq.adapters.proxy.spool import _FAILED, record_batch
+    from costhq.adapters.proxy.spool import _RETRY, _Rejected, record_batch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -159,7 +159,7 @@ def _serve(fd: int) -> None:
         reply: tuple[str, Any]
         try:
             done = record_batch(items, record, batch_of_live_parent)
-            reply = ("ok", [c if c is _FAILED else _cost(c) for c in done])
+            reply = ("ok", [c if c is _RETRY or isinstance(c, _Rejected) else _cost(c) for c in done])
         except CostHQError as exc:
             reply = ("error", (exc.code, exc.message))
         except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records

@@ -54,6 +54,13 @@ class UpstreamResponse:
                 return v.decode("latin-1")
         return ""
 
+    def text_headers(self) -> dict[str, str]:
+        """Every header as text, names lower-cased (the first value of a repeated one)."""
+        out: dict[str, str] = {}
+        for k, v in self.headers:
+            out.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+        return out
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's bytes as received (decoded from chunked transfer, not from content-encoding).
 

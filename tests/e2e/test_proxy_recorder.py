@@ -89,7 +89,7 @@ def test_a_child_process_records_the_usage_and_a_killed_child_loses_and_doubles_
     assert recorder.pid is None  # closed with the proxy
     assert len({first, second, third}) == 3 and all(_gone(p) for p in (first, second, third))
     rows = detail.usage
-    assert len(rows) == 8 and len({r.request_id for r in rows}) == 8
+    assert len(rows) == 8
     assert [r.stream for r in rows].count(True) == 1
     assert str(detail.session.ai_cost) == "0.0460000000"  # 8 x $0.00575, each call once
 
