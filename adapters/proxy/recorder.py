@@ -10,6 +10,7 @@ SQLite and pricing work on the other core.
 Rules:
 - The child builds its own storage with `factory(arg)` (the composition root's), so nothing but
   picklable settings and usage records cross the pipe; never a request body or a credential.
+- The child runs at a lower CPU priority (`NICE`): requests first, recording when there is room.
 - The child ignores SIGINT/SIGTERM (the proxy drains the writer, then closes the child) and exits
   when the pipe closes, so it never outlives the proxy; a batch whose proxy died meanwhile (e.g.
   SIGKILL) is rolled back, not committed: the next start replays it from the spool.
@@ -37,6 +38,7 @@ import attrs
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
+NICE = 10  # the recorder's scheduling priority below the proxy's
 REPLY_TIMEOUT_S = 120.0  # longer than SQLite's busy waits of a batch; past it the child is replaced
 
 
@@ -136,6 +138,10 @@ def _serve(fd: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        # Recording is deferred work (the spool holds every call): when the cores are short, the
+        # proxy's requests go first and the recorder catches up after (ADR 0008).
+        os.nice(NICE)
     conn = Connection(fd)
     try:
         factory, arg = pickle.loads(conn.recv_bytes())
