@@ -265,9 +265,8 @@ class Forwarder:
         call = with_usage(call, metered.tokens if metered else None, body)
         after = None
         if token is not None:
-            def after(stored: Any, _token: Any = token) -> None:
-                # `stored`: what `record` returned (a LoggedUsage, or the cost from a recorder process).
-                self.deps.guard.settle(_token, stored.record.cost if hasattr(stored, "record") else stored)
+            def after(cost: Any, _token: Any = token) -> None:
+                self.deps.guard.settle(_token, getattr(cost, "record", None) and cost.record.cost)
         # The guard was skipped (firewall unarmed): the writer feeds the runaway detector instead.
         observe = self.guarded and session_id is None
         self.writer.submit(PendingUsage(call=call, header_session=header_session,

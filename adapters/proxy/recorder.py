@@ -3,7 +3,7 @@
 `RecorderProcess` stands in for the `batch` the usage writer (spool.py) is given: the writer hands
 it each batch whole (`record_batch`), the child records it with the writer's own loop
 (`spool.record_batch`: one transaction, a savepoint per record, the time budget) and answers with
-each record's cost. The writer thread keeps every other rule of its own (spool first, retries,
+each stored record. The writer thread keeps every other rule of its own (spool first, retries,
 `after` hooks in this process); it waits on a pipe, without the GIL, while the child does the
 SQLite and pricing work on the other core.
 
@@ -83,7 +83,7 @@ class RecorderProcess:
         self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
 
     def record_batch(self, items: list[Any]) -> list[Any]:
-        """Record a prefix of `items` in one transaction in the child; per item its cost or outcome mark.
+        """Record a prefix of `items` in one transaction in the child; per item a `Stored` or an outcome mark.
 
         Raises:
             CostHQError: the transaction could not begin or commit, or the child is gone (retry).
@@ -165,7 +165,7 @@ def _serve(fd: int) -> None:
         reply: tuple[str, Any]
         try:
             done = record_batch(items, record, batch_of_live_parent)
-            reply = ("ok", [c if c is _RETRY or isinstance(c, _Rejected) else _cost(c) for c in done])
+            reply = ("ok", [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in done])
         except CostHQError as exc:
             reply = ("error", (exc.code, exc.message))
         except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records
@@ -174,10 +174,17 @@ def _serve(fd: int) -> None:
         conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
 
 
-def _cost(result: Any) -> Any:
-    """What crosses back for the writer's `after` hook: the recorded cost (None: nothing stored)."""
+@attrs.frozen
+class Stored:
+    """What crosses back for one stored call: its UsageRecord, which the writer's `after` hooks read
+    as `.record` (as on the LoggedUsage the in-process recorder returns)."""
+
+    record: Any
+
+
+def _stored(result: Any) -> Stored | None:
     record = getattr(result, "record", None)
-    return None if record is None else record.cost
+    return None if record is None else Stored(record)
 
 
 if __name__ == "__main__":
