@@ -188,4 +188,8 @@ def _stored(result: Any) -> Stored | None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    # Run the imported module's `_serve`, not this `__main__` copy: what it pickles back (`Stored`)
+    # must be named `costhq.adapters.proxy.recorder.Stored` for the proxy to load it.
+    from costhq.adapters.proxy.recorder import _serve as serve
+
+    serve(int(sys.argv[1]))
