@@ -36,7 +36,6 @@ from costhq.domain.errors import CostHQError
 log = logging.getLogger("costhq.proxy")
 BATCH = 256
 BATCH_SECONDS = 0.05  # commit at least this often, so other writers (`cs log-ai`...) get the lock
-LINGER_S = 0.02  # how long the first queued call waits for others to join its batch
 _TRANSIENT = frozenset({"storage_busy"})
 
 
@@ -153,10 +152,6 @@ class UsageWriter:
                 self._done(1)
                 continue
             items, stopping = ([] if first is None else [first]), first is None
-            if not stopping:
-                # Let a burst join this batch: one commit (one WAL sync) and one hand-over to the
-                # recorder for many calls instead of one each (ADR 0008); the spool already holds them.
-                time.sleep(LINGER_S)
             while not stopping and len(items) < BATCH:  # everything already queued joins this batch
                 try:
                     more = self._queue.get_nowait()
