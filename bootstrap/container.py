@@ -81,7 +81,11 @@ def _recorder_storage(settings: Any) -> tuple[Any, Any]:
     """(record, batch) in the usage recorder process (ADR 0008): its own graph over the same settings."""
     from costhq.bootstrap.core import Core
 
-    record, batch, _armed = _proxy_storage(Core(settings))
+    core = Core(settings)
+    record, batch, _armed = _proxy_storage(core)
+    # Load the price catalogue now, while the proxy starts, not under the first batch: a call's
+    # reservation is released (and its estimate learned, issue 14) only once its record is stored.
+    core.price_book().quote("openai", "gpt-4o")
     return record, batch
 
 
