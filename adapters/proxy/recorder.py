@@ -21,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -29,7 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -59,8 +58,12 @@ class RecorderError(CostHQError):
 class RecorderProcess:
     """The usage writer's batches, recorded by a child process (`record_batch`)."""
 
-    def __init__(self, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any) -> None:
+    def __init__(self, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any, *,
+                 hooks_before_commit: bool = False) -> None:
         self._factory, self._arg = factory, arg  # `factory` must be a module-level function (pickled by name)
+        # True when the items' `after` hooks must run inside the batch, before its commit (they then
+        # must not write storage: the child holds the write lock meanwhile).
+        self._hooks_before_commit = hooks_before_commit
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self.in_flight = False  # a batch was sent and its reply is awaited
@@ -89,7 +92,16 @@ class RecorderProcess:
             CostHQError: the transaction could not begin or commit, or the child is gone (retry).
         """
         self.start()
-        return self._ask(("batch", [attrs.evolve(item, after=None) for item in items]))
+        outcomes = self._ask(("batch", self._hooks_before_commit, [attrs.evolve(item, after=None) for item in items]))
+        if self._hooks_before_commit:  # written, not committed: run the hooks here, then commit
+            for item, outcome in zip(items, outcomes, strict=False):
+                if item.after is not None and (outcome is None or isinstance(outcome, Stored)):
+                    try:
+                        item.after(outcome)
+                    except Exception:  # a hook never stops the batch (it is retried after the commit)
+                        log.exception("usage hook failed")
+            outcomes = self._ask(("commit",))
+        return outcomes
 
     @property
     def pid(self) -> int | None:
@@ -104,12 +116,12 @@ class RecorderProcess:
             if not self._conn.poll(REPLY_TIMEOUT_S):
                 raise TimeoutError
             status, value = pickle.loads(self._conn.recv_bytes())
+            self.in_flight = status == "written"
         except (OSError, EOFError, TimeoutError):
             self.in_flight = False
             self._stop_child()
             raise RecorderUnavailable("the usage recorder process stopped; the batch will be retried") from None
-        self.in_flight = False
-        if status == "ok":
+        if status in ("ok", "written"):
             return value
         if status == "error":
             raise RecorderError(*value)
@@ -150,22 +162,29 @@ def _serve(fd: int) -> None:
     record, batch = factory(arg)
     parent = os.getppid()
 
-    @contextlib.contextmanager
-    def batch_of_live_parent() -> Iterator[None]:
-        with batch():
-            yield
-            if os.getppid() != parent:  # the proxy was killed: roll back, its spool keeps the records
+    def answers(outcomes: list[Any]) -> list[Any]:
+        return [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in outcomes]
+
+    def before_commit(outcomes: list[Any]) -> None:
+        if hooks:  # the proxy runs its hooks on what was written, then says commit
+            conn.send_bytes(pickle.dumps(("written", answers(outcomes)), pickle.HIGHEST_PROTOCOL))
+            try:
+                go = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                go = None
+            if go != ("commit",):
                 raise RecorderUnavailable("the proxy is gone")
+        if os.getppid() != parent:  # the proxy was killed: roll back, its spool keeps the records
+            raise RecorderUnavailable("the proxy is gone")
 
     while True:
         try:
-            _kind, items = pickle.loads(conn.recv_bytes())
+            _kind, hooks, items = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             break
         reply: tuple[str, Any]
         try:
-            done = record_batch(items, record, batch_of_live_parent)
-            reply = ("ok", [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in done])
+            reply = ("ok", answers(record_batch(items, record, batch, before_commit)))
         except CostHQError as exc:
             reply = ("error", (exc.code, exc.message))
         except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records

@@ -234,12 +234,14 @@ class UsageWriter:
 
 
 def record_batch(items: list[PendingUsage], record: Callable[[PendingUsage], Any],
-                 batch: Callable[[], AbstractContextManager[Any]]) -> list[Any]:
+                 batch: Callable[[], AbstractContextManager[Any]],
+                 before_commit: Callable[[list[Any]], None] | None = None) -> list[Any]:
     """Record a prefix of `items` in one `batch()` transaction, stopping once BATCH_SECONDS have passed.
 
     Returns one outcome per item written: what `record` returned, `_RETRY` (storage busy: it stays
     spooled) or `_Rejected` (refused by the use case: quarantined). Each record has its own
-    savepoint, so a failed one rolls back alone.
+    savepoint, so a failed one rolls back alone. `before_commit(outcomes)` runs once all are
+    written and before the commit (raising rolls the batch back).
 
     Raises:
         CostHQError: the transaction could not begin or commit (the caller retries the batch).
@@ -251,6 +253,8 @@ def record_batch(items: list[PendingUsage], record: Callable[[PendingUsage], Any
             outcomes.append(_outcome(record, item))
             if time.monotonic() > deadline:
                 break
+        if before_commit is not None:
+            before_commit(outcomes)
     return outcomes
 
 
