@@ -80,7 +80,7 @@ class RecorderProcess:
         self._stop_child()
         ours, theirs = socket.socketpair()
         with theirs:
-            argv = [sys.executable, "-m", "costhq.adapters.proxy.recorder", str(theirs.fileno())]
+            argv = [sys.executable, "-m", "costhq.adapters.proxy.recorder", str(theirs.fileno()), str(os.getpid())]
             self._proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         self._conn = Connection(ours.detach())
         self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
@@ -144,8 +144,8 @@ class RecorderProcess:
         self._stop_child(timeout)
 
 
-def _serve(fd: int) -> None:
-    """The child: the factory and its argument first, then one batch per message, one reply per batch."""
+def _serve(fd: int, parent: int) -> None:
+    """The child of proxy `parent`: the factory and its argument first, then one batch per message."""
     from costhq.adapters.proxy.spool import _RETRY, _Rejected, record_batch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -160,15 +160,14 @@ def _serve(fd: int) -> None:
     except (EOFError, OSError):
         return
     record, batch = factory(arg)
-    parent = os.getppid()
 
     def answers(outcomes: list[Any]) -> list[Any]:
         return [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in outcomes]
 
     def before_commit(outcomes: list[Any]) -> None:
         if hooks:  # the proxy runs its hooks on what was written, then says commit
-            conn.send_bytes(pickle.dumps(("written", answers(outcomes)), pickle.HIGHEST_PROTOCOL))
             try:
+                conn.send_bytes(pickle.dumps(("written", answers(outcomes)), pickle.HIGHEST_PROTOCOL))
                 go = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 go = None
@@ -190,7 +189,10 @@ def _serve(fd: int) -> None:
         except Exception as exc:  # kept alive: the parent logs it and the spool keeps the records
             log.exception("usage recorder failed")
             reply = ("crash", type(exc).__name__)
-        conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+        try:
+            conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+        except OSError:  # the proxy is gone
+            break
 
 
 @attrs.frozen
@@ -211,4 +213,4 @@ if __name__ == "__main__":
     # must be named `costhq.adapters.proxy.recorder.Stored` for the proxy to load it.
     from costhq.adapters.proxy.recorder import _serve as serve
 
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), int(sys.argv[2]))
