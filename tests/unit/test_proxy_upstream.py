@@ -114,3 +114,22 @@ async def test_pools_and_timeouts_are_configured_and_tls_upstreams_offer_http2()
     assert (h2.timeout.connect, h2.timeout.read, h2.follow_redirects) == (7, 45, False)
     assert client.http2 is True and make_client(http2=False).http2 is False
     await client.aclose()
+
+
+def test_recorder_and_http2_settings_are_read_from_env_and_config_and_checked(tmp_path: Any) -> None:
+    from costhq.adapters.proxy.server import proxy_config
+    from costhq.bootstrap.settings import Settings
+    from costhq.domain.errors import InvalidArgument
+
+    def settings(**proxy: Any) -> Settings:
+        return Settings(data_dir=tmp_path, legacy_dir=tmp_path / "old", config={"proxy": proxy})
+
+    default = proxy_config(settings(), {})
+    assert (default.recorder, default.http2) == ("process", True)
+    chosen = proxy_config(settings(recorder="thread", http2=False), {})
+    assert (chosen.recorder, chosen.http2) == ("thread", False)
+    assert proxy_config(settings(recorder="thread"), {"COSTHQ_PROXY_RECORDER": "process"}).recorder == "process"
+    with pytest.raises(InvalidArgument, match="recorder must be one of process, thread"):
+        proxy_config(settings(), {"COSTHQ_PROXY_RECORDER": "fork"})
+    with pytest.raises(InvalidArgument, match="http2 must be true or false"):
+        proxy_config(settings(http2="yes"), {})
