@@ -117,8 +117,7 @@ class Core:
     price_local_call = _uc("local_pricing.PriceLocalCall", "uow", "price_book")
     log_usage = _uc("usage.LogUsage", "uow", "clock", "git", "price_book", "usage_firewall", "price_local_call")
     background_session = _uc("usage.EnsureBackgroundSession", "uow", "clock")
-    log_usage_batch = _uc("usage_batch.LogUsageBatch", "uow", "clock", "git", "price_book", "usage_firewall",
-                          "price_local_call")
+    record_usage = _uc("usage.RecordUsage", "uow", "clock", "git", "price_book", "usage_firewall", "price_local_call")
     list_prices = _uc("pricing.ListPrices", "price_book", "custom_prices")
     record_audit_event = _uc("audit.RecordAuditEvent", "uow", "clock")
     set_custom_price = _uc("pricing.SetCustomPrice", "custom_prices", "record_audit_event")
@@ -148,7 +147,7 @@ class Core:
     request_guard = _uc("firewall.FirewallGuard", "uow", "clock", "price_book", "firewall_policy")
     current_proxy_session = _uc("proxy.CurrentProxySession", "uow")
     resolve_proxy_session = _uc("proxy.ResolveProxySession", "current_proxy_session", "background_session")
-    record_proxy_usage = _uc("proxy.RecordProxyUsage", "log_usage", "resolve_proxy_session")
+    record_proxy_usage = _uc("proxy.RecordProxyUsage", "record_usage")
     set_budget = _uc("budgets.SetBudget", "uow", "clock")
     list_budgets = _uc("budgets.ListBudgets", "uow")
     remove_budget = _uc("budgets.RemoveBudget", "uow", "clock")

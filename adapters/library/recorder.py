@@ -3,9 +3,9 @@
 Session choice (spec): an `AgentSession` or a session id given as `session=`; otherwise
 `COSTHQ_SESSION_ID` (set by `cs run` for its child); otherwise the active session of the
 current directory's scope at the time of the call; otherwise the automatic "Background API
-Session". A duplicate request id (the same call also captured by the proxy) is skipped, never
-counted twice. Calls are stored by the background writer (`library_writer`); recording errors
-of our own never break the caller's API call, they are reported on stderr.
+Session". A call that came through our proxy takes the proxy's key (`x-costhq-call`), so it is
+stored once (docs/identity.md). Calls are stored by the background writer (`library_writer`);
+recording errors of our own never break the caller's API call, they are reported on stderr.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from typing import Any
 import attrs
 
 from costhq.adapters.library.budget import RefusalMemo
-from costhq.adapters.library.sdk_metering import StreamMeter, request_id_of, response_call
+from costhq.adapters.library.sdk_metering import StreamMeter, call_identity, forget_responses, response_call
 from costhq.adapters.library.writer import WRITER
-from costhq.application.usage import UsageInput
-from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput
 
 
 class Recorder:
@@ -60,6 +59,7 @@ class Recorder:
     def preflight(self) -> None:
         """Raise BudgetExceededError before sending: the AgentSession's budget is spent, or a
         blocking firewall rule refused the last call recorded here and still does."""
+        forget_responses()  # the response headers noted next are this call's
         if self.agent is not None:
             self.agent.check_budget()
         elif self._refusals.refusal is not None:
@@ -79,10 +79,10 @@ class Recorder:
         WRITER.submit(self._log_batch, item, self._done)
 
     def _log_batch(self) -> Any:  # on the writer thread: the container is built there, not on the caller's
-        return self.container().log_usage_batch()
+        return self.container().record_usage()
 
     def _done(self, outcome: BatchOutcome) -> None:
-        # A duplicate request id (the proxy captured the call too) is skipped; errors are reported by the writer.
+        # A call already recorded (the proxy stored it first) is skipped; errors are reported by the writer.
         verdict = outcome.logged.verdict if outcome.logged is not None else None
         if verdict is not None and verdict.refusal is not None:
             self._refusals.refusal = verdict.refusal  # stored, then refused: the next pre-flight stops
@@ -102,7 +102,7 @@ class MeteredStream:
 
     def __init__(self, inner: Any, meter: StreamMeter) -> None:
         self._inner, self._meter = inner, meter
-        meter.request_id = request_id_of(inner)
+        meter.identity = call_identity(inner)
         self._it: Iterator[Any] | None = None
 
     @property
@@ -143,7 +143,7 @@ class AsyncMeteredStream:
 
     def __init__(self, inner: Any, meter: StreamMeter) -> None:
         self._inner, self._meter = inner, meter
-        meter.request_id = request_id_of(inner)
+        meter.identity = call_identity(inner)
         self._it: AsyncIterator[Any] | None = None
 
     @property

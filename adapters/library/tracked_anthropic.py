@@ -16,7 +16,7 @@ import anthropic
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
-from costhq.adapters.library.sdk_metering import anthropic_tokens, request_id_of
+from costhq.adapters.library.sdk_metering import anthropic_tokens, call_identity, watch_responses
 from costhq.application.usage import UsageInput
 from costhq.domain.usage import Origin
 
@@ -40,8 +40,11 @@ def _snapshot_call(model: str, stream: Any, started: float) -> UsageInput | None
         from costhq.domain.usage import TokenCounts
 
         tokens = TokenCounts()
+    key, rid = call_identity(stream)
+    msg_id = getattr(snap, "id", None)
     return UsageInput(provider=P, model=model, served_model=getattr(snap, "model", None), tokens=tokens,
-                      origin=Origin.LIBRARY, request_id=request_id_of(stream), stream=True, partial=partial,
+                      origin=Origin.LIBRARY, call_key=key, upstream_request_id=rid,
+                      response_id=msg_id if isinstance(msg_id, str) else None, stream=True, partial=partial,
                       error=tokens.is_empty, duration_ms=int((now() - started) * 1000))
 
 
@@ -99,6 +102,7 @@ class TrackedAnthropic(anthropic.Anthropic):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def messages(self) -> Any:
@@ -113,6 +117,7 @@ class AsyncTrackedAnthropic(anthropic.AsyncAnthropic):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def messages(self) -> Any:

@@ -20,6 +20,7 @@ from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 from openai.resources.responses import AsyncResponses, Responses
 
 from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
+from costhq.adapters.library.sdk_metering import watch_responses
 
 P = "openai"
 
@@ -116,6 +117,7 @@ class TrackedOpenAI(openai.OpenAI):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def chat(self) -> Any:
@@ -136,6 +138,7 @@ class AsyncTrackedOpenAI(openai.AsyncOpenAI):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def chat(self) -> Any:

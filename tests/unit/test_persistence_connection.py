@@ -101,7 +101,13 @@ def test_constraint_violations_become_conflicts_and_roll_back(tmp_path: Path) ->
         ("ai_usage", "SELECT id FROM ai_usage WHERE session_id = 1 ORDER BY timestamp"),
         ("ai_usage", "SELECT id FROM ai_usage WHERE timestamp >= '2025'"),
         ("ai_usage", "SELECT id FROM ai_usage WHERE model = 'm'"),
-        ("ai_usage", "SELECT id FROM ai_usage WHERE request_id = 'r'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE call_key = 'k'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE upstream_request_id IN ('r', 's')"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE response_id IN (SELECT value FROM json_each('[\"x\"]'))"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE origin = 'import' AND upstream_request_id IS NULL"
+                     " AND response_id IS NULL AND provider = 'openai' AND input_tokens = 1 AND output_tokens = 2"
+                     " AND timestamp BETWEEN 'a' AND 'b'"),
+        ("ai_usage_aliases", "SELECT origin FROM ai_usage_aliases WHERE usage_id IN (1, 2)"),
         ("file_changes", "SELECT id FROM file_changes WHERE file_path = 'a'"),
         ("commits", "SELECT id FROM commits WHERE session_id = 1"),
         ("file_changes", "SELECT id FROM file_changes WHERE session_id = 1"),

@@ -51,7 +51,7 @@ def build(world: World, tmp: Path, handler: Any, *, guard: Any = None, pinned: i
 
     current = CurrentProxySession(world.uow)
     resolve = ResolveProxySession(current, EnsureBackgroundSession(world.uow, world.clock))
-    record = RecordProxyUsage(world.log(), resolve)
+    record = RecordProxyUsage(world.record())
 
     def record_one(i: Any) -> Any:
         if spy is not None:
