@@ -20,7 +20,7 @@ _COLS = ("u.id AS id, u.origin AS origin, u.provider AS provider, u.call_key AS 
          " u.upstream_request_id AS rid, u.response_id AS resp, u.input_tokens AS input,"
          " u.cache_read_tokens AS cache_read, u.cache_write_5m_tokens AS w5, u.cache_write_1h_tokens AS w1h,"
          " u.output_tokens AS output, u.reasoning_tokens AS reasoning, u.timestamp AS ts")
-_PRINT_JOIN = (" FROM json_each(:{name}) j JOIN ai_usage u ON u.provider = j.value ->> 0"
+_PRINT_JOIN = (" FROM json_each(:{name}) j CROSS JOIN ai_usage u ON u.provider = j.value ->> 0"
                " AND u.input_tokens = j.value ->> 1 AND u.cache_read_tokens = j.value ->> 2"
                " AND u.cache_write_5m_tokens = j.value ->> 3 AND u.cache_write_1h_tokens = j.value ->> 4"
                " AND u.output_tokens = j.value ->> 5 AND u.reasoning_tokens = j.value ->> 6"

@@ -142,7 +142,7 @@ class Forwarder:
     async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
                         drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:
         self.writer.expect()
-        ticket: list[bool] = []  # appended to once the record is submitted
+        ticket = _Ticket(f"proxy:{uuid.uuid4().hex}")  # appended to once the record is submitted
         try:
             await self._exchange_expected(scope, receive, send, target, headers, body, drop_injected,
                                           (*attribution, ticket))
@@ -165,6 +165,7 @@ class Forwarder:
         meter = self._meter(target, sse=is_sse, drop_injected=drop_injected, encoding=encoding)
         out_headers = [(k, v) for k, v in resp.headers.raw
                        if k.lower() not in _HOP or (k.lower() == b"content-length" and not drop_injected)]
+        out_headers.append((b"x-costhq-call", attribution[-1].key.encode()))  # a tracked client links to our record
         complete, ticket = False, attribution[-1]
 
         def record() -> None:
@@ -226,14 +227,13 @@ class Forwarder:
         m = _MODEL.search(body)
         requested = route.model or (m.group(1).decode("utf-8", "replace") if m else (served or "unknown"))
         provider = route.provider
-        rid = (metered.response_id if metered is not None else None) or (
-            resp is not None and (resp.headers.get("request-id") or resp.headers.get("x-request-id"))) or None
-        if route.model is not None:
-            rid = None  # local servers reuse ids (Ollama: `chatcmpl-<0..999>`): never de-duplicate on them
+        headers = resp.headers if resp is not None else {}
+        upstream_rid = headers.get("request-id") or headers.get("x-request-id")
         call = UsageInput(
             provider=provider, model=requested, served_model=served,
             tokens=(metered.tokens if metered is not None and metered.tokens else TokenCounts()),
-            origin=Origin.PROXY, request_id=rid or f"costhq-{uuid.uuid4().hex}",
+            origin=Origin.PROXY, call_key=ticket.key, upstream_request_id=upstream_rid or None,
+            response_id=metered.response_id if metered is not None else None,
             duration_ms=int((time.perf_counter() - started) * 1000), stream=stream,
             partial=bool(metered and metered.partial), error=failed or bool(metered and metered.error),
             timestamp=datetime.now(UTC))
@@ -254,6 +254,14 @@ class Forwarder:
         status, headers, body = error_response(provider, code, message, details)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class _Ticket(list[bool]):
+    """Appended to once the record is submitted; `key` is the call's own key (docs/identity.md)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
 
 
 def _inject_include_usage(body: bytes) -> tuple[bytes, bool]:

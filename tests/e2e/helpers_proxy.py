@@ -4,7 +4,10 @@ Behaviour by requested model: `fail-500` answers 500; `slow-*` streams one event
 1.4 s (longer than a 0.5 s idle timeout); `cut-*` sends the first event, then drops the connection;
 `stall-*` waits 3 s before answering (non-stream) or after the first event (stream); `hold-*`
 streams its last event only once `release` is set (for shutdown tests).
-Every response has a fresh id, so request-id de-duplication never merges two calls.
+Every response has a fresh id and, as the real APIs send, a fresh `request-id` (Anthropic) or
+`x-request-id` (OpenAI) header; `sameid-*` (non-stream) answers `req_same` and the body id
+`msg_same` / `chatcmpl-123` every time, as OpenAI-compatible servers and gateways do.
+`extra_headers` are added to every answer (a test's stand-in for another proxy's headers).
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
+        self.extra_headers: dict[str, str] = {}
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
 
     async def handle(self, request: Request) -> Response:
@@ -119,14 +123,20 @@ class FakeUpstream:
                 {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
                 "usage": {"prompt_tokens": 50, "total_tokens": 50}})
         served = CLAUDE if path == "/v1/messages" else GPT
+        same = model.startswith("sameid-")
+        headers = {("request-id" if path.startswith("/v1/messages") else "x-request-id"):
+                   "req_same" if same else f"req_{next(_ids)}", **self.extra_headers}
         if model.startswith("stall-") and not body.get("stream"):
             await asyncio.sleep(3)
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = (anthropic_events(served) if path == "/v1/messages" else responses_events(served)
                       if path == "/v1/responses" else chat_chunks(served, include))
-            return StreamingResponse(self._drip(chunks, model), media_type="text/event-stream")
-        return JSONResponse(self._json(path, served))
+            return StreamingResponse(self._drip(chunks, model), media_type="text/event-stream", headers=headers)
+        doc = self._json(path, served)
+        if same:
+            doc["id"] = "msg_same" if path == "/v1/messages" else "chatcmpl-123"
+        return JSONResponse(doc, headers=headers)
 
     async def _drip(self, chunks: list[bytes], model: str) -> AsyncIterator[bytes]:
         if model.startswith("cut-"):

@@ -87,7 +87,8 @@ def test_openai_chat_sync_non_stream_and_stream_record_exact_tokens_and_cost(wor
              u.partial) for u in rows] == [
         ("gpt-4o", "gpt-4o-2024-08-06", 1000, 200, 300, Decimal("0.00575"), False, False),
         ("gpt-4o", "gpt-4o-2024-08-06", 1000, 200, 300, Decimal("0.00575"), True, False)]
-    assert rows[0].request_id.startswith("chatcmpl-") and rows[0].origin.value == "proxy"
+    assert rows[0].response_id.startswith("chatcmpl-") and rows[0].origin.value == "proxy"
+    assert rows[0].call_key.startswith("proxy:") and rows[0].request_id is None
     assert world.total() == Decimal("0.0115")
 
 

@@ -121,3 +121,17 @@ def test_dashboard_and_repository_queries_use_an_index(tmp_path: Path, table: st
     finally:
         conn.close()
     assert plan.startswith((f"SEARCH {table} USING", f"SCAN {table} USING")) and "INDEX" in plan, plan
+
+
+def test_the_identity_look_ups_read_indexes_only(tmp_path: Path) -> None:
+    """One look-up per batch (issue 17) must never scan `ai_usage`: the proxy asks it for every call."""
+    from costhq.adapters.persistence.apsw_identity import _CANDIDATES, _KEYS
+
+    conn = open_connection(str(tmp_path / "costhq.db"))
+    try:
+        empty = {"rids": "[]", "resps": "[]", "idless": "[]", "prints": "[]", "keys": "[]"}
+        plans = [str(row[-1]) for q in (_CANDIDATES, _KEYS) for row in conn.execute(f"EXPLAIN QUERY PLAN {q}", empty)]
+    finally:
+        conn.close()
+    scans = [p for p in plans if p.startswith("SCAN") and "VIRTUAL TABLE" not in p]
+    assert scans == [] and sum(("USING" in p and "INDEX" in p) or "PRIMARY KEY" in p for p in plans) == 6, plans
