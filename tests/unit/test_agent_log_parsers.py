@@ -63,3 +63,28 @@ def test_codex_malformed_token_count_is_counted_and_skipped(tmp_path: Path) -> N
     ])
     scan = CodexLogs({"CODEX_HOME": str(tmp_path)}, str(tmp_path)).scan()
     assert list(scan) == [] and scan.stats.malformed == 2
+
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "claude_code" / "session.jsonl"
+
+
+def test_each_message_keeps_its_final_usage_not_its_first_snapshot(tmp_path: Path) -> None:
+    """The fixture streams msg_01A as 3 snapshots (output 1, 1, 250), replays it in a sidechain under
+    another request id, and streams msg_01B as 2 snapshots (1, 250): two calls, 250 output each."""
+    scan = ClaudeCodeLogs({}, str(tmp_path)).scan(paths=[str(FIXTURE)])
+    calls = list(scan)
+    assert [(c.call_key, c.upstream_request_id, c.response_id, c.agent) for c in calls] == [
+        ("import:claude-code:req_011CA", "req_011CA", "msg_01A", "claude-code"),
+        ("import:claude-code:req_011CB", "req_011CB", "msg_01B", "claude-code")]
+    assert {(c.tokens.input, c.tokens.cache_read, c.tokens.cache_write_5m, c.tokens.cache_write_1h, c.tokens.output)
+            for c in calls} == {(100, 2000, 1000, 500, 250)}
+    assert [c.timestamp.isoformat() for c in calls] == ["2026-11-20T10:00:04+00:00", "2026-11-20T10:00:11+00:00"]
+    assert (scan.stats.lines, scan.stats.duplicates, scan.stats.malformed) == (9, 4, 0)
+
+
+def test_a_sidechain_replay_in_a_later_file_is_the_same_response(tmp_path: Path) -> None:
+    lines = FIXTURE.read_text().splitlines()
+    write_lines(tmp_path / "p/a.jsonl", lines[:4])  # msg_01A's snapshots
+    write_lines(tmp_path / "p/a/subagents/b.jsonl", [lines[5]])  # its sidechain replay, another request id
+    calls = list(ClaudeCodeLogs({}, str(tmp_path)).scan(paths=[str(tmp_path / "p")]))
+    assert [(c.call_key, c.tokens.output) for c in calls] == [("import:claude-code:req_011CA", 250)]
