@@ -17,7 +17,6 @@ Rules:
   target, one identity look-up, and the firewall's reads (application/batch_reads.py).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     from costhq.application.ports.firewall import FirewallUnitOfWork
     from costhq.application.ports.local import LocalUnitOfWork
     from costhq.domain.local_models import LocalCompute
+
 
 @attrs.frozen(kw_only=True)
 class LoggedUsage:
