@@ -83,7 +83,10 @@ class _Tally:
                             stats=stats, dry_run=dry_run, captured=self.captured)
 
     def count(self, outcomes: list[BatchOutcome]) -> None:
+        """Tally a batch's outcomes; a call that could not be recorded fails the batch (rolled back whole)."""
         for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
             if outcome.duplicate:
                 self.skipped += 1
                 self.captured += outcome.identity is Verdict.SEEN
