@@ -29,7 +29,7 @@ from costhq.domain.errors import CostHQError, InvalidArgument, NoActiveSession, 
 from costhq.domain.identity import Verdict
 from costhq.domain.imports import IMPORTED_SESSION_NAME, ImportCursor, ImportedCall, ScanStats
 from costhq.domain.money import ZERO
-from costhq.domain.pricing import PriceQuote
+from costhq.domain.pricing import PriceCorrection, PriceQuote
 from costhq.domain.sessions import NewSession, Session
 from costhq.domain.usage import Origin
 
@@ -116,6 +116,9 @@ class _Pricer:
 
     def builtin(self, *, provider: str | None = None, search: str | None = None) -> Iterator[PriceQuote]:
         return self.prices.builtin(provider=provider, search=search)
+
+    def corrections(self) -> list[PriceCorrection]:
+        return self.prices.corrections()
 
 
 def _queued(call: ImportedCall) -> QueuedUsage:
