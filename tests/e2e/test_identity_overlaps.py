@@ -212,6 +212,7 @@ def test_two_proxy_calls_answered_with_the_same_ids_are_two_records(
     import anthropic
     import openai
 
+    upstream[0].extra_headers = {"x-request-id": "req_same", "request-id": "req_same"}
     proxy = Proxy(tmp_path, upstream[1])
     try:
         gpt = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key="sk", max_retries=0)
@@ -222,9 +223,9 @@ def test_two_proxy_calls_answered_with_the_same_ids_are_two_records(
                                            messages=[{"role": "user", "content": "hi"}]) for _ in range(2)]
     finally:
         proxy.stop()
-    assert [a.id for a in answers] == ["chatcmpl-123", "chatcmpl-123", "msg_same", "msg_same"]
+    assert [a.id for a in answers] == ["chatcmpl-123", "chatcmpl-123", "msg_123", "msg_123"]
     rows = proxy.rows()
-    assert [(r[3], r[4]) for r in rows] == [("req_same", "chatcmpl-123")] * 2 + [("req_same", "msg_same")] * 2
+    assert [(r[3], r[4]) for r in rows] == [("req_same", "chatcmpl-123")] * 2 + [("req_same", "msg_123")] * 2
     assert len({r[2] for r in rows}) == 4
     assert not [r for r in caplog.records if "UNIQUE" in r.getMessage() or "Conflict" in r.getMessage()]
 
