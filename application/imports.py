@@ -1,12 +1,10 @@
 """Importing agent usage logs (`cs import`, `cs auto-log`).
 
-Rules: calls are recorded by the recording pipeline every path uses (application/usage.py, in
-bulk), so the identity rule decides first (docs/identity.md): a call whose key is stored (an
-earlier import, a retried hook) is a replay, and a call the proxy or the library already
-captured (the same upstream request id or response id; for Codex, which logs neither, the same
-token classes within minutes) is reported as already captured, never counted twice. Records
-carry origin `import`, are priced at the call's own timestamp, and are kept unpriced rather
-than dropped when no price is known.
+Rules: calls go through the recording pipeline every path uses (application/usage.py, in bulk),
+so the identity rule decides first (docs/identity.md): a stored key (an earlier import, a retried
+hook) is a replay, and a call the proxy or the library already captured is reported as already
+captured, never counted twice. Records carry origin `import`, are priced at the call's own
+timestamp, and are kept unpriced rather than dropped when no price is known.
 Attribution: `--session ID` puts everything there; `--attach` picks the session of the call's
 scope whose time window holds it; every other call goes to its project's "Imported" session
 (one per scope, created on demand and kept ended so it never becomes anyone's active session).
@@ -24,8 +22,8 @@ from costhq.application.ports.clock import Clock
 from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.integrations import IntegrationsUnitOfWork, UsageLogSource
 from costhq.application.ports.pricing import PriceBook
-from costhq.application.usage import BatchOutcome, Priced, QueuedUsage, UsageInput, price_usage, record_within
-from costhq.domain.errors import CostHQError, InvalidArgument, NoActiveSession, SessionNotFound
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput, price_or_error, record_within
+from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionNotFound
 from costhq.domain.identity import Verdict
 from costhq.domain.imports import IMPORTED_SESSION_NAME, ImportCursor, ImportedCall, ScanStats
 from costhq.domain.money import ZERO
@@ -134,17 +132,10 @@ def _record(uow: IntegrationsUnitOfWork, pricer: _Pricer, calls: list[ImportedCa
     if not calls:
         return []
     items = [_queued(call) for call in calls]
-    apis = [_price(pricer, item.call) for item in items]
+    apis = [price_or_error(pricer, item.call, allow_unpriced=True) for item in items]
     # `now` only stamps calls without a time of their own, and every logged call has one.
     return record_within(uow, items, apis, session_of=session_of, now=calls[0].timestamp, allow_unpriced=True,
                          bulk=True)
-
-
-def _price(pricer: _Pricer, call: UsageInput) -> Priced | CostHQError:
-    try:
-        return price_usage(pricer, call, allow_unpriced=True)
-    except CostHQError as exc:
-        return exc
 
 
 @attrs.frozen

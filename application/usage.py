@@ -36,6 +36,7 @@ from costhq.application.session_scope import CallTargets, background_session
 from costhq.application.usage_input import Priced as Priced
 from costhq.application.usage_input import UsageInput as UsageInput
 from costhq.application.usage_input import build_record as build_record
+from costhq.application.usage_input import price_or_error as price_or_error
 from costhq.application.usage_input import price_usage as price_usage
 from costhq.domain.errors import CostHQError
 from costhq.domain.git import Scope
@@ -132,7 +133,7 @@ class _Pipeline:
         if not items:
             return []
         # Prices and scopes are looked up before the transaction (outside the write lock), each scope once.
-        apis = [self._api_price(item.call, allow_unpriced) for item in items]
+        apis = [price_or_error(self.prices, item.call, allow_unpriced=allow_unpriced) for item in items]
         scopes: dict[str, Scope] = {}
         for item in items:
             if item.session_id is None and not item.proxied and item.cwd not in scopes:
@@ -149,13 +150,6 @@ class _Pipeline:
             except CostHQError as exc:
                 outcomes.append(BatchOutcome(error=exc))
         return outcomes
-
-    def _api_price(self, call: UsageInput, allow_unpriced: bool) -> Priced | CostHQError:
-        # Its error waits until the unit of work has said the model is not a registered local one.
-        try:
-            return price_usage(self.prices, call, allow_unpriced=allow_unpriced)
-        except CostHQError as exc:
-            return exc
 
     def _write(self, items: Sequence[QueuedUsage], apis: list[Priced | CostHQError], scopes: dict[str, Scope],
                allow_unpriced: bool) -> list[BatchOutcome]:

@@ -12,7 +12,7 @@ from decimal import Decimal
 import attrs
 
 from costhq.application.ports.pricing import PriceBook
-from costhq.domain.errors import InvalidArgument, MissingTokens, UnknownModel
+from costhq.domain.errors import CostHQError, InvalidArgument, MissingTokens, UnknownModel
 from costhq.domain.pricing import PriceQuote, PriceSource
 from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 
@@ -96,6 +96,15 @@ def price_usage(prices: PriceBook, call: UsageInput, *, allow_unpriced: bool) ->
             )
         return None, PriceSource.UNPRICED, None, {}
     return quote.price.cost(call.tokens), quote.source, quote, rates
+
+
+def price_or_error(prices: PriceBook, call: UsageInput, *, allow_unpriced: bool) -> Priced | CostHQError:
+    """`price_usage`, its error returned instead of raised: the recording pipeline raises it only once
+    the unit of work has said the model is not a registered local one (priced by compute time)."""
+    try:
+        return price_usage(prices, call, allow_unpriced=allow_unpriced)
+    except CostHQError as exc:
+        return exc
 
 
 def build_record(
