@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from costhq.application.ports.storage import UnitOfWork
-from costhq.domain.identity import CAPTURES, Decision, Ledger, Sighting, StoredIdentities, Verdict, legacy_identity
+from costhq.domain.identity import Decision, Ledger, Sighting, StoredIdentities, Verdict, legacy_identity
 
 if TYPE_CHECKING:
     from costhq.application.usage import UsageInput
@@ -38,7 +38,7 @@ def sighting(call: UsageInput, now: datetime) -> Sighting:
 
 
 def _matchable(s: Sighting) -> bool:
-    printable = not s.tokens.is_empty and (s.idless_import or s.origin in CAPTURES)
+    printable = not s.tokens.is_empty and (s.idless_import or s.capture)
     return bool(s.call_key or s.upstream_request_id or s.response_id or printable)
 
 

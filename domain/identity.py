@@ -10,9 +10,9 @@ Rules:
   1. both know the upstream request id (`request-id` / `x-request-id` header): they are equal;
   2. otherwise both know the response id: they are equal;
   3. otherwise, one of them is an import that knows neither id (Codex rollouts carry none)
-     and the other a capture (proxy or library): the same non-empty token classes, within
-     `FINGERPRINT_WINDOW` of each other.
-- `cs log-ai` and MCP calls carry no key and no ids: each is a distinct record.
+     and the other a capture (a proxied call or a tracked SDK call: proxy or library origin,
+     with a key): the same non-empty token classes, within `FINGERPRINT_WINDOW` of each other.
+- `cs log-ai`, MCP and `AgentSession.log_ai` calls carry no key and no ids: each is a distinct record.
 - Observations from the *same* origin are distinct calls whatever their ids: a server that
   repeats ids (local servers, gateways: `chatcmpl-123`) never merges two calls.
 - A record absorbs at most one observation per other origin, so ids repeated within one path
@@ -64,6 +64,11 @@ class Sighting:
         """An import that knows neither upstream id (matched by fingerprint)."""
         return self.origin is Origin.IMPORT and self.upstream_request_id is None and self.response_id is None
 
+    @property
+    def capture(self) -> bool:
+        """A call the proxy or a tracked client saw as it happened (a report by hand has no key)."""
+        return self.origin in CAPTURES and self.call_key is not None
+
 
 def sighting_of(record: UsageRecord) -> Sighting:
     """The identity of a stored record."""
@@ -80,7 +85,7 @@ def same_call(a: Sighting, b: Sighting) -> bool:
         return a.upstream_request_id == b.upstream_request_id
     if a.response_id is not None and b.response_id is not None:
         return a.response_id == b.response_id
-    if not ((a.idless_import and b.origin in CAPTURES) or (b.idless_import and a.origin in CAPTURES)):
+    if not ((a.idless_import and b.capture) or (b.idless_import and a.capture)):
         return False
     if a.tokens.is_empty or a.tokens != b.tokens:
         return False
@@ -189,7 +194,7 @@ def _index_keys(s: Sighting, *, lookup: bool) -> list[tuple[object, ...]]:
         keys.append(("rid", s.provider, s.upstream_request_id))
     if s.response_id is not None:
         keys.append(("resp", s.provider, s.response_id))
-    if not s.tokens.is_empty and (s.idless_import or s.origin in CAPTURES):
+    if not s.tokens.is_empty and (s.idless_import or s.capture):
         own, other = ("idless", "print") if s.idless_import else ("print", "idless")
         keys.append((other if lookup else own, s.provider, s.tokens))
     return keys

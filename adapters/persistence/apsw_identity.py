@@ -13,7 +13,7 @@ from typing import Any
 
 from costhq.adapters.persistence.apsw_db import Db
 from costhq.adapters.persistence.converter import parse_time, time_text
-from costhq.domain.identity import CAPTURES, FINGERPRINT_WINDOW, Known, Sighting, StoredIdentities
+from costhq.domain.identity import FINGERPRINT_WINDOW, Known, Sighting, StoredIdentities
 from costhq.domain.usage import Origin, TokenCounts
 
 _COLS = ("u.id AS id, u.origin AS origin, u.provider AS provider, u.call_key AS call_key,"
@@ -30,6 +30,7 @@ _CANDIDATES = (
     f" UNION SELECT {_COLS} FROM ai_usage u WHERE u.response_id IN (SELECT value FROM json_each(:resps))"
     # an id-less import meets a record of another origin by fingerprint, and the other way round
     f" UNION SELECT {_COLS}{_PRINT_JOIN.format(name='idless')} WHERE u.origin IN ('proxy', 'library')"
+    " AND u.call_key IS NOT NULL"
     f" UNION SELECT {_COLS}{_PRINT_JOIN.format(name='prints')} WHERE u.origin = 'import'"
     " AND u.upstream_request_id IS NULL AND u.response_id IS NULL")
 _KEYS = ("SELECT call_key AS k, id AS id FROM ai_usage WHERE call_key IN (SELECT value FROM json_each(:keys))"
@@ -59,7 +60,7 @@ def stored_identities(db: Db, probes: list[Sighting]) -> StoredIdentities:
         "rids": json.dumps(sorted({p.upstream_request_id for p in probes if p.upstream_request_id})),
         "resps": json.dumps(sorted({p.response_id for p in probes if p.response_id})),
         "idless": json.dumps([_fingerprint(p) for p in printable if p.idless_import]),
-        "prints": json.dumps([_fingerprint(p) for p in printable if p.origin in CAPTURES]),
+        "prints": json.dumps([_fingerprint(p) for p in printable if p.capture]),
         "keys": json.dumps(sorted({p.call_key for p in probes if p.call_key})),
     }
     keys = {r["k"]: r["id"] for r in db.rows(_KEYS, {"keys": params["keys"]})} if params["keys"] != "[]" else {}

@@ -25,7 +25,7 @@ from costhq.adapters.persistence.memory_firewall import (
 )
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.domain.errors import SessionNotFound
-from costhq.domain.identity import CAPTURES, FINGERPRINT_WINDOW, Known, Sighting, StoredIdentities, sighting_of
+from costhq.domain.identity import FINGERPRINT_WINDOW, Known, Sighting, StoredIdentities, sighting_of
 from costhq.domain.money import ZERO, quantize
 from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, SessionStatus, Stats
 from costhq.domain.usage import Origin, UsageRecord
@@ -249,8 +249,8 @@ def _candidate(p: Sighting, u: UsageRecord) -> bool:
     if abs(u.timestamp - normalise_time(p.timestamp)) > FINGERPRINT_WINDOW:
         return False
     if p.idless_import:
-        return u.origin in CAPTURES
-    return p.origin in CAPTURES and sighting_of(u).idless_import
+        return sighting_of(u).capture
+    return p.capture and sighting_of(u).idless_import
 
 
 class InMemoryActivityRepository:

@@ -37,11 +37,12 @@ def see(origin: Origin, rid: str | None = None, resp: str | None = None, *, key:
     (see(P, "req_1", "msg_1"), see(P, "req_1", "msg_1"), False),  # same path: never merged (repeating servers)
     (see(L, "req_1"), see(L, "req_1"), False),
     (see(P, "req_1", provider="anthropic"), see(IMP, "req_1"), False),  # providers differ
-    (see(P, "req_1", "resp_1"), see(IMP), True),  # Codex: no ids, same token classes, same moment
-    (see(L, "req_1", "resp_1"), see(IMP, at=T0 + FINGERPRINT_WINDOW), True),
-    (see(P, "req_1", "resp_1"), see(IMP, at=T0 - FINGERPRINT_WINDOW - timedelta(seconds=1)), False),
-    (see(P, "req_1", "resp_1"), see(IMP, tokens=TokenCounts(input=601, cache_read=400, output=500)), False),
+    (see(P, "req_1", "resp_1", key="proxy:1"), see(IMP), True),  # Codex: no ids, same token classes, same moment
+    (see(L, "req_1", "resp_1", key="lib:1"), see(IMP, at=T0 + FINGERPRINT_WINDOW), True),
+    (see(P, "req_1", key="proxy:1"), see(IMP, at=T0 - FINGERPRINT_WINDOW - timedelta(seconds=1)), False),
+    (see(P, key="proxy:1"), see(IMP, tokens=TokenCounts(input=601, cache_read=400, output=500)), False),
     (see(C), see(IMP), False),  # `cs log-ai` is never matched
+    (see(L), see(IMP), False),  # nor `AgentSession.log_ai` (a report by hand: no key)
     (see(P, tokens=TokenCounts()), see(IMP, tokens=TokenCounts()), False),  # nothing to fingerprint
     (see(P), see(L), False),  # no ids on either side and neither an import
 ])
