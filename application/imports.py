@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import attrs
 
+from costhq.application.audit import record_imported
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.integrations import IntegrationsUnitOfWork, UsageLogSource
@@ -142,7 +143,9 @@ class ImportUsage:
                     target = session_id if session_id is not None else _target(
                         uow, imported, scopes.scope(call.cwd), call, attach)
                     records.append(_priced(pricer, call, target, tally))
+                since = uow.audit.usage_mark()
                 uow.usage.add_many(records)
+                record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
                 imported.close()
                 if dry_run:
                     raise _DryRun  # roll the batch back: a dry run computes exactly what a real run writes
@@ -272,7 +275,9 @@ class AutoLog:
         tally, pricer = _Tally(), _Pricer(self.prices)
         with self.uow() as uow:
             fresh = _new_calls(uow, list(_in_window(scan, session.start_time)), tally)
+            since = uow.audit.usage_mark()
             uow.usage.add_many([_priced(pricer, call, session.id, tally) for call in fresh])
+            record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
             uow.imports.save_cursor(ImportCursor(path=transcript, offset=scan.end_offset, size=size,
                                                  inode=inode, mtime_ns=mtime_ns))
         return AutoLogResult(session_id=session.id, imported=tally.imported, skipped=tally.skipped,

@@ -15,6 +15,7 @@ from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.pricing import PriceBook
 from costhq.application.ports.storage import UnitOfWork
 from costhq.application.session_scope import resolve_session
+from costhq.domain.audit_coverage import usage_digest
 from costhq.domain.errors import CostHQError, InvalidArgument, MissingTokens, UnknownModel
 from costhq.domain.git import Scope
 from costhq.domain.pricing import PriceQuote, PriceSource
@@ -208,7 +209,7 @@ def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInpu
     audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
                  usage_id=record.id, provider=record.provider, model=record.effective_model,
                  tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
-                 request_id=record.request_id)
+                 request_id=record.request_id, digest=usage_digest(record))  # issue 14: the chain covers the row
     verdict = None
     if firewall is not None:
         verdict = firewall.after_record(cast("FirewallUnitOfWork", uow), record,

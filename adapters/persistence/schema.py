@@ -161,10 +161,20 @@ def _v7_runaway_window_indexes(conn: apsw.Connection) -> None:
         "CREATE INDEX runaway_events_cost ON runaway_events(session_id, at, cost_units) WHERE kind = 'cost';")
 
 
+def _v9_reservations_audit(conn: apsw.Connection) -> None:
+    # issue 14: learned expected costs, the rules version counter, and the audit chain's
+    # baseline of the usage rows stored before each record carried its digest.
+    # (Step 9 of the ladder: step 8 is issue 17's ai_usage columns; until both are merged this
+    # branch runs it as step 8.)
+    from costhq.adapters.persistence.firewall_schema import v9_reservations_audit
+
+    v9_reservations_audit(conn)
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
     _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
-    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes)
+    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v9_reservations_audit)
 CURRENT_VERSION = len(STEPS)
 
 
