@@ -40,7 +40,7 @@ from costhq.domain.errors import BudgetExceeded
 from costhq.domain.estimates import MIN_SAMPLES, SAMPLE_WINDOW, CostSample
 from costhq.domain.money import ZERO, format_usd, quantize
 
-LEASE_AHEAD = 4  # expected calls of headroom a lease takes beyond its need (at most half what is left)
+LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half of what is left): fewer renewals
 MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
 
 

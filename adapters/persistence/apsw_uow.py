@@ -54,8 +54,12 @@ class ApswUnitOfWork:
         conn = open_connection(self._path)
         if not self._durable:
             # WAL + NORMAL: the commit is not flushed to disk (a power cut may lose it, a crash
-            # cannot). For state that is worthless after a power cut: the firewall's leases.
+            # cannot). For state that is worthless after a power cut: the firewall's leases. This
+            # connection also never checkpoints (at a commit or at close), which would flush: the
+            # durable writers (usage records, `cs` commands) do that.
             conn.pragma("synchronous", 1)
+            conn.pragma("wal_autocheckpoint", 0)
+            conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
         # Build the repositories (and run any lazy import) *before* taking the write lock:
         # every millisecond under BEGIN IMMEDIATE is a millisecond other writers wait.
         self._bind(conn)
