@@ -165,10 +165,6 @@ class FirewallGuard:
                                 output_tokens=record.tokens.output)
             self.ledger.learn(token.model, token.client, sample, record.timestamp)
 
-    def armed(self) -> bool:
-        """Could anything refuse a call now (a blocking rule exists, or unpriced models are blocked)?"""
-        return self.policy.block_unpriced or self.ledger.probe.blocking_rules()
-
     def close(self, session_id: int | None = None) -> None:
         """Give this process's leases back (of a session that ended; else all: the proxy's shutdown,
         the library's exit) and write what it learned."""

@@ -78,10 +78,11 @@ class Recorder:
             self.agent.check_budget()
         elif self._refusals.refusal is not None:
             self._refusals.check(self.container())
-        guard = self.container().request_guard()
-        if not guard.armed():
+        c = self.container()
+        # Asked before the guard is built: without a blocking rule no call pays for the price book here.
+        if not (c.firewall_policy().block_unpriced or c.firewall_probe().blocking_rules()):
             return None
-        return self._reserve(guard, provider, kwargs)
+        return self._reserve(c.request_guard(), provider, kwargs)
 
     async def apreflight(self, provider: str, kwargs: dict[str, Any]) -> Any:
         """`preflight` for the async clients: a lease renewal (a transaction) runs in a worker thread."""

@@ -9,11 +9,9 @@ whose recent calls the expected cost learns from. A body that is not a JSON obje
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import attrs
 
+from costhq.adapters.proxy.metering import fingerprint, request_doc
 from costhq.domain.estimates import RequestShape, shape_of
 
 
@@ -34,12 +32,7 @@ def client_of(user_agent: bytes | None) -> str:
 
 
 def request_estimate(body: bytes, user_agent: bytes | None = None) -> RequestEstimate:
-    try:
-        doc = json.loads(body) if body else {}
-    except ValueError:
-        doc = {}
-    doc = doc if isinstance(doc, dict) else {}
+    doc = request_doc(body)  # parsed once for the shape and the fingerprint
     model = str(doc.get("model") or "")
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return RequestEstimate(model=model, shape=shape_of(doc), client=client_of(user_agent),
-                           fingerprint=hashlib.sha256((model + canonical).encode()).hexdigest())
+                           fingerprint=fingerprint(model, doc))

@@ -74,22 +74,29 @@ def anthropic_tokens(u: dict[str, Any]) -> TokenCounts:
                        cache_write_5m=w5, cache_write_1h=w1h, output=_int(u, "output_tokens"))
 
 
-def request_facts(body: bytes) -> tuple[str, int | None, str]:
-    """(model, max output tokens, fingerprint) of a request body, for the firewall.
-
-    The fingerprint hashes the model and the canonical JSON, so the runaway detector sees two
-    identical calls as identical whatever their key order or spacing.
-    """
+def request_doc(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object ({} when it is not one)."""
     try:
         doc = json.loads(body) if body else {}
     except ValueError:
         doc = {}
-    doc = doc if isinstance(doc, dict) else {}
-    model = str(doc.get("model") or "")
+    return doc if isinstance(doc, dict) else {}
+
+
+def fingerprint(model: str, doc: dict[str, Any]) -> str:
+    """sha256 of the model and the canonical JSON: the runaway detector sees two identical calls as
+    identical whatever their key order or spacing."""
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((model + canonical).encode()).hexdigest()
+
+
+def request_facts(body: bytes) -> tuple[str, int | None, str]:
+    """(model, max output tokens, fingerprint) of a request body, for the firewall."""
+    doc = request_doc(body)
+    model = str(doc.get("model") or "")
     max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
                     if isinstance(doc.get(k), int)), None)
-    return model, max_out, hashlib.sha256((model + canonical).encode()).hexdigest()
+    return model, max_out, fingerprint(model, doc)
 
 
 def _str(v: Any) -> str | None:

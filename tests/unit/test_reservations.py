@@ -188,3 +188,16 @@ def test_a_refusal_is_audited_and_an_unpriced_model_has_no_estimate() -> None:
     assert (block.event, block.payload["expected"], block.payload["scope"]) == (
         "firewall.block", "0.0315000000", "session")  # 10,000 x $3/M + 100 x $15/M
     assert guard.estimate(provider="acme", model="mystery", shape=shape, client="c") is None
+
+
+def test_the_proxy_reads_the_estimate_and_the_same_fingerprint_from_one_parse() -> None:
+    from costhq.adapters.proxy.estimate import client_of, request_estimate
+    from costhq.adapters.proxy.metering import request_facts
+
+    body = b'{"model": "gpt-4o", "max_completion_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}'
+    est = request_estimate(body, b"OpenAI/Python 2.3.0")
+    assert (est.model, est.shape.max_output_tokens, est.client) == ("gpt-4o", 50, "openai")
+    assert est.fingerprint == request_facts(body)[2]
+    assert (client_of(b"claude-cli/2.0.14 (external, cli)"), client_of(None), client_of(b"  ")) == (
+        "claude-cli", "", "")
+    assert request_estimate(b"not json").shape == RequestShape()
