@@ -2,7 +2,7 @@
 
 `request_estimate(body, user_agent)` parses the body once and returns the requested model, the
 request's shape (domain.estimates: text, images, files, the Responses API's previous response,
-max tokens), the runaway fingerprint (sha256 of model + canonical JSON, as `metering.request_facts`
+max tokens), the runaway fingerprint (sha256 of model + canonical JSON, as `calls.request_facts`
 gives the writer) and the calling client (the User-Agent's product: `claude-cli`, `OpenAI/Python`),
 whose recent calls the expected cost learns from. A body that is not a JSON object has an empty shape.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import attrs
 
-from costhq.adapters.proxy.metering import fingerprint, request_doc
+from costhq.adapters.proxy.calls import fingerprint, request_doc
 from costhq.domain.estimates import RequestShape, shape_of
 
 
