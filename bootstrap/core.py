@@ -163,7 +163,7 @@ class Core:
     configure_runaway = _uc("runaway.ConfigureRunaway", "uow", "clock")
     clear_runaway = _uc("runaway.ClearRunaway", "uow", "clock")
     audit_anchor = _Part(lambda c: _adapters().audit_anchor(c.settings()))
-    verify_audit = _uc("audit.VerifyAudit", "uow", "audit_key", "custom_prices", "audit_anchor")
+    verify_audit = _uc("audit.VerifyAudit", "read_uow", "audit_key", "custom_prices", "audit_anchor")
     audit_head = _uc("audit.AuditHead", "uow")
     read_audit = _uc("audit.ReadAudit", "uow")
 

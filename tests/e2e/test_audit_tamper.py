@@ -175,3 +175,18 @@ def test_turning_the_key_on_later_starts_a_keyed_segment_instead_of_flagging_old
 def test_audit_times_never_go_backwards(cs: Cs) -> None:
     ats = [e["at"] for e in cs.ok("audit", "log", "-l", "50")["entries"]]
     assert ats == sorted(ats) and len(ats) == 10
+
+
+def test_start_fresh_is_in_the_chain_and_new_rows_reusing_old_ids_verify(cs: Cs) -> None:
+    from costhq.bootstrap.main import build_container
+
+    c = build_container({"HOME": str(cs.home), "COSTHQ_HOME": str(cs.data)})
+    c.remove_budget()(rule_id=1)  # as the dashboard's Start Fresh clears its alert thresholds first
+    counts = c.start_fresh(clear_alerts=lambda: 1)(confirm="RESET")
+    assert (counts.sessions, counts.ai_usage) == (1, 3)
+    assert cs.ok("audit", "verify")["entries"] == 12  # + budget.remove, data.reset
+    sid = cs.ok("start", "again")["id"]
+    cs.ok(*LOG)
+    assert cs.ok("show", str(sid))["aiUsage"][0]["id"] == 1  # SQLite reuses the ids of the deleted rows
+    v = cs.ok("audit", "verify")
+    assert (v["ok"], v["headSeq"]) == (True, 14)

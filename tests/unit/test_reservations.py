@@ -191,8 +191,8 @@ def test_a_refusal_is_audited_and_an_unpriced_model_has_no_estimate() -> None:
 
 
 def test_the_proxy_reads_the_estimate_and_the_same_fingerprint_from_one_parse() -> None:
-    from costhq.adapters.proxy.estimate import client_of, request_estimate
     from costhq.adapters.proxy.calls import request_facts
+    from costhq.adapters.proxy.estimate import client_of, request_estimate
 
     body = b'{"model": "gpt-4o", "max_completion_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}'
     est = request_estimate(body, b"OpenAI/Python 2.3.0")
