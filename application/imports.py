@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import attrs
 
+from costhq.application.audit import record_imported
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.integrations import IntegrationsUnitOfWork, UsageLogSource
@@ -182,7 +183,9 @@ class ImportUsage:
                     assert item.call.timestamp is not None
                     return fixed or _target(uow, imported, scopes.scope(item.cwd), item.call.timestamp, attach)
 
+                since = uow.audit.usage_mark()
                 tally.count(_record(uow, pricer, calls, session_of))
+                record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
                 imported.close()
                 if dry_run:
                     raise _DryRun  # roll the batch back: a dry run computes exactly what a real run writes
@@ -288,7 +291,9 @@ class AutoLog:
         tally, pricer = _Tally(), _Pricer(self.prices)
         calls = list(_in_window(scan, session.start_time))
         with self.uow() as uow:
+            since = uow.audit.usage_mark()
             tally.count(_record(uow, pricer, calls, lambda _item: session))
+            record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
             uow.imports.save_cursor(ImportCursor(path=transcript, offset=scan.end_offset, size=size,
                                                  inode=inode, mtime_ns=mtime_ns))
         return AutoLogResult(session_id=session.id, imported=tally.imported, skipped=tally.skipped,

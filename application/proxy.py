@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 
 import attrs
 
@@ -20,9 +19,17 @@ from costhq.application.ports.firewall import FirewallUnitOfWork
 from costhq.application.ports.storage import UnitOfWork
 from costhq.application.runaway import observe
 from costhq.application.session_scope import PROXY_BACKGROUND_SCOPE, proxy_session
-from costhq.application.usage import EnsureBackgroundSession, LoggedUsage, QueuedUsage, RecordUsage, UsageInput
+from costhq.application.usage import (
+    EnsureBackgroundSession,
+    LoggedUsage,
+    QueuedUsage,
+    RecordUsage,
+    UsageInput,
+)
+from costhq.domain.estimates import RequestShape
 from costhq.domain.runaway import ActivityEvent, EventKind
 from costhq.domain.sessions import Session
+from costhq.domain.usage import UsageRecord
 
 BACKGROUND_SCOPE = PROXY_BACKGROUND_SCOPE
 
@@ -31,12 +38,11 @@ class AllowAllGuard:
     """RequestGuard that allows everything (used when no spend firewall is wired)."""
 
     def before(
-        self, *, session_id: int, provider: str, model: str, body_bytes: int,
-        max_output_tokens: int | None, fingerprint: str,
+        self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str, client: str,
     ) -> object | None:
         return None
 
-    def settle(self, token: object | None, actual_cost: Decimal | None) -> None:
+    def settle(self, token: object | None, record: UsageRecord | None) -> None:
         return None
 
 

@@ -38,6 +38,7 @@ from costhq.application.usage_input import UsageInput as UsageInput
 from costhq.application.usage_input import build_record as build_record
 from costhq.application.usage_input import price_or_error as price_or_error
 from costhq.application.usage_input import price_usage as price_usage
+from costhq.domain.audit_coverage import usage_digest
 from costhq.domain.errors import CostHQError
 from costhq.domain.git import Scope
 from costhq.domain.identity import Decision, Verdict
@@ -264,7 +265,7 @@ def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInpu
     audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
                  usage_id=record.id, provider=record.provider, model=record.effective_model,
                  tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
-                 request_id=record.request_id)
+                 call_key=record.call_key, digest=usage_digest(record))  # issue 14: the chain covers the row
     verdict = None
     if firewall is not None:
         verdict = firewall.after_record(cast("FirewallUnitOfWork", uow), record,

@@ -68,6 +68,10 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     def record_one(item: Any) -> Any:
         logged = record(call=item.call, header_session=item.header_session, pinned_session=item.pinned_session,
                         session_id=item.session_id)
+        if item.after is not None:
+            # Issue 14: settle inside the batch, before its commit, so no renewal ever sees the call
+            # both recorded and still held (the writer's own call after the commit is then a no-op).
+            item.after(logged)
         # The guard was skipped: observe the call now (once: a replay was observed when first stored).
         if logged is not None and logged.identity is Verdict.NEW and item.fingerprint:
             observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)

@@ -106,6 +106,7 @@ class AgentSession:
         self._refusals = RefusalMemo()
         self._tracker: Any = None
         self._summary: AgentSessionSummary | None = None
+        self.guards: set[Any] = set()  # firewall guards its tracked calls reserved with (issue 14)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -145,6 +146,8 @@ class AgentSession:
         if tracker is not None:
             tracker.stop()
         flush()
+        for guard in self.guards:  # every call is stored: give the session's leases back
+            guard.close(sid)
         ended = self._c.end_session()(cwd=self.cwd, session_id=sid, notes=notes)
         self._summary = self._summarise(ended)
         return self._summary
@@ -211,8 +214,9 @@ class AgentSession:
         with self._money:
             self._confirmed = max(self._confirmed, total)  # spend only grows; writes may finish out of order
 
-    def record(self, call: UsageInput) -> None:
-        """Queue a tracked client's call on this session: priced now, stored by the background writer.
+    def record(self, call: UsageInput, after: Callable[[BatchOutcome], None] | None = None) -> None:
+        """Queue a tracked client's call on this session: priced now, stored by the background writer
+        (then `after(outcome)` runs on the writer thread: the tracked client's reservation is released).
 
         Never raises for budgets: the tracked clients refuse in their pre-flight instead.
         """
@@ -232,6 +236,8 @@ class AgentSession:
                     self._confirmed = max(self._confirmed, logged.session.ai_cost)
             if logged is not None and logged.verdict is not None and logged.verdict.refusal is not None:
                 self._refusals.refusal = logged.verdict.refusal  # stored, then refused: the next pre-flight stops
+            if after is not None:
+                after(outcome)
 
         WRITER.submit(self._c.record_usage, QueuedUsage(call=call, cwd=self.cwd, session_id=self.id), done)
 

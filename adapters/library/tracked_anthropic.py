@@ -52,48 +52,55 @@ class _TrackedMessages(Messages):
     _costhq: Recorder
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started = now()
-        result = super().create(*args, **kwargs)
+        with self._costhq.cancelling(ticket):
+            result = super().create(*args, **kwargs)
         streamed = kwargs.get("stream") is True
         if streamed and isinstance(result, anthropic.Stream):
-            return MeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+            return MeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started = now()
-        return self._costhq.respond(P, _model(kwargs), super().parse(*args, **kwargs), started)
+        with self._costhq.cancelling(ticket):
+            result = super().parse(*args, **kwargs)
+        return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started, rec = now(), self._costhq
         return ManagerGuard(super().stream(*args, **kwargs), rec,
-                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
+                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started), ticket))
 
 
 class _AsyncTrackedMessages(AsyncMessages):
     _costhq: Recorder
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = await self._costhq.apreflight(P, kwargs)
         started = now()
-        result = await super().create(*args, **kwargs)
+        with self._costhq.cancelling(ticket):
+            result = await super().create(*args, **kwargs)
         streamed = kwargs.get("stream") is True
         if streamed and isinstance(result, anthropic.AsyncStream):
-            return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+            return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = await self._costhq.apreflight(P, kwargs)
         started = now()
-        return self._costhq.respond(P, _model(kwargs), await super().parse(*args, **kwargs), started)
+        with self._costhq.cancelling(ticket):
+            result = await super().parse(*args, **kwargs)
+        return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        # The async helper is entered later; its pre-flight (a lease renewal at most) runs here, sync.
+        ticket = self._costhq.preflight(P, kwargs)
         started, rec = now(), self._costhq
         return ManagerGuard(super().stream(*args, **kwargs), rec,
-                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
+                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started), ticket))
 
 
 class TrackedAnthropic(anthropic.Anthropic):

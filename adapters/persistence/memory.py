@@ -101,7 +101,7 @@ class InMemoryUnitOfWork:
 
         self.local = InMemoryLocalRepository(self._state)
         # issue 4: firewall repositories share the working copy, so they commit/roll back with it
-        self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key)
+        self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key, self._state)
         self.budgets = InMemoryBudgetRepository(self._state.firewall, self._state)
         self.runaway = InMemoryRunawayRepository(self._state.firewall)
         return self

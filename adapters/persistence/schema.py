@@ -169,10 +169,19 @@ def _v8_call_identity(conn: apsw.Connection) -> None:
     v8_call_identity(conn)
 
 
+def _v9_reservations_audit(conn: apsw.Connection) -> None:
+    # issue 14: learned expected costs, the rules version counter, and the audit chain's
+    # baseline of the usage rows stored before each record carried its digest.
+    from costhq.adapters.persistence.firewall_schema import v9_reservations_audit
+
+    v9_reservations_audit(conn)
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
     _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
-    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v8_call_identity)
+    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v8_call_identity,
+    _v9_reservations_audit)
 CURRENT_VERSION = len(STEPS)
 
 

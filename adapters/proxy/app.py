@@ -123,9 +123,10 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
         finally:
             await anyio.to_thread.run_sync(writer.stop)
             await client.aclose()
-            close = getattr(deps.armed, "close", None)  # the firewall probe's read connection
-            if close is not None:
-                close()
+            for part in (deps.armed, deps.guard):  # the probe's read connection; the guard's leases (issue 14)
+                close = getattr(part, "close", None)
+                if close is not None:
+                    await anyio.to_thread.run_sync(close)
 
     routes: list[Any] = [Route("/health", health, methods=["GET"])]
     if deps.find_local is not None:  # issue 8: `/local/<name>/...` -> the model's configured base URL

@@ -50,9 +50,10 @@ class Rig:
         self.sid = StartSession(uow, self.clock, self.git)(name="s", cwd=REPO).session.id
 
     def audit(self) -> list[tuple[Any, ...]]:
-        """Entries after the schema's own, without the hashes (two files' migration entries differ)."""
+        """Entries after the schema's own, without the hashes and times (two files' migration entries differ,
+        and an entry's time never precedes its predecessor's)."""
         with self.uow() as uow:
-            return [(e.event, e.actor, e.at, dict(e.payload)) for e in uow.audit.entries() if e.event != "migration"]
+            return [(e.event, e.actor, dict(e.payload)) for e in uow.audit.entries() if e.event != "migration"]
 
     def records(self) -> list[tuple[Any, ...]]:
         with self.uow() as uow:
