@@ -17,11 +17,18 @@ from costhq.bootstrap.settings import Settings
 from costhq.domain.errors import InvalidArgument
 
 
-def uow_factory(settings: Settings, *, read_only: bool = False) -> Any:
+def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True) -> Any:
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 
     db, key = str(settings.db_path), audit_key(settings)
-    return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only)
+    return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only, durable=durable)
+
+
+def firewall_probe(settings: Settings) -> Any:
+    """The request path's reads (rules version, runaway arming, samples) on a persistent connection."""
+    from costhq.adapters.persistence.apsw_firewall import ApswFirewallProbe
+
+    return ApswFirewallProbe(str(settings.db_path))
 
 
 def git() -> Any:
@@ -47,6 +54,13 @@ def audit_key(settings: Settings) -> bytes | None:
     """`COSTHQ_AUDIT_KEY`, else `[audit] key`, else None (plain SHA-256 chain)."""
     key = os.environ.get("COSTHQ_AUDIT_KEY") or settings.section("audit").get("key")
     return str(key).encode("utf-8") if key else None
+
+
+def audit_anchor(settings: Settings) -> Any:
+    """The audit chain's head file in the data dir (written after each commit that appends)."""
+    from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
+
+    return FileAuditAnchor(head_path(settings.db_path), audit_key(settings))
 
 
 def firewall_policy(settings: Settings) -> Any:

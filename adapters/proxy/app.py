@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
@@ -33,9 +34,11 @@ from costhq.adapters.proxy.errors import error_response
 from costhq.adapters.proxy.forward import Forwarder, RequestCounts
 from costhq.adapters.proxy.routing import make_routes
 from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
+from costhq.domain.errors import CostHQError
 from costhq.domain.money import as_json_number
 from costhq.domain.sessions import Session
 
+log = logging.getLogger("costhq.proxy")
 BODY_CAP = 10 * 1024 * 1024
 
 
@@ -149,7 +152,10 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         recorder = app.state.recorder
         if recorder is not None:
-            recorder.start()
+            try:
+                await anyio.to_thread.run_sync(recorder.start)
+            except CostHQError as exc:  # the writer starts another at its first batch; the spool keeps all
+                log.warning("%s", exc.message)
         writer.start()
         try:
             yield
@@ -158,9 +164,10 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
             if recorder is not None:
                 await anyio.to_thread.run_sync(recorder.close)
             await client.aclose()
-            close = getattr(deps.armed, "close", None)  # the firewall probe's read connection
-            if close is not None:
-                close()
+            for part in (deps.armed, deps.guard):  # the probe's read connection; the guard's leases (issue 14)
+                close = getattr(part, "close", None)
+                if close is not None:
+                    await anyio.to_thread.run_sync(close)
 
     routes: list[Any] = [Route("/health", health, methods=["GET"])]
     if deps.find_local is not None:  # issue 8: `/local/<name>/...` -> the model's configured base URL

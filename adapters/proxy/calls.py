@@ -32,22 +32,29 @@ _NOT_TEXT = frozenset({"model", "role", "type", "id", "call_id", "tool_call_id",
                        "previous_response_id", "stream", "service_tier", "reasoning_effort", "cache_control"})
 
 
-def request_facts(body: bytes) -> tuple[str, int | None, str]:
-    """(model, max output tokens, fingerprint) of a request body, for the firewall.
-
-    The fingerprint hashes the model and the canonical JSON, so the runaway detector sees two
-    identical calls as identical whatever their key order or spacing.
-    """
+def request_doc(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object ({} when it is not one)."""
     try:
         doc = json.loads(body) if body else {}
     except ValueError:
         doc = {}
-    doc = doc if isinstance(doc, dict) else {}
-    model = str(doc.get("model") or "")
+    return doc if isinstance(doc, dict) else {}
+
+
+def fingerprint(model: str, doc: dict[str, Any]) -> str:
+    """sha256 of the model and the canonical JSON: the runaway detector sees two identical calls as
+    identical whatever their key order or spacing."""
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((model + canonical).encode()).hexdigest()
+
+
+def request_facts(body: bytes) -> tuple[str, int | None, str]:
+    """(model, max output tokens, fingerprint) of a request body, for the firewall."""
+    doc = request_doc(body)
+    model = str(doc.get("model") or "")
     max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
                     if isinstance(doc.get(k), int)), None)
-    return model, max_out, hashlib.sha256((model + canonical).encode()).hexdigest()
+    return model, max_out, fingerprint(model, doc)
 
 
 def estimate_input_tokens(body: bytes) -> int:

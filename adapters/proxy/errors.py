@@ -48,7 +48,7 @@ def code_for(exc: CostHQError) -> str:
     return "internal_error"
 
 
-_MONEY_KEYS = frozenset({"limit", "spent", "reserved", "worst_case"})
+_MONEY_KEYS = frozenset({"limit", "spent", "reserved", "worst_case", "expected"})
 
 
 def _camel(key: str) -> str:

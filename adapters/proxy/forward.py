@@ -32,11 +32,11 @@ from costhq.adapters.proxy.calls import (
     MODEL_FIELD,
     STREAM_TRUE,
     inject_include_usage,
-    request_facts,
     with_ids,
     with_usage,
 )
 from costhq.adapters.proxy.errors import code_for, error_response
+from costhq.adapters.proxy.estimate import request_estimate
 from costhq.adapters.proxy.headers import CALL_HEADER, request_headers, response_headers
 from costhq.adapters.proxy.metering import JsonMeter, SseMeter
 from costhq.adapters.proxy.routing import KINDS, MODEL, PathRejected, Route, Target, request_kind, resolve
@@ -106,7 +106,8 @@ class Forwarder:
         token, session_id = None, None
         if self.guarded and self.deps.armed():  # unarmed: nothing can refuse, skip the thread hop
             try:
-                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header)
+                agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)  # the estimate's client
+                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header, agent)
             except CostHQError as exc:
                 return await self._error(send, provider, code_for(exc), exc.message, exc.details)
         await self._exchange(scope, receive, send, target, headers, body, drop_injected,
@@ -144,12 +145,12 @@ class Forwarder:
             more = msg.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _before(self, provider: str, body: bytes, session_header: int | None) -> tuple[object | None, int]:
+    def _before(self, provider: str, body: bytes, session_header: int | None,
+                agent: bytes | None) -> tuple[object | None, int]:
         sid = self.deps.resolve_session(session_header, self.deps.pinned_session)
-        model, max_out, fingerprint = request_facts(body)
-        return self.deps.guard.before(
-            session_id=sid, provider=provider, model=model, body_bytes=len(body), max_output_tokens=max_out,
-            fingerprint=fingerprint), sid
+        est = request_estimate(body, agent)  # issue 14: what the request holds and references
+        return self.deps.guard.before(session_id=sid, provider=provider, model=est.model, shape=est.shape,
+                                      fingerprint=est.fingerprint, client=est.client), sid
 
     async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
                         drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:
@@ -266,9 +267,9 @@ class Forwarder:
         after = None
         if token is not None:
             def after(cost: Any, _token: Any = token) -> None:
-                self.deps.guard.settle(_token, getattr(cost, "record", None) and cost.record.cost)
-        # The guard was skipped (firewall unarmed): the writer feeds the runaway detector instead.
-        observe = self.guarded and session_id is None
+                self.deps.guard.settle(_token, getattr(cost, "record", None))
+        # The guard was skipped (firewall unarmed) or did not observe: the writer feeds the runaway detector.
+        observe = self.guarded and (session_id is None or not getattr(token, "observed", True))
         self.writer.submit(PendingUsage(call=call, header_session=header_session,
                                         pinned_session=self.deps.pinned_session, session_id=session_id, after=after,
                                         body=body if observe else None),

@@ -10,7 +10,8 @@ SQLite and pricing work on the other core.
 Rules:
 - The child builds its own storage with `factory(arg)` (the composition root's), so nothing but
   picklable settings and usage records cross the pipe; never a request body or a credential.
-- The child runs at a lower CPU priority (`NICE`): requests first, recording when there is room.
+- `start` returns once the child is ready (imports, storage, price catalogue): a call's firewall
+  hold is released only once its record is stored, so the first calls must not wait for them.
 - The child ignores SIGINT/SIGTERM (the proxy drains the writer, then closes the child) and exits
   when the pipe closes, so it never outlives the proxy; a batch whose proxy died meanwhile (e.g.
   SIGKILL) is rolled back, not committed: the next start replays it from the spool.
@@ -37,7 +38,7 @@ import attrs
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
-NICE = 10  # the recorder's scheduling priority below the proxy's
+START_TIMEOUT_S = 120.0  # imports and the price catalogue, on a loaded machine
 REPLY_TIMEOUT_S = 120.0  # longer than SQLite's busy waits of a batch; past it the child is replaced
 
 
@@ -69,7 +70,7 @@ class RecorderProcess:
         self.in_flight = False  # a batch was sent and its reply is awaited
 
     def start(self) -> None:
-        """Start the child now (its imports take a moment), so the first batch does not wait for them.
+        """Start the child and wait until it is ready (its imports take a moment), if it is not running.
 
         A fresh interpreter (`python -m costhq.adapters.proxy.recorder`), not multiprocessing: a
         forked copy of a threaded process is unsafe, and a spawned one re-runs the parent's
@@ -83,7 +84,14 @@ class RecorderProcess:
             argv = [sys.executable, "-m", "costhq.adapters.proxy.recorder", str(theirs.fileno()), str(os.getpid())]
             self._proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         self._conn = Connection(ours.detach())
-        self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
+        try:
+            self._conn.send_bytes(pickle.dumps((self._factory, self._arg), pickle.HIGHEST_PROTOCOL))
+            ready = self._conn.poll(START_TIMEOUT_S) and pickle.loads(self._conn.recv_bytes()) == ("ready", None)
+        except (OSError, EOFError):
+            ready = False
+        if not ready:
+            self._stop_child()
+            raise RecorderUnavailable("the usage recorder process did not start; the batch will be retried")
 
     def record_batch(self, items: list[Any]) -> list[Any]:
         """Record a prefix of `items` in one transaction in the child; per item a `Stored` or an outcome mark.
@@ -150,16 +158,16 @@ def _serve(fd: int, parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if hasattr(os, "nice"):
-        # Recording is deferred work (the spool holds every call): when the cores are short, the
-        # proxy's requests go first and the recorder catches up after (ADR 0008).
-        os.nice(NICE)
     conn = Connection(fd)
     try:
         factory, arg = pickle.loads(conn.recv_bytes())
     except (EOFError, OSError):
         return
     record, batch = factory(arg)
+    try:
+        conn.send_bytes(pickle.dumps(("ready", None), pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        return
 
     def answers(outcomes: list[Any]) -> list[Any]:
         return [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in outcomes]

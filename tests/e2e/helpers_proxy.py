@@ -117,12 +117,14 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
+        self.extra_headers: dict[str, str] = {}  # added to every answer (another proxy's headers, in tests)
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST", "HEAD"])])
 
     async def handle(self, request: Request) -> Response:
         response = await self._answer(request)
         name = "request-id" if request.url.path.startswith("/v1/messages") else "x-request-id"
         response.headers[name] = f"req_{next(_ids)}"
+        response.headers.update(self.extra_headers)
         return response
 
     async def _answer(self, request: Request) -> Response:

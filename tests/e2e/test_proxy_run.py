@@ -100,7 +100,7 @@ def test_run_budget_is_a_session_budget_enforced_by_the_firewall_with_a_402(
     assert (err["code"], err["type"]) == ("budget_exceeded", "budget_exceeded")
     details = err["details"]
     assert (details["scope"], details["limit"], details["spent"], details["reserved"]) == ("session", 0.001, 0, 0)
-    assert details["worstCase"] > 0.001 and details["ruleId"] == 1
+    assert details["expected"] > 0.001 and details["ruleId"] == 1
     [rule] = cs.ok("budget", "list")["budgets"]
     assert (rule["scope"], rule["sessionId"], rule["limit"]) == ("session", summary["id"], 0.001)
     assert (summary["aiCalls"], summary["aiCost"]) == (0, 0)

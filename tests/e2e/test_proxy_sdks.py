@@ -33,10 +33,10 @@ CUT = (httpx2.RemoteProtocolError, anthropic.APIConnectionError)
 
 
 class World:
-    def __init__(self, tmp: Path, fake: FakeUpstream, upstream: str) -> None:
+    def __init__(self, tmp: Path, fake: FakeUpstream, upstream: str, read_timeout: float = 10.0) -> None:
         self.fake, self.data = fake, tmp / "data"
         env = {"HOME": str(tmp), "COSTHQ_HOME": str(self.data), "COSTHQ_OPENAI_UPSTREAM": upstream,
-               "COSTHQ_ANTHROPIC_UPSTREAM": upstream, "COSTHQ_PROXY_READ_TIMEOUT": "0.5"}
+               "COSTHQ_ANTHROPIC_UPSTREAM": upstream, "COSTHQ_PROXY_READ_TIMEOUT": str(read_timeout)}
         self.c = build_container(env)
         self.cwd = str(tmp)
         self.session = self.c.start_session()(name="sdk run", cwd=self.cwd).session.id
@@ -60,10 +60,13 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    # The proxy's idle timeout is 10 s (a loaded machine never trips it) unless a test that is
+    # about the timeout sets its own with `@pytest.mark.read_timeout(seconds)`.
+    marker = request.node.get_closest_marker("read_timeout")
     fake = FakeUpstream()
     with ServedApp(fake.app) as upstream:
-        w = World(tmp_path, fake, upstream.url)
+        w = World(tmp_path, fake, upstream.url, *(marker.args if marker else ()))
         w.proxy.start()
         try:
             yield w
@@ -94,6 +97,8 @@ def test_openai_chat_sync_non_stream_and_stream_record_exact_tokens_and_cost(wor
         ("gpt-4o", "gpt-4o-2024-08-06", 1000, 200, 300, Decimal("0.00575"), False, False),
         ("gpt-4o", "gpt-4o-2024-08-06", 1000, 200, 300, Decimal("0.00575"), True, False)]
     assert rows[0].request_id is None and rows[0].origin.value == "proxy"  # never the upstream's id as the key
+    assert rows[0].response_id.startswith("chatcmpl-") and rows[0].call_key.startswith("proxy:")
+    assert rows[0].upstream_request_id.startswith("req_")
     assert world.total() == Decimal("0.0115")
 
 
@@ -187,6 +192,7 @@ def test_cut_stream_records_what_was_seen_as_partial(world: World) -> None:
         True, "claude-sonnet-4-20250514", 100, 2000)
 
 
+@pytest.mark.read_timeout(0.5)
 def test_slow_but_steady_stream_outlives_the_idle_timeout(world: World) -> None:
     # read timeout 0.5 s; the stream lasts 1.4 s with a chunk every 0.2 s.
     events = [e.type for e in an(world).messages.create(model="slow-claude", max_tokens=5, messages=MSG,
@@ -196,6 +202,7 @@ def test_slow_but_steady_stream_outlives_the_idle_timeout(world: World) -> None:
     assert (row.partial, row.cost) == (False, Decimal("0.0114"))
 
 
+@pytest.mark.read_timeout(0.5)
 def test_silent_upstream_past_the_timeout_is_a_504_and_a_stalled_stream_is_recorded_partial(world: World) -> None:
     # read timeout 0.5 s: `stall-*` waits 3 s for its first byte (non-stream) or after its first event.
     with pytest.raises(openai.APIStatusError) as exc:
