@@ -21,7 +21,8 @@ def _proxy_config(core: Any) -> Any:
     return proxy_config(core.settings())
 
 
-def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None, transport: Any = None) -> Any:
+def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None, transport: Any = None,
+               recorder: str | None = None) -> Any:
     """The Starlette proxy app wired to the core's use cases."""
     from costhq.adapters._shared.version import VERSION
     from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
@@ -29,7 +30,7 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
     current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
     record, batch, armed = _proxy_storage(core)
-    if batch is not contextlib.nullcontext and config.recorder == "process":  # SQLite: record in a child
+    if batch is not contextlib.nullcontext and (recorder or config.recorder) == "process":  # SQLite: a child
         from costhq.adapters.proxy.recorder import RecorderProcess
 
         # The guard's settle runs inside the batch, before its commit (issue 14; it never writes).
@@ -87,7 +88,7 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
 
 
 def _recorder_storage(settings: Any) -> tuple[Any, Any]:
-    """(record, batch) in the usage recorder process (ADR 0008): its own graph over the same settings."""
+    """(record, batch) in the usage recorder process (ADR 0009): its own graph over the same settings."""
     from costhq.bootstrap.core import Core
 
     core = Core(settings)
@@ -101,7 +102,8 @@ def _recorder_storage(settings: Any) -> tuple[Any, Any]:
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:
     from costhq.adapters.proxy.server import ProxyServer
 
-    return ProxyServer(lambda bound: _proxy_app(core, config, port=bound, pinned_session=pinned_session),
+    return ProxyServer(lambda bound, recorder=None: _proxy_app(core, config, port=bound, pinned_session=pinned_session,
+                                                               recorder=recorder),
                        port=port, data_dir=Path(core.settings().data_dir))
 
 

@@ -4,7 +4,7 @@ Loopback only: the server binds 127.0.0.1 and, in depth, any non-loopback peer g
 routing. The peer address decides, never a header: uvicorn's `X-Forwarded-For` rewriting is off
 (server.py), so a loopback client sending that header is still a loopback client. Forwarded
 requests go from `ProxyApp` straight to the Forwarder (no routing or middleware layers per
-request, ADR 0008); `/health`, `/local/...` and the lifespan go through Starlette.
+request, ADR 0009); `/health`, `/local/...` and the lifespan go through Starlette.
 The lifespan starts the usage writer (replaying a crashed run's spool first) and, on shutdown
 (after uvicorn has finished the in-flight streams), drains it and closes the client.
 """

@@ -1,4 +1,4 @@
-"""The usage writer's storage in a child process: recording runs outside the proxy's GIL (ADR 0008).
+"""The usage writer's storage in a child process: recording runs outside the proxy's GIL (ADR 0009).
 
 `RecorderProcess` stands in for the `batch` the usage writer (spool.py) is given: the writer hands
 it each batch whole (`record_batch`), the child records it with the writer's own loop

@@ -5,7 +5,7 @@ Upstream hosts come only from local configuration (DESIGN §7): env `COSTHQ_ANTH
 else the fixed provider hosts. Timeouts: `[proxy] connect_timeout` / `read_timeout` (seconds,
 default 30) or env `COSTHQ_PROXY_CONNECT_TIMEOUT` / `COSTHQ_PROXY_READ_TIMEOUT`. Usage is recorded
 by a child process (`[proxy] recorder = "process"`, the default) or a thread of the proxy (`"thread"`;
-env `COSTHQ_PROXY_RECORDER`); HTTP/2 to TLS upstreams unless `[proxy] http2 = false` (ADR 0008).
+env `COSTHQ_PROXY_RECORDER`); HTTP/2 to TLS upstreams unless `[proxy] http2 = false` (ADR 0009).
 The server always binds 127.0.0.1.
 """
 
@@ -117,7 +117,7 @@ def make_server(app: Any, port: int) -> Any:
     # proxy_headers=False: the peer address decides loopback, never X-Forwarded-For (uvicorn would
     # otherwise take the client address from that header for a 127.0.0.1 peer), and its middleware
     # costs a layer per request. ws="none": a WebSocket upgrade reaches the app as plain HTTP and
-    # gets 426 (Codex then falls back to HTTP). httptools and uvloop are dependencies (ADR 0008);
+    # gets 426 (Codex then falls back to HTTP). httptools and uvloop are dependencies (ADR 0009);
     # uvicorn's "auto" picks them (uvloop is not built for Windows).
     config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="on",
                             timeout_keep_alive=30, server_header=False, date_header=False, backlog=2048,
@@ -195,10 +195,11 @@ class ProxyThread:
 class ProxyServer:
     """The proxy app (built by bootstrap for the port it gets) and how to serve it.
 
-    `app_for(port)` returns the ASGI app; the port is known only after binding (0 picks one).
+    `app_for(port, recorder=None)` returns the ASGI app; the port is known only after binding (0
+    picks one). `recorder` overrides the configured one ("process" | "thread").
     """
 
-    app_for: Callable[[int], Any]
+    app_for: Callable[..., Any]
     port: int
     data_dir: Path
 
@@ -221,6 +222,11 @@ class ProxyServer:
                     signal.signal(s, h)
 
     def thread(self) -> ProxyThread:
-        """Started on a background thread (`cs run`); `.port`, `.stop()`."""
+        """Started on a background thread (`cs run`); `.port`, `.stop()`.
+
+        It records on a thread too: it serves one agent run whose calls come one after another,
+        and a budget (`cs run --budget`) needs each call stored, its hold released and its cost
+        learned (issue 14) before the next arrives, which a recorder process does a few ms later.
+        """
         sock = bind(self.port)
-        return ProxyThread(self.app_for(sock.getsockname()[1]), sock).start()
+        return ProxyThread(self.app_for(sock.getsockname()[1], recorder="thread"), sock).start()

@@ -42,7 +42,7 @@ _TRANSIENT = frozenset({"storage_busy"})
 class _Retry:
     """The outcome of a record that was not stored this time (storage busy): it stays spooled.
 
-    One object, also across processes (a recorder process sends it back by name, ADR 0008).
+    One object, also across processes (a recorder process sends it back by name, ADR 0009).
     """
 
     def __reduce__(self) -> str:
@@ -205,7 +205,7 @@ class UsageWriter:
         return [_RETRY] * len(items)
 
     def _transaction(self, items: list[PendingUsage]) -> list[Any]:
-        # A recorder process (ADR 0008) takes the whole batch in one message and runs the same loop.
+        # A recorder process (ADR 0009) takes the whole batch in one message and runs the same loop.
         remote = getattr(self._batch, "record_batch", None)
         return remote(items) if remote is not None else record_batch(items, self._record, self._batch)
 

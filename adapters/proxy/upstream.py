@@ -1,10 +1,10 @@
-"""The proxy's pooled upstream client: aiohttp for HTTP/1.1, httpx2 for HTTP/2 to TLS upstreams (ADR 0008).
+"""The proxy's pooled upstream client: aiohttp for HTTP/1.1, httpx2 for HTTP/2 to TLS upstreams (ADR 0009).
 
 Rules:
 - One client per proxy process, connections reused (keep-alive; idle ones kept 60 s).
 - `http://` upstreams (local servers, tests, benchmarks) and, with `[proxy] http2 = false`, every
   upstream go through aiohttp: its HTTP/1.1 parser is C (llhttp), ~0.1 ms of CPU per request
-  here where httpx2's pure-Python h11 path costs ~0.6 ms (ADR 0008).
+  here where httpx2's pure-Python h11 path costs ~0.6 ms (ADR 0009).
 - `https://` upstreams (the real providers) go through httpx2 with HTTP/2 when the `h2` package is
   installed (negotiated by ALPN; HTTP/1.1 otherwise): one TLS connection multiplexes every
   concurrent request, and the network, not parsing, is what a real call waits on.

@@ -1,4 +1,4 @@
-"""The proxy as served (ADR 0008): the usage recorder process and the peer check, with real SQLite,
+"""The proxy as served (ADR 0009): the usage recorder process and the peer check, with real SQLite,
 uvicorn, the real openai SDK and a local fake upstream.
 
 gpt-4o chat from the fake upstream: 1000 uncached + 200 cached + 300 out = $0.00575 per call.
