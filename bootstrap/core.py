@@ -151,7 +151,7 @@ class Core:
     call_session = _uc("firewall.CallSession", "read_uow", "uow", "clock", "git")
     request_guard = _uc("firewall.FirewallGuard", "uow", "clock", "price_book", "firewall_policy",
                         "reservation_ledger")
-    current_proxy_session = _uc("proxy.CurrentProxySession", "uow")
+    current_proxy_session = _uc("proxy.CurrentProxySession", "read_uow")  # reads only: never waits for the write lock
     resolve_proxy_session = _uc("proxy.ResolveProxySession", "current_proxy_session", "background_session")
     record_proxy_usage = _uc("proxy.RecordProxyUsage", "record_usage")
     set_budget = _uc("budgets.SetBudget", "uow", "clock")
