@@ -1,0 +1,140 @@
+"""PostgreSQL unit of work (port: UnitOfWork, FirewallUnitOfWork) with its repositories.
+
+Assumptions: a fresh connection per unit of work (libpq's connect on loopback is a few ms; the
+long-running front ends may pass a psycopg-pool `pool` instead), one `conn.transaction()` per
+`with` block: commit on clean exit, rollback on exception, then the connection is closed (or
+returned to the pool). Nested blocks of the repositories are SAVEPOINTs. The schema is checked,
+and migrated when older, on the first unit of work of a process per database (schema.py).
+No psycopg exception leaves this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from costhq.adapters.persistence.postgres import schema
+from costhq.adapters.persistence.postgres.audit import PgAuditLog
+from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
+from costhq.adapters.persistence.postgres.firewall import PgBudgetRepository, PgRunawayRepository
+from costhq.adapters.persistence.postgres.records import PgActivityRepository, PgUsageRepository
+from costhq.adapters.persistence.postgres.sessions import PgSessionRepository
+
+if TYPE_CHECKING:
+    import cattrs
+    import psycopg
+
+    from costhq.adapters.persistence.converter import RowConverter
+
+_migrated: set[str] = set()
+_schema_lock = threading.Lock()
+
+
+def ensure_schema(url: str, converter: Any = None) -> None:
+    """Check (and migrate when older) the database's schema once per process."""
+    if url in _migrated:
+        return
+    with _schema_lock:
+        if url in _migrated:
+            return
+        conn = connect(url)
+        try:
+            db = PgDb(conn, converter or _default_converter(), url=url)
+            if schema.current_version(db) < schema.CURRENT_VERSION:
+                schema.migrate(db)
+        finally:
+            conn.close()
+        _migrated.add(url)
+
+
+class PgUnitOfWork:
+    """UnitOfWork on PostgreSQL: one connection and one transaction per `with` block.
+
+    `user` and `machine` stamp the sessions it creates (who and where). `read_only` opens a
+    REPEATABLE READ READ ONLY transaction: a consistent snapshot that takes no row locks.
+    """
+
+    sessions: PgSessionRepository
+    usage: PgUsageRepository
+    activity: PgActivityRepository
+    audit: PgAuditLog
+    budgets: PgBudgetRepository
+    runaway: PgRunawayRepository
+
+    def __init__(self, url: str, converter: cattrs.Converter | RowConverter | None = None, *,
+                 audit_key: bytes | None = None, read_only: bool = False, user: str | None = None,
+                 machine: str | None = None, pool: Any = None) -> None:
+        self._url = url
+        self._conv = converter or _default_converter()
+        self._audit_key = audit_key
+        self._read_only = read_only
+        self._user, self._machine = user, machine
+        self._pool = pool
+        self._conn: psycopg.Connection[Any] | None = None
+        self._tx: Any = None
+
+    def __enter__(self) -> Self:
+        ensure_schema(self._url, self._conv)
+        if self._pool is not None:
+            with translate_errors(self._url):
+                conn = self._pool.getconn()
+                conn.read_only = self._read_only
+        else:
+            conn = connect(self._url, read_only=self._read_only)
+        db = PgDb(conn, self._conv, url=self._url, read_only=self._read_only)
+        self.sessions = PgSessionRepository(db, user=self._user, machine=self._machine)
+        self.usage, self.activity = PgUsageRepository(db), PgActivityRepository(db)
+        self.audit = PgAuditLog(db, self._audit_key)
+        self.budgets, self.runaway = PgBudgetRepository(db), PgRunawayRepository(db)
+        self._db = db
+        for name in _LAZY_REPOSITORIES:
+            self.__dict__.pop(name, None)
+        try:
+            with translate_errors(self._url):
+                self._tx = conn.transaction()
+                self._tx.__enter__()
+        except BaseException:
+            self._release(conn)
+            raise
+        self._conn = conn
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        target = _LAZY_REPOSITORIES.get(name)
+        if target is None or "_db" not in self.__dict__:
+            raise AttributeError(name)
+        module, _, cls = target.partition(":")
+        repo = getattr(importlib.import_module(module), cls)(self._db)
+        setattr(self, name, repo)
+        return repo
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None, "unit of work was not entered"
+        try:
+            with translate_errors(self._url):
+                self._tx.__exit__(exc_type, exc, tb)
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: Any) -> None:
+        if self._pool is not None:
+            self._pool.putconn(conn)
+        else:
+            conn.close()
+
+
+_LAZY_REPOSITORIES: dict[str, str] = {}
+_CONVERTER: list[Any] = []
+
+
+def _default_converter() -> Any:
+    if not _CONVERTER:
+        from costhq.adapters.persistence.converter import RowConverter
+
+        _CONVERTER.append(RowConverter())
+    return _CONVERTER[0]
