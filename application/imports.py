@@ -24,7 +24,7 @@ from costhq.application.usage import UsageInput, build_record, price_usage
 from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionNotFound
 from costhq.domain.imports import IMPORTED_SESSION_NAME, ImportCursor, ImportedCall, ScanStats
 from costhq.domain.money import ZERO
-from costhq.domain.pricing import PriceQuote
+from costhq.domain.pricing import PriceCorrection, PriceQuote
 from costhq.domain.sessions import NewSession, Session
 from costhq.domain.usage import Origin, UsageRecord
 
@@ -92,6 +92,9 @@ class _Pricer:
 
     def builtin(self, *, provider: str | None = None, search: str | None = None) -> Iterator[PriceQuote]:
         return self.prices.builtin(provider=provider, search=search)
+
+    def corrections(self) -> list[PriceCorrection]:
+        return self.prices.corrections()
 
 
 def _as_input(call: ImportedCall) -> UsageInput:

@@ -9,15 +9,23 @@ import attrs
 from costhq.application.audit import RecordAuditEvent
 from costhq.application.ports.pricing import CustomPriceStore, PriceBook
 from costhq.domain.errors import InvalidPricing, NotFound
-from costhq.domain.pricing import CustomPrice, PriceQuote, custom_key
+from costhq.domain.pricing import CustomPrice, PriceCorrection, PriceQuote, custom_key
 
 
 @attrs.frozen(kw_only=True)
 class PriceListing:
-    """Prices for `cs pricing list`."""
+    """Prices for `cs pricing list`.
+
+    Attributes:
+        custom: the user's overrides.
+        builtin: catalogue entries (price corrections applied).
+        corrections: every price correction with its state; one that no longer applies carries a
+            warning (e.g. the built-in data gained the entry, so the correction can be retired).
+    """
 
     custom: list[CustomPrice]
     builtin: list[PriceQuote]
+    corrections: list[PriceCorrection] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -32,12 +40,14 @@ class ListPrices:
         custom = [c for c in self.custom.all() if needle in c.key.lower()]
         if provider:
             custom = [c for c in custom if c.key.lower().startswith(provider.lower() + "/")]
-        return PriceListing(custom=custom, builtin=list(self.prices.builtin(provider=provider, search=search)))
+        return PriceListing(custom=custom, builtin=list(self.prices.builtin(provider=provider, search=search)),
+                            corrections=self.prices.corrections())
 
 
 @attrs.frozen
 class SetCustomPrice:
-    """Store an override (USD per 1M tokens), namespaced by provider when given."""
+    """Store an override (USD per 1M tokens), namespaced by provider when given; unset cache rates
+    fall back as `CustomPrice` says (1-hour writes: the 5-minute rate, else the input rate)."""
 
     custom: CustomPriceStore
     audit: RecordAuditEvent | None = None  # issue 4: pricing.json is outside the DB: audited after the write
@@ -51,6 +61,7 @@ class SetCustomPrice:
         provider: str | None = None,
         cache_read_per_1m: Decimal | None = None,
         cache_write_per_1m: Decimal | None = None,
+        cache_write_1h_per_1m: Decimal | None = None,
     ) -> CustomPrice:
         try:
             price = CustomPrice(
@@ -59,6 +70,7 @@ class SetCustomPrice:
                 output=output_per_1m,
                 cache_read=cache_read_per_1m,
                 cache_write=cache_write_per_1m,
+                cache_write_1h=cache_write_1h_per_1m,
             )
         except ValueError as exc:
             raise InvalidPricing(str(exc)) from exc
@@ -66,7 +78,7 @@ class SetCustomPrice:
         if self.audit is not None:
             self.audit(event="pricing.set", actor="cli", payload={
                 "key": price.key, "input": price.input, "output": price.output, "cache_read": price.cache_read,
-                "cache_write": price.cache_write})
+                "cache_write": price.cache_write, "cache_write_1h": price.cache_write_1h})
         return price
 
 

@@ -140,17 +140,19 @@ class AddNote:
 
 @attrs.frozen
 class RecoverStale:
-    """End every active session older than `max_age_hours` (explicit, user-invoked)."""
+    """End every active session older than `max_age_hours` (explicit, user-invoked); 0 ends every
+    active session, whatever its start time (the old tool's `recover --max-age 0`)."""
 
     uow: Callable[[], UnitOfWork]
     clock: Clock
 
     def __call__(self, *, max_age_hours: float = 24) -> list[Session]:
-        if not max_age_hours > 0:
-            raise InvalidArgument("--max-age must be a positive number of hours")
+        if not max_age_hours >= 0:
+            raise InvalidArgument("--max-age must be a number of hours >= 0")
         now = self.clock.now()
         with self.uow() as uow:
-            stale = [s for s in uow.sessions.all_active() if s.is_stale(now, timedelta(hours=max_age_hours))]
+            stale = [s for s in uow.sessions.all_active()
+                     if max_age_hours == 0 or s.is_stale(now, timedelta(hours=max_age_hours))]
             ended = [uow.sessions.end(s.id, end_time=now, notes=s.notes or "Auto-recovered (stale)") for s in stale]
             for s in ended:
                 record(uow, "session.end", actor="cli", at=now, session_id=s.id, reason="recover")

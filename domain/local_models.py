@@ -15,6 +15,7 @@ import attrs
 
 from costhq.domain.errors import BaseUrlNotAllowed, InvalidArgument
 from costhq.domain.money import quantize
+from costhq.domain.numbers import parse_decimal
 
 RUNTIMES = ("ollama", "vllm", "llama.cpp", "other")
 #: Where each runtime listens by default; `other` has no default (give --base-url).
@@ -66,14 +67,10 @@ def seconds_to_ms(seconds: str | float | int | Decimal) -> int:
     Raises:
         InvalidArgument: negative, not finite, not a number, or longer than a week.
     """
-    try:
-        value = Decimal(str(seconds).strip())
-    except (InvalidOperation, ValueError):
-        raise InvalidArgument(f"duration must be a number of seconds (got {seconds!r})") from None
-    if not value.is_finite() or value < 0:
-        raise InvalidArgument(f"duration must be a finite number of seconds >= 0 (got {seconds!r})")
-    if value > _MAX_SECONDS:
-        raise InvalidArgument(f"duration must be at most one week (got {seconds!r} s)")
+    try:  # issue 17: ASCII decimal only (`٣` is not 3), 0 .. one week
+        value = parse_decimal(seconds, name="duration (seconds)", maximum=_MAX_SECONDS)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
     return int((value * 1000).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 

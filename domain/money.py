@@ -5,7 +5,9 @@ Integer units make SQL sums exact (SQLite INTEGER is 64-bit: up to ~$922M).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from costhq.domain.numbers import MAX_USD, parse_decimal
 
 UNITS_PER_USD = 10_000_000_000
 _QUANTUM = Decimal("1e-10")
@@ -27,20 +29,19 @@ def from_units(units: int) -> Decimal:
     return quantize(Decimal(units) / UNITS_PER_USD)
 
 
-def parse_usd(text: str | float | int | Decimal) -> Decimal:
-    """Parse a user-supplied dollar amount; rejects NaN, infinities and negatives.
+def parse_usd(text: str | float | int | Decimal, *, name: str = "amount", maximum: Decimal = MAX_USD) -> Decimal:
+    """Parse a dollar amount (`2.50`, `$2.50`, `1e-3`) by the rules of `costhq.domain.numbers`.
+
+    A nonzero amount below the storage precision (1e-10 USD) is refused, never stored as $0;
+    finer amounts are rounded to it when stored.
 
     Raises:
-        ValueError: when the value is not a finite, non-negative number.
+        ValueError: not ASCII decimal, negative, above `maximum`, or nonzero below 1e-10.
     """
-    try:
-        value = Decimal(str(text).strip().lstrip("$"))
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"not a number: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"not a finite number: {text!r}")
-    if value < 0:
-        raise ValueError(f"must not be negative: {text!r}")
+    raw = text.strip().removeprefix("$") if isinstance(text, str) else text
+    value = parse_decimal(raw, name=name, maximum=maximum)
+    if 0 < value < _QUANTUM:
+        raise ValueError(f"{name} is below $0.0000000001, the smallest amount CostHQ stores (got {text!r})")
     return value
 
 

@@ -9,6 +9,7 @@ passes a threshold, every token of that class pays the tier rate.
 from __future__ import annotations
 
 import enum
+from datetime import date
 from decimal import Decimal
 
 import attrs
@@ -118,12 +119,63 @@ class PriceQuote:
         key: the key that matched (`provider/model`, `model`, or the catalogue id).
         price: the rates.
         provider: provider id of the catalogue entry, when known.
+        correction: id of the price correction that amended the built-in rates, if one did.
     """
 
     source: PriceSource
     key: str
     price: ModelPrice
     provider: str | None = None
+    correction: str | None = None
+
+
+class CorrectionState(enum.Enum):
+    """How a price correction stands against the installed built-in data."""
+
+    APPLIED = "applied"
+    """The built-in entry still lacks the correction: the correction prices the model."""
+    IN_BUILT_IN = "in-built-in"
+    """The built-in data now has the corrected rates itself: it wins, and the correction can be retired."""
+    BASE_CHANGED = "base-changed"
+    """The built-in base rates are no longer the reviewed ones: not applied until reviewed again."""
+    MODEL_MISSING = "model-missing"
+    """The built-in data no longer has the model: nothing to correct."""
+
+
+@attrs.frozen(kw_only=True)
+class PriceCorrection:
+    """A reviewed correction of the built-in price data, and its state against the installed data.
+
+    Attributes:
+        id: stable id of the correction.
+        provider: catalogue provider id.
+        model: catalogue model id (every ref that resolves to it is corrected).
+        summary: what the correction adds.
+        source: where the corrected price is published (provider's price page).
+        checked: the day the source was last read.
+        state: applied, or why it no longer applies.
+    """
+
+    id: str
+    provider: str
+    model: str
+    summary: str
+    source: str
+    checked: date
+    state: CorrectionState
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the maintainer when the correction no longer applies (None while it does)."""
+        if self.state is CorrectionState.APPLIED:
+            return None
+        reason = {
+            CorrectionState.IN_BUILT_IN: "the built-in price data now has this entry; retire the correction",
+            CorrectionState.BASE_CHANGED: "the built-in base rates changed since it was reviewed; "
+            "it is not applied until reviewed again",
+            CorrectionState.MODEL_MISSING: "the built-in price data no longer has this model",
+        }[self.state]
+        return f"price correction {self.id} ({self.provider}/{self.model}): {reason}"
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +184,8 @@ class CustomPrice:
 
     Attributes:
         key: `model` or `provider/model`.
+        cache_write: 5-minute cache writes (unset: the input rate).
+        cache_write_1h: 1-hour cache writes (unset: the 5-minute rate, else the input rate).
     """
 
     key: str
@@ -139,21 +193,27 @@ class CustomPrice:
     output: Decimal
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.key.strip():
             raise ValueError("model name must not be empty")
-        for v in (self.input, self.output, self.cache_read, self.cache_write):
+        for v in (self.input, self.output, self.cache_read, self.cache_write, self.cache_write_1h):
             if v is not None and (not v.is_finite() or v < 0):
                 raise ValueError("prices must be finite and not negative")
 
     def as_model_price(self) -> ModelPrice:
         """Flat (untiered) rates."""
+
+        def flat(value: Decimal | None) -> Rate | None:
+            return None if value is None else Rate(value)
+
         return ModelPrice(
             input=Rate(self.input),
             output=Rate(self.output),
-            cache_read=Rate(self.cache_read) if self.cache_read is not None else None,
-            cache_write=Rate(self.cache_write) if self.cache_write is not None else None,
+            cache_read=flat(self.cache_read),
+            cache_write=flat(self.cache_write),
+            cache_write_1h=flat(self.cache_write_1h),
         )
 
 
@@ -171,4 +231,7 @@ def lookup_keys(provider: str, model: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-__all__ = ["CustomPrice", "ModelPrice", "PriceQuote", "PriceSource", "Rate", "custom_key", "lookup_keys"]
+__all__ = [
+    "CorrectionState", "CustomPrice", "ModelPrice", "PriceCorrection", "PriceQuote", "PriceSource", "Rate",
+    "custom_key", "lookup_keys",
+]

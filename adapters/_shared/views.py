@@ -101,6 +101,8 @@ def pricing_json(record: UsageRecord, quote: PriceQuote | None) -> dict[str, Any
     if quote is not None:
         out["matched"] = quote.key
         out.update({k: as_json_number(v) for k, v in record.rates.items()})
+        if quote.correction and source is PriceSource.BUILT_IN:
+            out["correction"] = quote.correction  # issue 17: a reviewed price correction amended the built-in rates
     if source is PriceSource.UNPRICED:
         out["unpriced"] = True
     return out

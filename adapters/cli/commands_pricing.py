@@ -1,4 +1,4 @@
-"""`cs pricing list|set|reset`: built-in prices (genai-prices) and custom overrides."""
+"""`cs pricing list|set|reset`: built-in prices (genai-prices, with reviewed corrections) and custom overrides."""
 
 from __future__ import annotations
 
@@ -6,30 +6,45 @@ from typing import Annotated, Any
 
 from cyclopts import App, Parameter
 
-from costhq.adapters.cli.output import emit_json, print_table, say
+from costhq.adapters.cli.output import emit_json, print_table, say, warn
 from costhq.adapters.cli.params import Json, usd
 from costhq.domain.errors import InvalidArgument, InvalidPricing
 from costhq.domain.money import as_json_number
-from costhq.domain.pricing import CustomPrice, PriceQuote
+from costhq.domain.numbers import MAX_PRICE_PER_1M
+from costhq.domain.pricing import CustomPrice, PriceCorrection, PriceQuote
+
+_CUSTOM_RATES = (("cache_read", "cacheReadPer1M"), ("cache_write", "cacheWritePer1M"),
+                 ("cache_write_1h", "cacheWrite1hPer1M"))
 
 
 def _custom_json(p: CustomPrice) -> dict[str, Any]:
     out: dict[str, Any] = {"model": p.key, "source": "custom", "inputPer1M": as_json_number(p.input),
                            "outputPer1M": as_json_number(p.output)}
-    if p.cache_read is not None:
-        out["cacheReadPer1M"] = as_json_number(p.cache_read)
-    if p.cache_write is not None:
-        out["cacheWritePer1M"] = as_json_number(p.cache_write)
+    for attr, name in _CUSTOM_RATES:
+        if getattr(p, attr) is not None:
+            out[name] = as_json_number(getattr(p, attr))
     return out
 
 
 def _builtin_json(q: PriceQuote) -> dict[str, Any]:
     out: dict[str, Any] = {"model": q.key, "provider": q.provider, "source": "built-in"}
     out.update({k: as_json_number(v) for k, v in q.price.rates_at(0).items()})
-    tiers = q.price.input.tiers
-    if tiers:
-        out["tiers"] = [{"aboveInputTokens": t, "inputPer1M": as_json_number(p)} for t, p in tiers]
+    starts = sorted({start for rate in (q.price.input, q.price.output) for start, _ in rate.tiers})
+    if starts:  # cliff tiers: past `aboveInputTokens` (total input incl. cache), every token pays these
+        out["tiers"] = [{"aboveInputTokens": t, **{k: as_json_number(v) for k, v in q.price.rates_at(t + 1).items()}}
+                        for t in starts]
+    if q.correction:
+        out["correction"] = q.correction
     return out
+
+
+def _correction_json(c: PriceCorrection) -> dict[str, Any]:
+    return {"id": c.id, "provider": c.provider, "model": c.model, "state": c.state.value, "summary": c.summary,
+            "source": c.source, "checked": c.checked.isoformat(), "warning": c.warning}
+
+
+def _price(flag: str, text: str | None) -> Any:
+    return usd(flag, text, InvalidPricing, maximum=MAX_PRICE_PER_1M)
 
 
 def register(app: App, c: Any) -> None:
@@ -49,16 +64,23 @@ def register(app: App, c: Any) -> None:
             Only models whose name contains this text.
         """
         listing = c.list_prices()(provider=provider, search=search)
+        for correction in listing.corrections:  # stderr, so --json stdout stays one document
+            if correction.warning:
+                warn(correction.warning)
         if json_:
             emit_json({"custom": [_custom_json(p) for p in listing.custom],
-                       "builtIn": [_builtin_json(q) for q in listing.builtin]})
+                       "builtIn": [_builtin_json(q) for q in listing.builtin],
+                       "corrections": [_correction_json(x) for x in listing.corrections]})
             return 0
-        rows = [(p.key, "custom", p.input, p.output, p.cache_read or "", p.cache_write or "") for p in listing.custom]
+        rows = [(p.key, "custom", p.input, p.output, *(getattr(p, a) or "" for a, _ in _CUSTOM_RATES), "")
+                for p in listing.custom]
         for q in listing.builtin:
             r = q.price.rates_at(0)
+            tier = ", ".join(f">{t:,}: {p}/{q.price.output.at(t + 1)}" for t, p in q.price.input.tiers)
             rows.append((f"{q.provider}/{q.key}", "built-in", r["inputPer1M"], r["outputPer1M"],
-                         r.get("cacheReadPer1M", ""), r.get("cacheWritePer1M", "")))
-        print_table(["Model", "Source", "Input/1M", "Output/1M", "Cache read/1M", "Cache write/1M"], rows)
+                         *(r.get(name, "") for _, name in _CUSTOM_RATES), tier))
+        print_table(["Model", "Source", "Input", "Output", "Cache read", "Write 5m", "Write 1h", "Tiers (in/out)"],
+                    rows, title="USD per 1M tokens")
         return 0
 
     @pricing.command(name="set")
@@ -69,10 +91,11 @@ def register(app: App, c: Any) -> None:
         *,
         provider: str | None = None,
         cache_read: Annotated[str | None, Parameter(help="Cache-read price per 1M tokens.")] = None,
-        cache_write: Annotated[str | None, Parameter(help="Cache-write price per 1M tokens.")] = None,
+        cache_write: Annotated[str | None, Parameter(help="5-minute cache-write price per 1M tokens.")] = None,
+        cache_write_1h: Annotated[str | None, Parameter(help="1-hour cache-write price per 1M tokens.")] = None,
         json_: Json = False,
     ) -> int:
-        """Set a custom price per 1M tokens (stored in pricing.json).
+        """Set a custom price per 1M tokens (stored in pricing.json); each price is 0 to 1,000,000.
 
         Parameters
         ----------
@@ -84,14 +107,20 @@ def register(app: App, c: Any) -> None:
             USD per 1M output tokens.
         provider
             Namespace the price as provider/model.
+        cache_read
+            USD per 1M cache-read tokens (default: the input price).
+        cache_write
+            USD per 1M tokens written to the 5-minute cache (default: the input price).
+        cache_write_1h
+            USD per 1M tokens written to the 1-hour cache (default: the 5-minute price, else the input price).
         """
         if not model.strip():
             raise InvalidArgument("model name must not be empty")
         price = c.set_custom_price()(
-            model=model, provider=provider, input_per_1m=usd("input price", input_price, InvalidPricing),
-            output_per_1m=usd("output price", output_price, InvalidPricing),
-            cache_read_per_1m=usd("--cache-read", cache_read, InvalidPricing),
-            cache_write_per_1m=usd("--cache-write", cache_write, InvalidPricing))
+            model=model, provider=provider, input_per_1m=_price("input price", input_price),
+            output_per_1m=_price("output price", output_price), cache_read_per_1m=_price("--cache-read", cache_read),
+            cache_write_per_1m=_price("--cache-write", cache_write),
+            cache_write_1h_per_1m=_price("--cache-write-1h", cache_write_1h))
         if json_:
             emit_json({"pricing": _custom_json(price)})
         else:

@@ -10,7 +10,7 @@ from cyclopts import App, Parameter
 from costhq.adapters._shared import views
 from costhq.adapters.cli.firewall_status import firewall_extra
 from costhq.adapters.cli.output import emit_json, print_kv, print_table, say
-from costhq.adapters.cli.params import Json, SessionOpt, positive_session, usd
+from costhq.adapters.cli.params import Json, SessionOpt, hours, positive_session, usd
 from costhq.domain.money import format_usd
 from costhq.domain.sessions import Session, format_duration
 
@@ -207,15 +207,16 @@ def register(app: App, c: Any) -> None:
         return 0
 
     @app.command
-    def recover(*, max_age: float = 24, json_: Json = False) -> int:
+    def recover(*, max_age: str = "24", json_: Json = False) -> int:
         """End every active session older than --max-age hours.
 
         Parameters
         ----------
         max_age
-            Age in hours past which an active session counts as stale.
+            Age in hours (0 to 1,000,000) past which an active session counts as stale; 0 ends every
+            active session.
         """
-        ended = c.recover_stale()(max_age_hours=max_age)
+        ended = c.recover_stale()(max_age_hours=hours("--max-age", max_age))
         now = c.clock().now()
         if json_:
             emit_json({"recovered": len(ended), "sessions": [views.session_json(s, now) for s in ended]})

@@ -11,7 +11,9 @@ from costhq.adapters._shared import views
 from costhq.adapters.cli.output import emit_json, say
 from costhq.adapters.cli.params import Json, SessionOpt, positive_session, token_count, usd
 from costhq.application.usage import UsageInput
+from costhq.domain.errors import InvalidArgument
 from costhq.domain.money import as_json_number, format_usd
+from costhq.domain.numbers import MAX_CALL_COST_USD, check_reasoning
 from costhq.domain.usage import Origin, TokenCounts
 
 
@@ -21,6 +23,13 @@ def _duration_ms(seconds: str | None) -> int | None:
     from costhq.domain.local_models import seconds_to_ms  # issue 8
 
     return seconds_to_ms(seconds)
+
+
+def _check_reasoning(split: TokenCounts) -> None:
+    try:
+        check_reasoning(split.reasoning, split.output)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def _local_json(local: Any) -> dict[str, Any]:
@@ -71,9 +80,9 @@ def register(app: App, c: Any) -> None:
         cache_write_1h_tokens
             Input tokens written to the 1-hour prompt cache.
         reasoning_tokens
-            The reasoning share of the completion tokens (informational).
+            The reasoning share of the completion tokens (informational; at most --completion-tokens).
         cost
-            Cost in USD (source "manual").
+            Cost in USD, 0 to 1,000,000 (source "manual"); a nonzero cost below $0.0000000001 is refused.
         agent
             Agent name.
         duration
@@ -87,8 +96,9 @@ def register(app: App, c: Any) -> None:
             input=counts["prompt_tokens"] or 0, output=counts["completion_tokens"] or 0,
             cache_read=counts["cache_read_tokens"] or 0, cache_write_5m=counts["cache_write_tokens"] or 0,
             cache_write_1h=counts["cache_write_1h_tokens"] or 0, reasoning=counts["reasoning_tokens"] or 0)
+        _check_reasoning(split)
         call = UsageInput(provider=provider, model=model, tokens=split, total_tokens=counts["tokens"],
-                          cost=usd("--cost", cost), origin=Origin.CLI, agent=agent,
+                          cost=usd("--cost", cost, maximum=MAX_CALL_COST_USD), origin=Origin.CLI, agent=agent,
                           duration_ms=_duration_ms(duration))
         logged = c.log_usage()(call=call, cwd=os.getcwd(), session_id=positive_session(session))
         r, s = logged.record, logged.session

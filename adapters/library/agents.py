@@ -35,6 +35,7 @@ from costhq.application.usage_batch import BatchOutcome, QueuedUsage
 from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument
 from costhq.domain.local_models import seconds_to_ms  # issue 8: `log_ai(duration=...)`
 from costhq.domain.money import ZERO, parse_usd, quantize
+from costhq.domain.numbers import MAX_CALL_COST_USD, MAX_USD, check_count
 from costhq.domain.sessions import Session
 from costhq.domain.usage import Origin, TokenCounts
 
@@ -60,13 +61,21 @@ class AgentSessionSummary:
     working_directory: str
 
 
-def _usd(value: float | int | str | Decimal | None, name: str) -> Decimal | None:
+def _usd(value: float | int | str | Decimal | None, name: str, maximum: Decimal = MAX_USD) -> Decimal | None:
     if value is None:
         return None
     try:
-        return parse_usd(str(value))
+        return parse_usd(value, name=name, maximum=maximum)
     except ValueError as exc:
-        raise InvalidArgument(f"{name}: {exc}") from exc
+        raise InvalidArgument(str(exc)) from None
+
+
+def _counts(**given: int | None) -> dict[str, int]:
+    """Token arguments: whole numbers 0..10^12 (None is 0); InvalidArgument otherwise."""
+    try:
+        return {name: 0 if v is None else check_count(v, name=name) for name, v in given.items()}
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def _build_container() -> Any:
@@ -154,18 +163,26 @@ class AgentSession:
     def log_ai(self, provider: str, model: str, tokens: int | None = None,
                cost: float | int | str | Decimal | None = None, *, prompt_tokens: int | None = None,
                completion_tokens: int | None = None, cache_read_tokens: int | None = None,
-               cache_write_tokens: int | None = None, agent: str | None = None,
-               duration: float | str | Decimal | None = None) -> Any:
+               cache_write_tokens: int | None = None, cache_write_1h_tokens: int | None = None,
+               agent: str | None = None, duration: float | str | Decimal | None = None) -> Any:
         """Record one AI call (cost from prices when omitted; prompt tokens are uncached input).
 
+        `cache_write_tokens` are 5-minute cache writes, `cache_write_1h_tokens` 1-hour ones (each
+        priced at its own rate). Token counts are whole numbers 0..10^12 and `cost` is 0..$1,000,000
+        (`costhq.domain.numbers`); anything else raises InvalidArgument before anything is stored.
         The call is always stored; then BudgetExceededError is raised when the session's budget
         (or a blocking firewall rule) is now crossed. `duration` is the call's wall time in seconds:
         a registered local model (`cs local add`) is priced by it (compute time x hourly rate).
         """
+        counts = _counts(tokens=tokens, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                         cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
+                         cache_write_1h_tokens=cache_write_1h_tokens)
         call = UsageInput(
-            provider=provider, model=model, cost=_usd(cost, "cost"), total_tokens=tokens,
-            tokens=TokenCounts(input=prompt_tokens or 0, output=completion_tokens or 0,
-                               cache_read=cache_read_tokens or 0, cache_write_5m=cache_write_tokens or 0),
+            provider=provider, model=model, cost=_usd(cost, "cost", MAX_CALL_COST_USD),
+            total_tokens=None if tokens is None else counts["tokens"],
+            tokens=TokenCounts(input=counts["prompt_tokens"], output=counts["completion_tokens"],
+                               cache_read=counts["cache_read_tokens"], cache_write_5m=counts["cache_write_tokens"],
+                               cache_write_1h=counts["cache_write_1h_tokens"]),
             origin=Origin.LIBRARY, agent=agent,
             duration_ms=None if duration is None else seconds_to_ms(duration))  # issue 8: exact, validated
         before = self.spent

@@ -8,6 +8,11 @@ Rules (DESIGN §4):
 - A stream is recorded exactly once: when it is exhausted, closed, or its context exits. A stream
   cut short records what was seen, flagged `partial` (and `error` when no usage was seen at all,
   so the call still counts with zero tokens rather than being dropped).
+- Invalid usage (a negative, fractional, non-numeric or absurd count, past 10^12) never raises
+  into the caller's API call: the call is recorded as a 0-token call flagged `usage_missing`
+  (its usage cannot be trusted, so no part of it is billed).
+- OpenAI cached tokens beyond the prompt are clamped to the prompt, and reasoning tokens beyond
+  the output to the output: a server's inconsistent usage never bills more than the prompt.
 """
 
 from __future__ import annotations
@@ -18,12 +23,26 @@ from collections.abc import Callable
 from typing import Any
 
 from costhq.application.usage import UsageInput
+from costhq.domain.numbers import check_count
 from costhq.domain.usage import Origin, TokenCounts
 
 
 def _n(obj: Any, name: str) -> int:
+    """A usage count; absent is 0. Raises ValueError for a count that is not a whole number 0..10^12."""
     value = getattr(obj, name, None) if obj is not None else None
-    return int(value or 0)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():  # un-validated SDK models keep JSON's `12.0`
+        value = int(value)
+    return check_count(value, name=name)
+
+
+def _checked(read: Callable[[Any], TokenCounts | None], usage: Any) -> tuple[TokenCounts | None, bool]:
+    """(tokens, invalid): invalid usage is kept as no tokens, flagged, never raised at the caller."""
+    try:
+        return read(usage), False
+    except ValueError:
+        return TokenCounts(), True
 
 
 def openai_tokens(usage: Any) -> TokenCounts | None:
@@ -39,7 +58,8 @@ def openai_tokens(usage: Any) -> TokenCounts | None:
         cached = _n(getattr(usage, "prompt_tokens_details", None), "cached_tokens")
         output = _n(usage, "completion_tokens")
         reasoning = _n(getattr(usage, "completion_tokens_details", None), "reasoning_tokens")
-    return TokenCounts(input=max(0, prompt - cached), cache_read=cached, output=output, reasoning=reasoning)
+    cached, reasoning = min(cached, prompt), min(reasoning, output)
+    return TokenCounts(input=prompt - cached, cache_read=cached, output=output, reasoning=reasoning)
 
 
 def anthropic_tokens(usage: Any) -> TokenCounts | None:
@@ -79,6 +99,7 @@ class StreamMeter:
         self.served: str | None = None
         self.request_id: str | None = None
         self.tokens: TokenCounts | None = None
+        self.invalid = False  # the last usage seen was invalid (see the module rules)
         self._anthropic: dict[str, Any] = {}
         self._t0 = time.monotonic()
         self._done = False
@@ -93,18 +114,18 @@ class StreamMeter:
             elif kind == "message_delta" and getattr(event, "usage", None) is not None:
                 _merge_anthropic(self._anthropic, event.usage)
             if self._anthropic:
-                self.tokens = anthropic_tokens(_Usage(**self._anthropic))
+                self.tokens, self.invalid = _checked(anthropic_tokens, _Usage(**self._anthropic))
             return
         response = getattr(event, "response", None) if isinstance(kind, str) and kind.startswith("response.") \
             else None
         if response is not None:  # Responses API events carry the response snapshot
             self.served = getattr(response, "model", None) or self.served
             if getattr(response, "usage", None) is not None:
-                self.tokens = openai_tokens(response.usage)
+                self.tokens, self.invalid = _checked(openai_tokens, response.usage)
             return
         self.served = getattr(event, "model", None) or self.served
         if getattr(event, "usage", None) is not None:  # chat: the include_usage chunk
-            self.tokens = openai_tokens(event.usage)
+            self.tokens, self.invalid = _checked(openai_tokens, event.usage)
 
     def take(self, *, partial: bool) -> UsageInput | None:
         """The call to record, the first time only."""
@@ -115,7 +136,7 @@ class StreamMeter:
         tokens = self.tokens or TokenCounts()
         return UsageInput(provider=self.provider, model=self.model, served_model=self.served, tokens=tokens,
                           origin=Origin.LIBRARY, request_id=self.request_id, stream=True,
-                          partial=partial, error=tokens.is_empty,
+                          partial=partial, error=tokens.is_empty and not self.invalid, usage_missing=self.invalid,
                           duration_ms=int((time.monotonic() - self._t0) * 1000))
 
     def finish(self, *, partial: bool) -> None:
@@ -155,9 +176,10 @@ def response_call(provider: str, model: str, result: Any, started: float, *,
     """The call of a non-streamed response; None when it carries no usage."""
     parsed = _parsed(result, stream)
     usage = getattr(parsed, "usage", None)
-    tokens = anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
+    tokens, invalid = _checked(anthropic_tokens if provider == "anthropic" else openai_tokens, usage)
     if tokens is None:
         return None
     return UsageInput(provider=provider, model=model, served_model=getattr(parsed, "model", None),
                       tokens=tokens, origin=Origin.LIBRARY, request_id=request_id_of(parsed) or request_id_of(result),
-                      error=tokens.is_empty, duration_ms=int((time.monotonic() - started) * 1000))
+                      error=tokens.is_empty and not invalid, usage_missing=invalid,
+                      duration_ms=int((time.monotonic() - started) * 1000))

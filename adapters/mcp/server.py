@@ -17,8 +17,9 @@ from typing import Any
 from costhq.adapters._shared import views
 from costhq.adapters._shared.version import envelope
 from costhq.application.usage import UsageInput
-from costhq.domain.errors import CostHQError, InvalidArgument
+from costhq.domain.errors import CostHQError
 from costhq.domain.money import as_json_number, parse_usd
+from costhq.domain.numbers import MAX_CALL_COST_USD, MAX_ID, MAX_USD, check_count
 from costhq.domain.usage import Origin, TokenCounts
 
 
@@ -40,8 +41,14 @@ def _error(code: str, message: str) -> Any:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-def _usd(text: str | float | None) -> Decimal | None:
-    return None if text is None else parse_usd(text)
+def _usd(text: str | float | None, name: str, maximum: Decimal = MAX_USD) -> Decimal | None:
+    """Amounts by the rules of `costhq.domain.numbers` (ValueError -> invalid_argument)."""
+    return None if text is None else parse_usd(text, name=name, maximum=maximum)
+
+
+def _sid(session_id: int | None) -> int | None:
+    """Session ids: 1..2^63-1 (a bigger integer would overflow SQLite's INTEGER)."""
+    return None if session_id is None else check_count(session_id, name="session_id", minimum=1, maximum=MAX_ID)
 
 
 def budget_view(c: Any, session: Any, amount: Decimal | None, limit: Decimal | None) -> dict[str, Any]:
@@ -88,7 +95,7 @@ def make_server(c: Any) -> Any:
     def session_status(session_id: int | None = None, cwd: str | None = None) -> dict[str, Any]:
         """The active session of the working directory (or one by id) with live totals (`cs status --json`)."""
         return _guard(lambda: views.status_json(
-            c.get_session()(cwd=here(cwd), session_id=session_id).session, c.clock().now()))
+            c.get_session()(cwd=here(cwd), session_id=_sid(session_id)).session, c.clock().now()))
 
     @server.tool()
     def start_session(name: str, cwd: str | None = None, resume: bool = False,
@@ -105,20 +112,23 @@ def make_server(c: Any) -> Any:
                     cwd: str | None = None) -> dict[str, Any]:
         """End the active session (or one by id) and return its summary (`cs end --json`)."""
         return _guard(lambda: views.session_json(
-            c.end_session()(cwd=here(cwd), session_id=session_id, notes=notes), c.clock().now()))
+            c.end_session()(cwd=here(cwd), session_id=_sid(session_id), notes=notes), c.clock().now()))
 
     @server.tool()
     def log_ai_usage(provider: str, model: str, prompt_tokens: int = 0, completion_tokens: int = 0,
                      cache_read_tokens: int = 0, cache_write_tokens: int = 0, cost: float | None = None,
                      agent: str | None = None, session_id: int | None = None,
                      cwd: str | None = None) -> dict[str, Any]:
-        """Log one AI call; cost is computed from prices unless given (`cs log-ai --json`)."""
+        """Log one AI call; cost is computed from prices unless given (`cs log-ai --json`).
+        Token counts are whole numbers 0..10^12; cost is 0..1,000,000 USD."""
         def run() -> dict[str, Any]:
-            tokens = TokenCounts(input=prompt_tokens, output=completion_tokens, cache_read=cache_read_tokens,
-                                 cache_write_5m=cache_write_tokens)
-            call = UsageInput(provider=provider, model=model, tokens=tokens, cost=_usd(cost), origin=Origin.MCP,
-                              agent=agent)
-            logged = c.log_usage()(call=call, cwd=here(cwd), session_id=session_id)
+            tokens = TokenCounts(input=check_count(prompt_tokens, name="prompt_tokens"),
+                                 output=check_count(completion_tokens, name="completion_tokens"),
+                                 cache_read=check_count(cache_read_tokens, name="cache_read_tokens"),
+                                 cache_write_5m=check_count(cache_write_tokens, name="cache_write_tokens"))
+            call = UsageInput(provider=provider, model=model, tokens=tokens, origin=Origin.MCP, agent=agent,
+                              cost=_usd(cost, "cost", MAX_CALL_COST_USD))
+            logged = c.log_usage()(call=call, cwd=here(cwd), session_id=_sid(session_id))
             s = logged.session
             return {**views.usage_json(logged.record), "pricing": views.pricing_json(logged.record, logged.quote),
                     "session": {"id": s.id, "aiCost": as_json_number(s.ai_cost), "aiTokens": s.ai_tokens}}
@@ -128,7 +138,7 @@ def make_server(c: Any) -> Any:
     def add_note(message: str, session_id: int | None = None, cwd: str | None = None) -> dict[str, Any]:
         """Add a timestamped annotation to the session (`cs note --json`)."""
         return _guard(lambda: views.annotation_json(
-            c.add_note()(message=message, cwd=here(cwd), session_id=session_id)))
+            c.add_note()(message=message, cwd=here(cwd), session_id=_sid(session_id))))
 
     @server.tool()
     def budget_status(amount: float | None = None, limit: float | None = None, session_id: int | None = None,
@@ -136,23 +146,23 @@ def make_server(c: Any) -> Any:
         """Budget left for the session; with `amount`, whether it can afford that much more (canAfford).
         `limit` adds an ad-hoc session budget on top of any configured budget rules."""
         def run() -> dict[str, Any]:
-            if amount is not None and amount < 0:
-                raise InvalidArgument("amount must not be negative")
-            s = c.get_session()(cwd=here(cwd), session_id=session_id).session
-            return budget_view(c, s, _usd(amount), _usd(limit))
+            spend, cap = _usd(amount, "amount"), _usd(limit, "limit")
+            s = c.get_session()(cwd=here(cwd), session_id=_sid(session_id)).session
+            return budget_view(c, s, spend, cap)
         return _guard(run)
 
     @server.tool()
     def list_sessions(limit: int = 10) -> dict[str, Any]:
         """Recent sessions, newest first (`cs list --json`)."""
         now = c.clock().now()
-        return _guard(lambda: {"sessions": [views.session_json(s, now) for s in c.list_sessions()(limit=limit)]})
+        return _guard(lambda: {"sessions": [views.session_json(s, now) for s in c.list_sessions()(
+            limit=check_count(limit, name="limit", minimum=1, maximum=MAX_ID))]})
 
     @server.tool()
     def show_session(session_id: int | None = None, cwd: str | None = None) -> dict[str, Any]:
         """A session with its files, commits, AI calls and annotations (`cs show --json`)."""
         def run() -> dict[str, Any]:
-            sid = session_id or c.latest_session()(cwd=here(cwd))
+            sid = _sid(session_id) or c.latest_session()(cwd=here(cwd))
             d = c.get_session()(cwd=here(cwd), session_id=sid, detail=True)
             out = views.session_json(d.session, c.clock().now())
             out.update(commitCount=d.session.commits, files=[views.file_json(f) for f in d.files],

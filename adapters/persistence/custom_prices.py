@@ -1,8 +1,9 @@
 """Custom prices: `JsonCustomPriceStore` implements the CustomPriceStore port over `pricing.json`.
 
 The file format is the old tool's: `{"model" | "provider/model": {"input": USD per 1M,
-"output": USD per 1M}}`, plus optional `"cacheRead"` and `"cacheWrite"`. Unknown fields and
-entries written by other tools survive our rewrites, numbers keep their exact decimal text.
+"output": USD per 1M}}`, plus optional `"cacheRead"`, `"cacheWrite"` (5-minute) and
+`"cacheWrite1h"` (issue 17). Unknown fields and entries written by other tools survive our
+rewrites, numbers keep their exact decimal text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from costhq.domain.errors import InvalidPricing
 from costhq.domain.money import parse_usd
+from costhq.domain.numbers import MAX_PRICE_PER_1M
 from costhq.domain.pricing import CustomPrice
 
 _FIELDS = (
@@ -23,6 +25,7 @@ _FIELDS = (
     ("output", "output"),
     ("cacheRead", "cache_read"),
     ("cacheWrite", "cache_write"),
+    ("cacheWrite1h", "cache_write_1h"),
 )
 
 
@@ -143,9 +146,9 @@ class JsonCustomPriceStore:
         if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
             raise self._invalid(f"entry {key!r}: {name!r} must be a number")
         try:
-            return parse_usd(value)
+            return parse_usd(value, name=repr(name), maximum=MAX_PRICE_PER_1M)
         except ValueError as exc:
-            raise self._invalid(f"entry {key!r}: {name!r} {exc}") from exc
+            raise self._invalid(f"entry {key!r}: {exc}") from exc
 
     def _write(self, doc: dict[str, Any]) -> None:
         write_atomically(self._path, _encode(doc) + "\n")

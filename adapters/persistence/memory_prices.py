@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from costhq.domain.pricing import CustomPrice, ModelPrice, PriceQuote, PriceSource
+from costhq.domain.pricing import CorrectionState, CustomPrice, ModelPrice, PriceCorrection, PriceQuote, PriceSource
 
 
 class InMemoryCustomPriceStore:
@@ -37,11 +37,15 @@ class InMemoryCatalog:
     """A catalogue from `{(provider, model): ModelPrice}`.
 
     Lookup is case-insensitive: the named provider first, then `provider/model` refs split at the
-    slash, then the model under any provider. Prices do not change over time.
+    slash, then the model under any provider. Prices do not change over time. Its prices are taken
+    as already corrected: `corrections` reports the ones it is given, and quotes of a model with an
+    applied correction carry its id.
     """
 
-    def __init__(self, prices: Mapping[tuple[str, str], ModelPrice] | None = None) -> None:
+    def __init__(self, prices: Mapping[tuple[str, str], ModelPrice] | None = None,
+                 corrections: Iterable[PriceCorrection] = ()) -> None:
         self._prices = {(p.lower(), m.lower()): (p, m, price) for (p, m), price in (prices or {}).items()}
+        self._corrections = list(corrections)
 
     def find(self, provider: str, model: str, at: datetime) -> PriceQuote | None:
         pid, ref = provider.strip().lower(), model.strip().lower()
@@ -63,6 +67,11 @@ class InMemoryCatalog:
             if (provider is None or key[0] == provider.strip().lower()) and needle in key[1]:
                 yield self._quote(key)
 
+    def corrections(self, at: datetime) -> list[PriceCorrection]:
+        return list(self._corrections)
+
     def _quote(self, key: tuple[str, str]) -> PriceQuote:
         provider, model, price = self._prices[key]
-        return PriceQuote(source=PriceSource.BUILT_IN, key=model, price=price, provider=provider)
+        applied = next((c.id for c in self._corrections if c.state is CorrectionState.APPLIED
+                        and (c.provider.lower(), c.model.lower()) == key), None)
+        return PriceQuote(source=PriceSource.BUILT_IN, key=model, price=price, provider=provider, correction=applied)

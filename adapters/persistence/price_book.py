@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from costhq.application.ports.pricing import CustomPriceStore
-from costhq.domain.pricing import CustomPrice, PriceQuote, PriceSource, lookup_keys
+from costhq.domain.pricing import CustomPrice, PriceCorrection, PriceQuote, PriceSource, lookup_keys
 
 
 class Catalog(Protocol):
@@ -17,6 +17,7 @@ class Catalog(Protocol):
     def entries(
         self, at: datetime, *, provider: str | None = None, search: str | None = None
     ) -> Iterator[PriceQuote]: ...
+    def corrections(self, at: datetime) -> list[PriceCorrection]: ...
 
 
 def _utc_now() -> datetime:
@@ -63,3 +64,7 @@ class CatalogPriceBook:
     def builtin(self, *, provider: str | None = None, search: str | None = None) -> Iterator[PriceQuote]:
         """Catalogue entries at their current prices, for `cs pricing list`."""
         return self._catalog.entries(self._now(), provider=provider, search=search)
+
+    def corrections(self) -> list[PriceCorrection]:
+        """The price corrections of the built-in data and where each stands today."""
+        return self._catalog.corrections(self._now())

@@ -11,6 +11,7 @@ start date, so a call is priced as of its own time; time-of-day prices (DeepSeek
 that time too, as genai-prices does (its unconstrained DeepSeek price is the *off-peak* one).
 Dropped: per-request, search, audio and page prices, and request-context variants (service tiers:
 the standard price applies). A model priced only in dropped units is kept as unpriced (never $0).
+Amended at quote time by the reviewed price corrections (`price_corrections.py`), never in the cache.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from costhq.adapters.persistence.custom_prices import write_atomically
-from costhq.domain.pricing import ModelPrice, PriceQuote, PriceSource, Rate
+from costhq.adapters.persistence.price_corrections import Correction, load_corrections
+from costhq.domain.pricing import CorrectionState, ModelPrice, PriceCorrection, PriceQuote, PriceSource, Rate
 
 FORMAT = 1
 # genai-prices price key -> domain ModelPrice field. genai-prices' input_tokens include cache
@@ -173,10 +175,16 @@ class PriceCatalog:
     memory); the file is replaced atomically, so racing `cs` processes at worst build it twice."""
 
     def __init__(
-        self, cache_dir: str | os.PathLike[str], *, build: Callable[[], dict[str, Any]] = build_index
+        self,
+        cache_dir: str | os.PathLike[str],
+        *,
+        build: Callable[[], dict[str, Any]] = build_index,
+        corrections: Callable[[], dict[tuple[str, str], Correction]] = load_corrections,
     ) -> None:
         self._dir = Path(cache_dir)
         self._build = build
+        self._load_corrections = corrections
+        self._corrections: dict[tuple[str, str], Correction] | None = None
         self._providers: list[dict[str, Any]] | None = None
         self._memo: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -192,7 +200,7 @@ class PriceCatalog:
         if key not in self._memo:
             self._memo[key] = self._resolve(*key)
         hit = self._memo[key]
-        return None if hit is None or hit[1][3] is None else _quote(hit, at)
+        return None if hit is None or hit[1][3] is None else self._quote(hit, at)
 
     def entries(
         self, at: datetime, *, provider: str | None = None, search: str | None = None
@@ -205,7 +213,34 @@ class PriceCatalog:
         for p in [only] if only else self._index():
             for m in _models(p):
                 if m[3] is not None and (needle in m[0].lower() or needle in m[1].lower()):
-                    yield _quote((p, m), at)
+                    yield self._quote((p, m), at)
+
+    def corrections(self, at: datetime) -> list[PriceCorrection]:
+        """Every price correction and its state against the built-in rates in force at `at`."""
+        out = []
+        for (pid, model_id), fix in self._fixes().items():
+            provider = next((p for p in self._index() if p["id"] == pid), None)
+            model = next((m for m in _models(provider) if m[0] == model_id), None) if provider else None
+            if model is None or model[3] is None:
+                out.append(fix.report(CorrectionState.MODEL_MISSING))
+            else:
+                out.append(fix.report(fix.evaluate(select_rates(model[3], at))[0]))
+        return out
+
+    def _fixes(self) -> dict[tuple[str, str], Correction]:
+        if self._corrections is None:
+            self._corrections = self._load_corrections()
+        return self._corrections
+
+    def _quote(self, hit: _Hit, at: datetime) -> PriceQuote:
+        provider, model = hit
+        rates, applied = select_rates(model[3], at), None
+        fix = self._fixes().get((provider["id"], model[0]))
+        if fix is not None:
+            state, rates = fix.evaluate(rates)
+            applied = fix.id if state is CorrectionState.APPLIED else None
+        return PriceQuote(source=PriceSource.BUILT_IN, key=model[0], price=model_price(rates),
+                          provider=provider["id"], correction=applied)
 
     def _index(self) -> list[dict[str, Any]]:
         if self._providers is None:
@@ -292,9 +327,3 @@ def _models(provider: dict[str, Any]) -> list[Entry]:
     if models is None:  # decoded on first use: a lookup by a named provider reads only its line
         models = provider["models"] = json.loads(provider["raw"])
     return models
-
-
-def _quote(hit: _Hit, at: datetime) -> PriceQuote:
-    provider, model = hit
-    price = model_price(select_rates(model[3], at))
-    return PriceQuote(source=PriceSource.BUILT_IN, key=model[0], price=price, provider=provider["id"])

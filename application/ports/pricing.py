@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from costhq.domain.pricing import CustomPrice, PriceQuote
+    from costhq.domain.pricing import CustomPrice, PriceCorrection, PriceQuote
 
 
 class PriceBook(Protocol):
@@ -18,6 +18,9 @@ class PriceBook(Protocol):
         (default now); None when unknown."""
         ...
     def builtin(self, *, provider: str | None = None, search: str | None = None) -> Iterator[PriceQuote]: ...
+    def corrections(self) -> list[PriceCorrection]:
+        """The reviewed corrections of the built-in data, each with its state against it today."""
+        ...
 
 
 class CustomPriceStore(Protocol):

@@ -98,3 +98,13 @@ def test_builtin_lists_catalogue_prices_only(book: tuple[PriceBook, CustomPriceS
     custom.put(CustomPrice(key="anthropic/claude-sonnet-4", input=D(1), output=D(1)))
     listed = list(prices.builtin(provider="anthropic", search="sonnet-4"))
     assert listed and all(q.source is PriceSource.BUILT_IN and q.provider == "anthropic" for q in listed)
+
+
+def test_a_custom_price_replaces_a_corrected_built_in_one(book: tuple[PriceBook, CustomPriceStore]) -> None:
+    prices, custom = book
+    custom.put(CustomPrice(key="anthropic/claude-sonnet-4", input=D(3), output=D(15), cache_write_1h=D(6)))
+    quote = prices.quote("anthropic", "claude-sonnet-4")
+    assert quote is not None and (quote.source, quote.correction) == (PriceSource.CUSTOM, None)
+    # flat: a custom price has no long-context tier (250k x 3 + 1k x 15 + 10k x 6, per 1M)
+    assert quote.price.cost(TokenCounts(input=250_000, cache_write_1h=10_000, output=1000)) == D("0.825")
+    assert all(c.id for c in prices.corrections())

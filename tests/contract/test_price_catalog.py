@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from costhq.adapters.persistence.memory_prices import InMemoryCatalog
 from costhq.adapters.persistence.price_book import Catalog
 from costhq.adapters.persistence.price_catalog import PriceCatalog
-from costhq.domain.pricing import ModelPrice, PriceSource, Rate
+from costhq.domain.pricing import CorrectionState, ModelPrice, PriceCorrection, PriceSource, Rate
 from costhq.domain.usage import TokenCounts
 
 D = Decimal
@@ -19,13 +19,17 @@ CALL = TokenCounts(input=8000, output=2000)
 
 
 def fake() -> InMemoryCatalog:
+    long_context = PriceCorrection(id="anthropic/claude-sonnet-4/long-context", provider="anthropic",
+                                   model="claude-sonnet-4", summary="tier", source="https://example.test",
+                                   checked=date(2026, 12, 4), state=CorrectionState.APPLIED)
     return InMemoryCatalog(
         {
             ("anthropic", "claude-sonnet-4"): ModelPrice(input=Rate(D(3)), output=Rate(D(15))),
             ("openai", "gpt-4o"): ModelPrice(
                 input=Rate(D("2.5")), output=Rate(D(10)), cache_read=Rate(D("1.25"))
             ),
-        }
+        },
+        corrections=[long_context],
     )
 
 
@@ -82,3 +86,13 @@ def test_entries_of_an_unknown_provider_or_search_are_empty(catalog: Catalog) ->
 
 def test_entries_without_filters_list_every_provider(catalog: Catalog) -> None:
     assert {"anthropic", "openai"} <= {q.provider for q in catalog.entries(AT)}
+
+
+def test_an_applied_correction_is_named_on_the_quotes_it_amends(catalog: Catalog) -> None:
+    reports = catalog.corrections(AT)
+    assert [(r.id, r.state) for r in reports] == [
+        ("anthropic/claude-sonnet-4/long-context", CorrectionState.APPLIED)]
+    quote = catalog.find("anthropic", reports[0].model, AT)
+    assert quote is not None and quote.correction == reports[0].id
+    other = catalog.find("openai", "gpt-4o", AT)
+    assert other is not None and other.correction is None

@@ -31,8 +31,10 @@ def test_a_new_store_has_no_overrides(make_store: Callable[[], CustomPriceStore]
 
 def test_put_prices_are_read_back_exactly(make_store: Callable[[], CustomPriceStore]) -> None:
     price = CustomPrice(key="openai/gpt-4o", input=D("2.50"), output=D("10"), cache_read=D("1.25"))
+    claude = CustomPrice(key="anthropic/c", input=D(3), output=D(15), cache_write=D("3.75"), cache_write_1h=D(6))
     make_store().put(price)
-    assert make_store().all() == [price]
+    make_store().put(claude)
+    assert make_store().all() == [price, claude]
 
 
 def test_put_replaces_the_same_key_in_place(make_store: Callable[[], CustomPriceStore]) -> None:

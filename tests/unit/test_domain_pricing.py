@@ -101,10 +101,23 @@ def test_custom_prices_are_flat_and_namespaced_in_lower_case() -> None:
     assert price.as_model_price().cost(TokenCounts(input=8000, cache_read=8000, output=2000)) == D("0.05")
 
 
+def test_custom_one_hour_writes_pay_their_own_rate_else_the_five_minute_one() -> None:
+    tokens = TokenCounts(input=1000, cache_write_5m=2000, cache_write_1h=4000, output=100)
+    with_1h = CustomPrice(key="m", input=D(3), output=D(15), cache_write=D("3.75"), cache_write_1h=D(6))
+    # 1000 x 3 + 2000 x 3.75 + 4000 x 6 + 100 x 15, per 1M
+    assert with_1h.as_model_price().cost(tokens) == D("0.036")
+    assert with_1h.as_model_price().rates_at(0)["cacheWrite1hPer1M"] == D(6)
+    # unset: 4000 x 3.75 instead
+    assert CustomPrice(key="m", input=D(3), output=D(15), cache_write=D("3.75")).as_model_price().cost(tokens) == D(
+        "0.027")
+
+
 @pytest.mark.parametrize("bad", [D(-1), D("NaN"), D("Infinity")])
 def test_custom_prices_must_be_finite_and_not_negative(bad: Decimal) -> None:
     with pytest.raises(ValueError):
         CustomPrice(key="m", input=bad, output=D(1))
+    with pytest.raises(ValueError):
+        CustomPrice(key="m", input=D(1), output=D(1), cache_write_1h=bad)
 
 
 def test_lookup_tries_provider_then_model_then_lower_case() -> None:

@@ -75,7 +75,8 @@ def _sample(n: int) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> PriceCatalog:
-    return PriceCatalog(tmp_path_factory.mktemp("cache"))
+    # Without the reviewed price corrections (tests/unit/test_price_corrections.py checks those).
+    return PriceCatalog(tmp_path_factory.mktemp("cache"), corrections=dict)
 
 
 def test_a_broad_sample_of_models_costs_exactly_what_genai_prices_says(catalog: PriceCatalog) -> None:

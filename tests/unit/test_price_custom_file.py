@@ -38,6 +38,16 @@ def test_cache_prices_use_camel_case_keys(tmp_path: Path) -> None:
     }
 
 
+def test_the_one_hour_cache_write_rate_round_trips_as_cache_write_1h(tmp_path: Path) -> None:
+    path = tmp_path / "pricing.json"
+    price = CustomPrice(key="m", input=D(3), output=D(15), cache_write=D("3.75"), cache_write_1h=D(6))
+    JsonCustomPriceStore(path).put(price)
+    assert json.loads(path.read_text()) == {"m": {"input": 3, "output": 15, "cacheWrite": 3.75, "cacheWrite1h": 6}}
+    assert JsonCustomPriceStore(path).all() == [price]
+    JsonCustomPriceStore(path).put(CustomPrice(key="m", input=D(3), output=D(15)))  # unset again: removed
+    assert json.loads(path.read_text()) == {"m": {"input": 3, "output": 15}}
+
+
 def test_numbers_keep_their_exact_decimal_text(tmp_path: Path) -> None:
     path = tmp_path / "pricing.json"
     JsonCustomPriceStore(path).put(CustomPrice(key="m", input=D("0.123456789012345678901"), output=D("1E+1")))
@@ -72,6 +82,8 @@ def test_a_missing_file_means_no_overrides_and_is_not_created_by_reading(tmp_pat
         ('{"m": {"input": true, "output": 1}}', "must be a number"),
         ('{"m": {"input": -1, "output": 1}}', "negative"),
         ('{"m": {"input": 1, "output": 1, "cacheRead": -0.5}}', "negative"),
+        ('{"m": {"input": 1, "output": 1, "cacheWrite1h": "\u0663"}}', "'cacheWrite1h' must be a decimal number"),
+        ('{"m": {"input": 1e7, "output": 1}}', "'input' must be at most 1,000,000"),
     ],
 )
 def test_a_malformed_file_is_an_error_naming_the_file_and_the_reason(

@@ -107,7 +107,15 @@ def test_note_and_recover_and_stats() -> None:
         1, 0, Decimal("0.054"), 10000, 13 * 3600)
 
 
-def test_recover_rejects_a_non_positive_age() -> None:
+def test_recover_rejects_a_negative_or_nan_age() -> None:
     w = make_world()
-    with pytest.raises(InvalidArgument):
-        RecoverStale(w.uow, w.clock)(max_age_hours=0)
+    for bad in (-1, float("nan")):
+        with pytest.raises(InvalidArgument):
+            RecoverStale(w.uow, w.clock)(max_age_hours=bad)
+
+
+def test_recover_with_max_age_zero_ends_every_active_session_even_one_started_this_instant() -> None:
+    w = make_world()
+    s = w.start()(name="just now", cwd=REPO).session
+    assert [r.id for r in RecoverStale(w.uow, w.clock)(max_age_hours=0)] == [s.id]
+    assert RecoverStale(w.uow, w.clock)(max_age_hours=0) == []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from costhq.adapters.persistence.memory_prices import InMemoryCatalog
+from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.application.pricing import ListPrices, ResetPricing
 from costhq.application.usage import EnsureBackgroundSession, UsageInput
 from costhq.domain.errors import InvalidPricing, MissingTokens, NotFound, UnknownModel
-from costhq.domain.pricing import PriceSource
+from costhq.domain.pricing import CorrectionState, PriceCorrection, PriceSource
 from costhq.domain.usage import Origin, TokenCounts
 from tests.unit.core_world import REPO, make_world
 
@@ -108,3 +111,26 @@ def test_pricing_reset_and_list() -> None:
     assert ResetPricing(w.custom)() == 1
     with pytest.raises(InvalidPricing):
         w.set_price()(model="x", input_per_1m=Decimal(-1), output_per_1m=Decimal(1))
+
+
+def test_a_custom_one_hour_write_rate_prices_one_hour_writes() -> None:
+    w = make_world()
+    w.start()(name="s", cwd=REPO)
+    w.set_price()(model="claude-sonnet-4", provider="anthropic", input_per_1m=Decimal(2), output_per_1m=Decimal(8),
+                  cache_write_per_1m=Decimal("2.5"), cache_write_1h_per_1m=Decimal(4))
+    logged = w.log()(call=_call(tokens=TokenCounts(input=1000, cache_write_5m=1000, cache_write_1h=1000,
+                                                   output=1000)), cwd=REPO)
+    assert logged.record.cost == Decimal("0.0165")  # 1000 x (2 + 2.5 + 4 + 8) per 1M
+    assert logged.record.rates["cacheWrite1hPer1M"] == Decimal(4)
+    assert logged.record.price_source is PriceSource.CUSTOM
+
+
+def test_the_listing_carries_the_price_corrections_and_their_warnings() -> None:
+    w = make_world()
+    retired = PriceCorrection(id="p/m/tier", provider="p", model="m", summary="s", source="https://example.test",
+                              checked=date(2026, 12, 4), state=CorrectionState.IN_BUILT_IN)
+    catalog = InMemoryCatalog({}, corrections=[retired])
+    listing = ListPrices(CatalogPriceBook(catalog, w.custom, now=w.clock.now), w.custom)()
+    assert listing.corrections == [retired]
+    assert listing.corrections[0].warning == (
+        "price correction p/m/tier (p/m): the built-in price data now has this entry; retire the correction")
