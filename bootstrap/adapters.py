@@ -4,6 +4,8 @@ Config (`config.toml`):
     [firewall]  unpriced = "allow" | "block";  reservation_ttl_seconds = 600
     [budgets]   timezone = "Europe/Paris"      (default: the system zone)
     [audit]     key = "..."                    (COSTHQ_AUDIT_KEY wins; enables HMAC-SHA-256)
+    [storage]   url = "postgresql://..."       (COSTHQ_DATABASE_URL wins; team mode, issue 16)
+    [user]      name = "ann"; machine = "ann-laptop"   (who and where on team records)
 """
 
 from __future__ import annotations
@@ -18,10 +20,35 @@ from costhq.domain.errors import InvalidArgument
 
 
 def uow_factory(settings: Settings, *, read_only: bool = False) -> Any:
+    key = audit_key(settings)
+    if settings.database_url:  # issue 16: every front end builds its units of work here
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url, user, machine = settings.database_url, settings.user_name, settings.machine
+        return lambda: PgUnitOfWork(url, audit_key=key, read_only=read_only, user=user, machine=machine)
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 
-    db, key = str(settings.db_path), audit_key(settings)
+    db = str(settings.db_path)
     return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only)
+
+
+def schema_admin(settings: Settings) -> Any:
+    """`cs db migrate`'s port on the configured back end."""
+    if settings.database_url:
+        from costhq.adapters.persistence.postgres.admin import PgSchemaAdmin
+
+        return PgSchemaAdmin(settings.database_url)
+    from costhq.adapters.persistence.sqlite_admin import SqliteSchemaAdmin
+
+    return SqliteSchemaAdmin(str(settings.db_path))
+
+
+def history_push(settings: Settings) -> Any:
+    """`cs db push`'s port: this machine's SQLite history into a team database."""
+    from costhq.adapters.persistence.postgres.push import SqliteToPostgresPush
+
+    return SqliteToPostgresPush(str(settings.db_path), user=settings.user_name, machine=settings.machine,
+                                audit_key=audit_key(settings))
 
 
 def git() -> Any:
@@ -110,12 +137,21 @@ def file_state(path: str) -> tuple[int, int, int]:
 
 
 def dashboard_queries(settings: Settings) -> Any:
+    if settings.database_url:
+        # The dashboard's queries are not ported to PostgreSQL yet: refuse clearly rather than
+        # show the local file's figures as if they were the team's.
+        raise InvalidArgument("the dashboard and `cs card` do not read a PostgreSQL database yet (docs/team.md);"
+                          " unset COSTHQ_DATABASE_URL / [storage] url to see this machine's SQLite data")
     from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
 
     return ApswDashboardQueries(str(settings.db_path))
 
 
 def data_reset(settings: Settings) -> Any:
+    if settings.database_url:
+        from costhq.adapters.persistence.postgres.reset import PgDataReset
+
+        return PgDataReset(settings.database_url, audit_key=audit_key(settings))
     from costhq.adapters.persistence.apsw_reset import ApswDataReset
 
     return ApswDataReset(str(settings.db_path), audit_key=audit_key(settings))

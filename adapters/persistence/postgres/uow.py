@@ -101,6 +101,11 @@ class PgUnitOfWork:
         self._conn = conn
         return self
 
+    @property
+    def db(self) -> PgDb:
+        """The unit of work's statements (for this package's admin code: reset, push)."""
+        return self._db
+
     def __getattr__(self, name: str) -> Any:
         target = _LAZY_REPOSITORIES.get(name)
         if target is None or "_db" not in self.__dict__:
@@ -128,7 +133,13 @@ class PgUnitOfWork:
             conn.close()
 
 
-_LAZY_REPOSITORIES: dict[str, str] = {}
+# Built on first use, like the APSW unit of work's (the hot commands never touch them).
+_LAZY_REPOSITORIES = {
+    "imports": "costhq.adapters.persistence.postgres.integrations:PgImportRepository",
+    "reports": "costhq.adapters.persistence.postgres.integrations:PgReportRepository",
+    "today": "costhq.adapters.persistence.postgres.integrations:PgTodayRepository",
+    "local": "costhq.adapters.persistence.postgres.local:PgLocalRepository",
+}
 _CONVERTER: list[Any] = []
 
 
