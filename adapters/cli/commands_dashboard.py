@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json
+from costhq.adapters.cli.params import Whole
 from costhq.domain.money import as_json_number
 
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Machine-readable JSON output.")]
@@ -33,7 +34,7 @@ def register_dashboard(app: App, c: Any) -> None:
     """Add `dashboard` and `card`."""
 
     @app.command
-    def dashboard(*, port: int = 3737, host: str = "127.0.0.1", no_open: NoOpen = False, json_: Json = False) -> int:
+    def dashboard(*, port: Whole = 3737, host: str = "127.0.0.1", no_open: NoOpen = False, json_: Json = False) -> int:
         """Open the local web dashboard (http://localhost:3737).
 
         Parameters

@@ -15,7 +15,7 @@ from cyclopts import App, Parameter
 
 from costhq.adapters._shared import views
 from costhq.adapters.cli.output import emit_json, envelope, say
-from costhq.adapters.cli.params import Json
+from costhq.adapters.cli.params import Json, whole
 from costhq.domain.errors import InvalidArgument
 
 CSV_COLUMNS = ["id", "name", "status", "startTime", "endTime", "duration", "workingDirectory", "gitRoot",
@@ -53,7 +53,7 @@ def register(app: App, c: Any) -> None:
     def export(
         *,
         format: Annotated[str, Parameter(name=["--format", "-f"])] = "json",
-        limit: Annotated[int | None, Parameter(name=["--limit", "-l"])] = None,
+        limit: Annotated[int | None, Parameter(name=["--limit", "-l"], converter=whole)] = None,
         output: Annotated[Path | None, Parameter(name=["--output", "-o"])] = None,
         json_: Json = False,
     ) -> int:

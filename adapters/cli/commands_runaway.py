@@ -8,7 +8,7 @@ from cyclopts import App, Parameter
 
 from costhq.adapters._shared import firewall_views as fv
 from costhq.adapters.cli.output import emit_json, print_kv, print_table, say
-from costhq.adapters.cli.params import Json, positive_session
+from costhq.adapters.cli.params import Json, SessionOpt, WholeOpt, positive_session
 
 
 def register(app: App, c: Any) -> None:
@@ -17,7 +17,7 @@ def register(app: App, c: Any) -> None:
     app.command(runaway)
 
     @runaway.command
-    def status(*, session: Annotated[int | None, Parameter(name=["--session", "-s"])] = None,
+    def status(*, session: SessionOpt = None,
                json_: Json = False) -> int:
         """Detector settings and open trips (of one session, or all)."""
         rep = c.runaway_status()(session_id=positive_session(session))
@@ -37,13 +37,13 @@ def register(app: App, c: Any) -> None:
         *,
         action: Literal["warn", "block"] | None = None,
         velocity: Annotated[str | None, Parameter(help="USD per minute that trips.")] = None,
-        velocity_window: int | None = None,
-        identical: int | None = None,
-        identical_window: int | None = None,
-        loop_repeats: int | None = None,
-        loop_window: int | None = None,
-        churn: int | None = None,
-        churn_window: int | None = None,
+        velocity_window: WholeOpt = None,
+        identical: WholeOpt = None,
+        identical_window: WholeOpt = None,
+        loop_repeats: WholeOpt = None,
+        loop_window: WholeOpt = None,
+        churn: WholeOpt = None,
+        churn_window: WholeOpt = None,
         reset: bool = False,
         json_: Json = False,
     ) -> int:
@@ -76,7 +76,7 @@ def register(app: App, c: Any) -> None:
         return 0
 
     @runaway.command
-    def clear(*, session: Annotated[int | None, Parameter(name=["--session", "-s"])] = None,
+    def clear(*, session: SessionOpt = None,
               json_: Json = False) -> int:
         """Clear open trips (of one session, or all): lifts a runaway block."""
         n = c.clear_runaway()(session_id=positive_session(session))

@@ -10,7 +10,7 @@ from cyclopts import App, Parameter
 from costhq.adapters._shared import views
 from costhq.adapters.cli.firewall_status import firewall_extra
 from costhq.adapters.cli.output import emit_json, print_kv, print_table, say
-from costhq.adapters.cli.params import Json, SessionOpt, hours, positive_session, usd
+from costhq.adapters.cli.params import Json, SessionArg, SessionOpt, hours, positive_session, usd, whole
 from costhq.domain.money import format_usd
 from costhq.domain.sessions import Session, format_duration
 
@@ -109,7 +109,7 @@ def register(app: App, c: Any) -> None:
 
     @app.command
     def show(
-        session_id: int | None = None,
+        session_id: SessionArg = None,
         *,
         files: bool = False,
         commits: bool = False,
@@ -154,7 +154,8 @@ def register(app: App, c: Any) -> None:
         return 0
 
     @app.command(name="list")
-    def list_(*, limit: Annotated[int, Parameter(name=["--limit", "-l"])] = 10, json_: Json = False) -> int:
+    def list_(*, limit: Annotated[int, Parameter(name=["--limit", "-l"], converter=whole)] = 10,
+              json_: Json = False) -> int:
         """List recent sessions.
 
         Parameters

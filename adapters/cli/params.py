@@ -23,6 +23,17 @@ def _session_id(type_: Any, tokens: Sequence[Any]) -> int:
     return numbers.parse_count(tokens[0].value, name="session id", minimum=1, maximum=numbers.MAX_ID)
 
 
+def whole(type_: Any, tokens: Sequence[Any]) -> int:
+    """A Cyclopts converter for any whole-number flag: ASCII digits only, 0..2^63-1 (ranges that
+    depend on the flag are checked by the use case, which names the rule)."""
+    token = tokens[0]
+    name = getattr(token, "keyword", None) or "value"
+    return numbers.parse_count(token.value, name=name, maximum=numbers.MAX_ID)
+
+
+SessionArg = Annotated[int | None, Parameter(converter=_session_id)]  # a positional session id
+Whole = Annotated[int, Parameter(converter=whole)]
+WholeOpt = Annotated[int | None, Parameter(converter=whole)]
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Machine-readable JSON output.")]
 SessionOpt = Annotated[
     int | None, Parameter(name=["--session", "-s"], converter=_session_id, help="Target session id.")

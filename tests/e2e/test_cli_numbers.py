@@ -146,3 +146,16 @@ def test_pricing_list_warns_once_the_built_in_data_has_the_corrected_entry(cs: C
                         "retire the correction\n")
     assert "correction" not in r.json["builtIn"][0]
 
+
+
+@pytest.mark.parametrize("args", [
+    ["show", "٣"], ["list", "-l", "١٢"], ["export", "-l", "②"], ["runaway", "config", "--churn", "３"],
+    ["runaway", "config", "--loop-window", "99999999999999999999999"], ["runaway", "status", "-s", "٣"],
+    ["dashboard", "--port", "３७３７", "--no-open"],
+])
+def test_every_numeric_flag_takes_ascii_digits_only(cs: Cs, args: list[str]) -> None:
+    cs.ok("start", "s")
+    audit = rows(cs, "SELECT COUNT(*) FROM audit_log")
+    doc = cs.fails("invalid_argument", *args)
+    assert set(doc) == {"schemaVersion", "costhqVersion", "error"}
+    assert rows(cs, "SELECT COUNT(*) FROM audit_log") == audit
