@@ -37,7 +37,7 @@ _idle = threading.local()
 
 def _take(url: str, read_only: bool) -> psycopg.Connection[Any]:
     slot: dict[str, Any] = getattr(_idle, "conns", None) or {}
-    conn = slot.pop(url, None)
+    conn: psycopg.Connection[Any] | None = slot.pop(url, None)
     if conn is None or conn.closed or conn.info.transaction_status != _IDLE:
         if conn is not None:
             conn.close()
