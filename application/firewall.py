@@ -1,47 +1,92 @@
-"""The spend firewall: the proxy's RequestGuard and the hook `LogUsage` runs after a record.
+"""The spend firewall: the proxy's RequestGuard, the library's pre-flight, and the hook `LogUsage`
+runs after a record.
 
-Rules (issue 4):
-- Before a proxied request: refuse while the session has an open runaway `block` trip; feed the
-  request fingerprint to the detector; refuse unpriced models when the policy says `block`;
-  then, in ONE IMMEDIATE transaction, check `spent + reserved + worst_case <= limit` for every
-  applicable blocking rule and store a reservation of `worst_case`. Concurrent requests
-  therefore overshoot a limit by at most one in-flight worst case.
-- worst_case = ceil(body bytes / 3) input tokens at the input price (cliff tiers included) +
-  max_tokens / max_output_tokens (or a model-sized default) at the output price.
-- Settle releases the reservation: by then the proxy has recorded the call's real cost as usage
-  (RecordProxyUsage), so spend moves from "reserved" to "recorded". Unsettled reservations
-  stop counting after `reservation_ttl_s` (a crashed request).
-- Every refusal is audited (`firewall.block`) in a committed transaction before it is raised.
+Rules (issues 4 and 14):
+- Before a proxied request: while runaway blocking is configured or a block trip is open, feed
+  the request fingerprint to the detector and refuse a blocked session (one durable
+  transaction); otherwise the fingerprint is fed after the fact, off the request path
+  (`Ticket.observed` False). Then refuse unpriced models when the policy says `block`.
+- Then reserve the call's EXPECTED cost (domain.estimates: input from what the request holds and
+  references, output learned from recent calls of the model and client) through the process's
+  ReservationLedger (application.reservations), which refuses when a blocking rule would pass
+  its limit. Nothing is written to storage on the request path unless the lease must be renewed
+  (then one transaction without a disk flush).
+- Settle releases the hold once the call's record is stored and teaches the estimate what the
+  call really cost. The bound this gives is in docs/firewall.md.
+- Every refusal is audited (`firewall.block`) in a committed, durable transaction before it is raised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
 from costhq.application.audit import record
-from costhq.application.budgets import FirewallPolicy, budget_exceeded, check_recorded, statuses
+from costhq.application.budgets import FirewallPolicy, budget_exceeded, check_recorded
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.firewall import FirewallUnitOfWork
+from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.pricing import PriceBook
+from costhq.application.ports.storage import UnitOfWork
+from costhq.application.reservations import Hold, ReservationLedger
 from costhq.application.runaway import observe
-from costhq.domain.budgets import RuleStatus, default_max_output, estimate_input_tokens, first_blocking
-from costhq.domain.errors import BudgetExceeded, CostHQError, RunawayDetected
+from costhq.application.session_scope import background_session, resolve_session
+from costhq.domain.budgets import RuleStatus, first_blocking
+from costhq.domain.errors import BudgetExceeded, CostHQError, NoActiveSession, RunawayDetected
+from costhq.domain.estimates import (
+    CostSample,
+    RequestShape,
+    billed_input,
+    expected_cost,
+    expected_output,
+    full_input_cost,
+    input_ratio,
+    input_tokens,
+)
 from costhq.domain.money import ZERO, format_usd
+from costhq.domain.pricing import ModelPrice
 from costhq.domain.runaway import ActivityEvent, EventKind, Trip
 from costhq.domain.usage import Origin, UsageRecord
 
 
-@attrs.frozen
-class Reservation:
-    """The token `before` returns: the reservation id and what was reserved."""
+@attrs.frozen(kw_only=True)
+class Estimate:
+    """A call's expected cost and what it was made from (for the refusal message and learning).
 
-    id: int
-    session_id: int
+    Attributes:
+        amount: the reservation (USD).
+        full_input: its expected input at the full input rate (before the learned ratio).
+        input_tokens: expected input tokens (text, images, files, the referenced response).
+        output_tokens: expected output tokens.
+        price: the rates used.
+    """
+
     amount: Decimal
+    full_input: Decimal
+    input_tokens: int
+    output_tokens: int
+    price: ModelPrice
+
+
+@attrs.frozen
+class Ticket:
+    """What `before` / `reserve` return and `settle` takes back.
+
+    Attributes:
+        hold: the ledger's reservation.
+        model / client: whose estimate the settled call teaches.
+        estimate: None for an unpriced model (reserved at $0).
+        observed: False when the runaway detector still has to see this call (after the fact).
+    """
+
+    hold: Hold
+    model: str
+    client: str
+    estimate: Estimate | None
+    observed: bool = True
 
 
 @attrs.frozen
@@ -52,72 +97,104 @@ class FirewallGuard:
     clock: Clock
     prices: PriceBook
     policy: FirewallPolicy
+    ledger: ReservationLedger
 
-    def worst_case(self, *, provider: str, model: str, body_bytes: int,
-                   max_output_tokens: int | None) -> Decimal | None:
-        """Upper bound of a request's cost; None when the model has no price."""
+    def estimate(self, *, provider: str, model: str, shape: RequestShape, client: str) -> Estimate | None:
+        """The expected cost of a request (domain.estimates); None when the model has no price."""
         quote = self.prices.quote(provider, model)
         if quote is None:
             return None
-        out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else default_max_output(model)
-        return quote.price.worst_case(estimate_input_tokens(body_bytes), out)
+        prev = shape.previous_response_id
+        referenced = (self.ledger.probe.response_tokens(prev) or 0) if prev else 0
+        tokens = input_tokens(shape, provider, referenced=referenced)
+        samples = self.ledger.samples(model, client)
+        out = expected_output(samples, shape.max_output_tokens)
+        amount = expected_cost(quote.price, input_tokens=tokens, output_tokens=out, ratio=input_ratio(samples))
+        return Estimate(amount=amount, full_input=full_input_cost(quote.price, tokens), input_tokens=tokens,
+                        output_tokens=out, price=quote.price)
 
-    def before(self, *, session_id: int, provider: str, model: str, body_bytes: int,
-               max_output_tokens: int | None, fingerprint: str) -> Reservation | None:
-        worst = self.worst_case(provider=provider, model=model, body_bytes=body_bytes,
-                                max_output_tokens=max_output_tokens)
+    def before(self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str,
+               client: str) -> Ticket:
         now = self.clock.now()
+        observed = self.ledger.probe.runaway_blocking(now)
+        if observed:
+            self._runaway(session_id=session_id, provider=provider, model=model, fingerprint=fingerprint, now=now)
+        ticket = self.reserve(session_id=session_id, provider=provider, model=model, shape=shape, client=client,
+                              actor="proxy")
+        return attrs.evolve(ticket, observed=observed)
+
+    def reserve(self, *, session_id: int, provider: str, model: str, shape: RequestShape, client: str,
+                actor: str = "library") -> Ticket:
+        """Reserve a call's expected cost, or refuse it (audited) with BudgetExceeded."""
+        now = self.clock.now()
+        est = self.estimate(provider=provider, model=model, shape=shape, client=client)
+        try:
+            if est is None and self.policy.block_unpriced:
+                raise BudgetExceeded(f"{provider}/{model} has no known price and the firewall blocks unpriced "
+                                     "models ([firewall] unpriced = \"block\")", rule="unpriced", model=model)
+            hold = self.ledger.admit(session_id=session_id, model=model, amount=est.amount if est else ZERO, now=now)
+        except BudgetExceeded as refusal:
+            with self.uow() as uow:
+                _audit_block(uow, refusal, actor=actor, at=now, session_id=session_id, provider=provider, model=model)
+            raise
+        return Ticket(hold, model, client, est)
+
+    def _runaway(self, *, session_id: int, provider: str, model: str, fingerprint: str, now: datetime) -> None:
         refusal: CostHQError | None = None
-        token = None
         with self.uow() as uow:
             trips = observe(uow, ActivityEvent(session_id=session_id, kind=EventKind.CALL, at=now, key=fingerprint),
                             now=now, actor="proxy")
             blocking = [t for t in trips if t.blocking(now)]
             if blocking:
                 refusal = _runaway_refusal(blocking[0])
-            elif worst is None and self.policy.block_unpriced:
-                refusal = BudgetExceeded(f"{provider}/{model} has no known price and the firewall blocks unpriced "
-                                         "models ([firewall] unpriced = \"block\")", rule="unpriced", model=model)
-            else:
-                refusal, token = self._reserve(uow, session_id, model, worst or ZERO, now)
-            if refusal is not None:
-                record(uow, "firewall.block", actor="proxy", at=now, session_id=session_id, provider=provider,
-                       model=model, code=refusal.code, message=refusal.message,
-                       **{k: v for k, v in refusal.details.items() if k not in ("model", "session_id")})
+                _audit_block(uow, refusal, actor="proxy", at=now, session_id=session_id, provider=provider,
+                             model=model)
         if refusal is not None:
             raise refusal
-        return token
 
-    def _reserve(self, uow: FirewallUnitOfWork, session_id: int, model: str, worst: Decimal,
-                 now: datetime) -> tuple[CostHQError | None, Reservation | None]:
-        session = uow.sessions.get(session_id)
-        project = session.working_directory if session else None
-        rules = [r for r in uow.budgets.all() if r.applies(session_id=session_id, project=project, model=model)]
-        if not rules:
-            return None, None
-        uow.budgets.expire(now)
-        found = first_blocking(statuses(uow, rules, now=now, tz=self.policy.tz, with_reserved=True, incoming=worst))
-        if found is not None:
-            return _over(found, worst), None
-        rid = uow.budgets.reserve(session_id=session_id, project=project, model=model, amount=worst, at=now,
-                                  expires_at=now + timedelta(seconds=self.policy.reservation_ttl_s))
-        return None, Reservation(rid, session_id, worst)
-
-    def settle(self, token: object | None, actual_cost: Decimal | None) -> None:
-        if not isinstance(token, Reservation):
+    def settle(self, token: object | None, record: UsageRecord | None) -> None:
+        """Release the hold (the record is stored, or nothing will be) and learn from the record.
+        Idempotent, and never writes to storage (it may run inside the writer's transaction)."""
+        recorded = None if record is None else record.cost
+        if not isinstance(token, Ticket) or not self.ledger.release(token.hold, recorded):
             return
-        with self.uow() as uow:
-            uow.budgets.release(token.id)
+        est = token.estimate
+        if record is not None and est is not None and not (record.error or record.partial):
+            sample = CostSample(estimated_input=est.full_input, input_cost=billed_input(est.price, record.tokens),
+                                output_tokens=record.tokens.output)
+            self.ledger.learn(token.model, token.client, sample, record.timestamp)
+
+    def close(self, session_id: int | None = None) -> None:
+        """Give this process's leases back (of a session that ended; else all: the proxy's shutdown,
+        the library's exit) and write what it learned."""
+        self.ledger.close(session_id)
 
 
-def _over(s: RuleStatus, worst: Decimal) -> BudgetExceeded:
-    r = s.rule
-    what = f"{r.scope.value} budget #{r.id}" + (f" for {r.model}" if r.model else "")
-    err = budget_exceeded(s, f"{what} would be exceeded: spent {format_usd(s.spent)} + in flight "
-                             f"{format_usd(s.reserved)} + this request up to {format_usd(worst)} > limit "
-                             f"{format_usd(r.limit)}")
-    err.details["worst_case"] = str(worst)
-    return err
+@attrs.frozen
+class CallSession:
+    """The session a tracked library call that names none is recorded on (the active session of
+    its scope, else the background session, created on demand): what its pre-flight reserves on."""
+
+    read_uow: Callable[[], UnitOfWork]
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    git: GitMetadata
+
+    def __call__(self, *, cwd: str) -> int:
+        scope = self.git.scope(cwd)
+        try:
+            with self.read_uow() as uow:
+                return resolve_session(uow, scope, None).id
+        except NoActiveSession:
+            with self.uow() as uow:
+                return background_session(uow, scope=scope.path, now=self.clock.now()).id
+
+
+def _audit_block(uow: FirewallUnitOfWork, refusal: CostHQError, *, actor: str, at: datetime, session_id: int,
+                 provider: str, model: str) -> None:
+    record(uow, "firewall.block", actor=actor, at=at, session_id=session_id, provider=provider, model=model,
+           code=refusal.code, message=refusal.message,
+           **{k: v for k, v in refusal.details.items() if k not in ("model", "session_id")})
 
 
 def _runaway_refusal(trip: Trip) -> RunawayDetected:

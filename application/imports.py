@@ -1,8 +1,10 @@
 """Importing agent usage logs (`cs import`, `cs auto-log`).
 
-Rules: idempotent by request id — a call already stored (by an earlier import, or captured
-by the proxy under the same request id) is skipped; records carry origin `import`, are priced
-at the call's own timestamp, and are kept unpriced rather than dropped when no price is known.
+Rules: calls go through the recording pipeline every path uses (application/usage.py, in bulk),
+so the identity rule decides first (docs/identity.md): a stored key (an earlier import, a retried
+hook) is a replay, and a call the proxy or the library already captured is reported as already
+captured, never counted twice. Records carry origin `import`, are priced at the call's own
+timestamp, and are kept unpriced rather than dropped when no price is known.
 Attribution: `--session ID` puts everything there; `--attach` picks the session of the call's
 scope whose time window holds it; every other call goes to its project's "Imported" session
 (one per scope, created on demand and kept ended so it never becomes anyone's active session).
@@ -16,17 +18,19 @@ from decimal import Decimal
 
 import attrs
 
+from costhq.application.audit import record_imported
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.integrations import IntegrationsUnitOfWork, UsageLogSource
 from costhq.application.ports.pricing import PriceBook
-from costhq.application.usage import UsageInput, build_record, price_usage
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput, price_or_error, record_within
 from costhq.domain.errors import InvalidArgument, NoActiveSession, SessionNotFound
+from costhq.domain.identity import Verdict
 from costhq.domain.imports import IMPORTED_SESSION_NAME, ImportCursor, ImportedCall, ScanStats
 from costhq.domain.money import ZERO
 from costhq.domain.pricing import PriceCorrection, PriceQuote
 from costhq.domain.sessions import NewSession, Session
-from costhq.domain.usage import Origin, UsageRecord
+from costhq.domain.usage import Origin
 
 # Calls per transaction: a batch holds the write lock ~0.1 s (bulk insert), and a crash loses at
 # most one batch; fewer, larger batches also spare a commit and a WAL checkpoint per 500 calls.
@@ -40,7 +44,8 @@ class ImportReport:
     Attributes:
         source: `claude-code` or `codex`.
         imported: calls recorded (or that would be, with dry-run).
-        skipped: calls already stored (same request id).
+        skipped: calls already recorded: replays of an earlier import plus `captured`.
+        captured: calls the proxy or the library had already recorded (docs/identity.md).
         cost: priced cost of the imported calls.
         tokens: tokens of the imported calls.
         unpriced: imported calls without a price.
@@ -58,12 +63,14 @@ class ImportReport:
     sessions: dict[int, int]
     stats: ScanStats
     dry_run: bool = False
+    captured: int = 0
 
 
 @attrs.define
 class _Tally:
     imported: int = 0
     skipped: int = 0
+    captured: int = 0
     cost: Decimal = ZERO
     tokens: int = 0
     unpriced: int = 0
@@ -72,7 +79,23 @@ class _Tally:
     def report(self, source: str, stats: ScanStats, dry_run: bool) -> ImportReport:
         return ImportReport(source=source, imported=self.imported, skipped=self.skipped, cost=self.cost,
                             tokens=self.tokens, unpriced=self.unpriced, sessions=dict(self.sessions),
-                            stats=stats, dry_run=dry_run)
+                            stats=stats, dry_run=dry_run, captured=self.captured)
+
+    def count(self, outcomes: list[BatchOutcome]) -> None:
+        """Tally a batch's outcomes; a call that could not be recorded fails the batch (rolled back whole)."""
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
+            if outcome.duplicate:
+                self.skipped += 1
+                self.captured += outcome.identity is Verdict.SEEN
+            elif outcome.record is not None:
+                record = outcome.record
+                self.imported += 1
+                self.tokens += record.total_tokens
+                self.cost += record.cost or ZERO
+                self.unpriced += record.cost is None
+                self.sessions[record.session_id] = self.sessions.get(record.session_id, 0) + 1
 
 
 @attrs.define
@@ -97,9 +120,23 @@ class _Pricer:
         return self.prices.corrections()
 
 
-def _as_input(call: ImportedCall) -> UsageInput:
-    return UsageInput(provider=call.provider, model=call.model, tokens=call.tokens, origin=Origin.IMPORT,
-                      agent=call.agent, request_id=call.request_id, timestamp=call.timestamp)
+def _queued(call: ImportedCall) -> QueuedUsage:
+    return QueuedUsage(call=UsageInput(
+        provider=call.provider, model=call.model, tokens=call.tokens, origin=Origin.IMPORT, agent=call.agent,
+        call_key=call.call_key, upstream_request_id=call.upstream_request_id, response_id=call.response_id,
+        timestamp=call.timestamp), cwd=call.cwd or "")
+
+
+def _record(uow: IntegrationsUnitOfWork, pricer: _Pricer, calls: list[ImportedCall],
+            session_of: Callable[[QueuedUsage], Session]) -> list[BatchOutcome]:
+    """Record `calls` through the pipeline, in bulk, each at its own timestamp and price."""
+    if not calls:
+        return []
+    items = [_queued(call) for call in calls]
+    apis = [price_or_error(pricer, item.call, allow_unpriced=True) for item in items]
+    # `now` only stamps calls without a time of their own, and every logged call has one.
+    return record_within(uow, items, apis, session_of=session_of, now=calls[0].timestamp, allow_unpriced=True,
+                         bulk=True)
 
 
 @attrs.frozen
@@ -140,12 +177,15 @@ class ImportUsage:
         try:
             with self.uow() as uow:
                 imported = _ImportedSessions(uow)
-                records = []
-                for call in _new_calls(uow, calls, tally):
-                    target = session_id if session_id is not None else _target(
-                        uow, imported, scopes.scope(call.cwd), call, attach)
-                    records.append(_priced(pricer, call, target, tally))
-                uow.usage.add_many(records)
+                fixed = uow.sessions.get(session_id) if session_id is not None else None
+
+                def session_of(item: QueuedUsage) -> Session:
+                    assert item.call.timestamp is not None
+                    return fixed or _target(uow, imported, scopes.scope(item.cwd), item.call.timestamp, attach)
+
+                since = uow.audit.usage_mark()
+                tally.count(_record(uow, pricer, calls, session_of))
+                record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
                 imported.close()
                 if dry_run:
                     raise _DryRun  # roll the batch back: a dry run computes exactly what a real run writes
@@ -155,32 +195,6 @@ class ImportUsage:
 
 class _DryRun(Exception):
     pass
-
-
-def _new_calls(uow: IntegrationsUnitOfWork, calls: list[ImportedCall], tally: _Tally) -> list[ImportedCall]:
-    """Calls whose request id is neither stored nor repeated earlier in the batch (one look-up)."""
-    seen = uow.usage.known_request_ids([c.request_id for c in calls])
-    fresh = []
-    for call in calls:
-        if call.request_id in seen:
-            tally.skipped += 1
-            continue
-        seen.add(call.request_id)
-        fresh.append(call)
-    return fresh
-
-
-def _priced(pricer: _Pricer, call: ImportedCall, session_id: int, tally: _Tally) -> UsageRecord:
-    """The record to store for `call`, counted in `tally`."""
-    usage = _as_input(call)
-    cost, source, _quote, rates = price_usage(pricer, usage, allow_unpriced=True)
-    record = build_record(usage, session_id, call.timestamp, (cost, source, rates))
-    tally.imported += 1
-    tally.tokens += record.total_tokens
-    tally.cost += cost or ZERO
-    tally.unpriced += cost is None
-    tally.sessions[session_id] = tally.sessions.get(session_id, 0) + 1
-    return record
 
 
 @attrs.define
@@ -194,13 +208,13 @@ class _ScopeCache:
         return self.seen[cwd]
 
 
-def _target(uow: IntegrationsUnitOfWork, imported: _ImportedSessions, scope: str, call: ImportedCall,
-            attach: bool) -> int:
+def _target(uow: IntegrationsUnitOfWork, imported: _ImportedSessions, scope: str, at: datetime,
+            attach: bool) -> Session:
     if attach:
-        covering = uow.imports.covering_session(scope, call.timestamp)
+        covering = uow.imports.covering_session(scope, at)
         if covering is not None:
-            return covering.id
-    return imported.for_scope(scope, call.timestamp)
+            return covering
+    return imported.for_scope(scope, at)
 
 
 class _ImportedSessions:
@@ -212,7 +226,7 @@ class _ImportedSessions:
         self._found: dict[str, Session] = {}
         self._latest: dict[str, datetime] = {}
 
-    def for_scope(self, scope: str, at: datetime) -> int:
+    def for_scope(self, scope: str, at: datetime) -> Session:
         session = self._found.get(scope)
         if session is None:
             session = self._uow.imports.named_session(IMPORTED_SESSION_NAME, scope)
@@ -222,7 +236,7 @@ class _ImportedSessions:
                 session = self._uow.sessions.end(new.id, end_time=at, notes="Usage imported from agent logs")
             self._found[scope] = session
         self._latest[scope] = max(self._latest.get(scope, at), at)
-        return session.id
+        return session
 
     def close(self) -> None:
         for scope, session in self._found.items():
@@ -233,13 +247,15 @@ class _ImportedSessions:
 
 @attrs.frozen(kw_only=True)
 class AutoLogResult:
-    """Outcome of `cs auto-log`: calls imported into `session_id` from one transcript."""
+    """Outcome of `cs auto-log`: calls imported into `session_id` from one transcript (`skipped`:
+    already recorded, `captured` of them by the proxy or the library)."""
 
     session_id: int
     imported: int
     skipped: int
     cost: Decimal
     offset: int
+    captured: int = 0
 
 
 @attrs.frozen
@@ -273,13 +289,15 @@ class AutoLog:
         start = saved.start_for(size=size, inode=inode) if saved else 0
         scan = self.source.scan_file(transcript, offset=start)
         tally, pricer = _Tally(), _Pricer(self.prices)
+        calls = list(_in_window(scan, session.start_time))
         with self.uow() as uow:
-            fresh = _new_calls(uow, list(_in_window(scan, session.start_time)), tally)
-            uow.usage.add_many([_priced(pricer, call, session.id, tally) for call in fresh])
+            since = uow.audit.usage_mark()
+            tally.count(_record(uow, pricer, calls, lambda _item: session))
+            record_imported(uow, since=since, actor="import", at=self.clock.now())  # issue 14: digests
             uow.imports.save_cursor(ImportCursor(path=transcript, offset=scan.end_offset, size=size,
                                                  inode=inode, mtime_ns=mtime_ns))
         return AutoLogResult(session_id=session.id, imported=tally.imported, skipped=tally.skipped,
-                             cost=tally.cost, offset=scan.end_offset)
+                             cost=tally.cost, offset=scan.end_offset, captured=tally.captured)
 
 
 def _in_window(calls: Iterable[ImportedCall], start: datetime) -> Iterable[ImportedCall]:

@@ -1,46 +1,49 @@
 """Proxy use cases: which session a proxied call belongs to, recording it, and the guard hook.
 
-Attribution rule (issue 3): the request's `x-costhq-session` header > the proxy's `--session`
-> the most recently active session > the "Background API Session" (created on demand), so no
-spend is ever dropped. A named session that does not exist falls through to the next rule.
-The background session gets its own pseudo-scope, so it never blocks `cs start` in a real directory.
+Attribution rule (issue 3, `session_scope.proxy_session`): the request's `x-costhq-session` header
+> the proxy's `--session` > the most recently active session > the "Background API Session"
+(created on demand), so no spend is ever dropped. A named session that does not exist falls
+through to the next rule. The background session gets its own pseudo-scope, so it never blocks
+`cs start` in a real directory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 
 import attrs
 
-from costhq.application.errors import Conflict
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.firewall import FirewallUnitOfWork
 from costhq.application.ports.storage import UnitOfWork
 from costhq.application.runaway import observe
-from costhq.application.usage import EnsureBackgroundSession, LoggedUsage, LogUsage, UsageInput
+from costhq.application.session_scope import PROXY_BACKGROUND_SCOPE, proxy_session
+from costhq.application.usage import (
+    EnsureBackgroundSession,
+    LoggedUsage,
+    QueuedUsage,
+    RecordUsage,
+    UsageInput,
+)
+from costhq.domain.estimates import RequestShape
 from costhq.domain.runaway import ActivityEvent, EventKind
 from costhq.domain.sessions import Session
+from costhq.domain.usage import UsageRecord
 
-BACKGROUND_SCOPE = "(background)"
+BACKGROUND_SCOPE = PROXY_BACKGROUND_SCOPE
 
 
 class AllowAllGuard:
     """RequestGuard that allows everything (used when no spend firewall is wired)."""
 
     def before(
-        self, *, session_id: int, provider: str, model: str, body_bytes: int,
-        max_output_tokens: int | None, fingerprint: str,
+        self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str, client: str,
     ) -> object | None:
         return None
 
-    def settle(self, token: object | None, actual_cost: Decimal | None) -> None:
+    def settle(self, token: object | None, record: UsageRecord | None) -> None:
         return None
-
-
-def _existing(uow: UnitOfWork, session_id: int | None) -> Session | None:
-    return uow.sessions.get(session_id) if session_id is not None else None
 
 
 @attrs.frozen
@@ -51,12 +54,7 @@ class CurrentProxySession:
 
     def __call__(self, *, header_session: int | None = None, pinned_session: int | None = None) -> Session | None:
         with self.uow() as uow:
-            for sid in (header_session, pinned_session):
-                found = _existing(uow, sid)
-                if found is not None:
-                    return found
-            active = uow.sessions.all_active()
-        return active[0] if active else None
+            return proxy_session(uow, header_session, pinned_session)
 
 
 @attrs.frozen
@@ -75,24 +73,28 @@ class ResolveProxySession:
 
 @attrs.frozen
 class RecordProxyUsage:
-    """Record one proxied call (unknown models stored as unpriced, never dropped).
+    """Record one proxied call through the recording pipeline (unknown models stored as unpriced,
+    never dropped), attributed by the proxy's rule in the same unit of work.
 
-    Returns None when the call's request id is already recorded: replaying the proxy's spool
-    after a crash is therefore idempotent.
+    A replay (the spool recovered after a crash) or a call another path stored first is not stored
+    again: the result is then the record that holds it (`identity` REPLAY / SEEN).
+
+    Raises:
+        CostHQError: the call could not be stored (it stays in the spool and is retried).
     """
 
-    log_usage: LogUsage
-    resolve: ResolveProxySession
+    record: RecordUsage
 
     def __call__(
         self, *, call: UsageInput, header_session: int | None = None, pinned_session: int | None = None,
         session_id: int | None = None,
     ) -> LoggedUsage | None:
-        sid = session_id or self.resolve(header_session=header_session, pinned_session=pinned_session)
-        try:
-            return self.log_usage(call=call, cwd=".", session_id=sid, allow_unpriced=True)
-        except Conflict:
-            return None
+        item = QueuedUsage(call=call, session_id=session_id, proxied=True, header_session=header_session,
+                           pinned_session=pinned_session)
+        [outcome] = self.record(items=[item], allow_unpriced=True)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.logged
 
 
 @attrs.frozen

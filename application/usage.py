@@ -1,25 +1,50 @@
-"""Recording AI usage: pricing at record time, never losing a record."""
+"""Recording AI usage: the one pipeline every path records through (issue 17), pricing at record time.
+
+Rules:
+- `cs log-ai`, MCP, the proxy, the library and the importers all record through `record_within`,
+  inside one unit of work per call or batch: the identity rule first (application/identity.py: a
+  replay of a stored key, or a call another path already stored, is skipped and answered with the
+  record that holds it), then the call's price at its own timestamp (a registered local model by
+  compute time), its session, and `store_usage`: the record and the session's totals, one
+  `usage.logged` audit entry and the firewall's after-record check. Importers store history in
+  bulk (`bulk=True`): neither audited call by call nor fed to the firewall.
+- `LogUsage` records one call and raises its error (and, once the call is stored, a firewall
+  refusal); `RecordUsage` records a batch in one unit of work, so one commit: a call that cannot
+  be stored (unknown session, nothing active, invalid input) gets its error and the others are
+  stored; when the batch's transaction itself fails (storage busy, disk error) each call is
+  retried in a unit of work of its own, so one bad call cannot sink the rest.
+- Work the calls of a batch share is done once: a scope look-up per directory, the session per
+  target, one identity look-up, and the firewall's reads (application/batch_reads.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
 import attrs
 
 from costhq.application.audit import record as audit_record
+from costhq.application.identity import keyed, load_ledger, settle_identity, sighting
 from costhq.application.ports.clock import Clock
 from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.pricing import PriceBook
 from costhq.application.ports.storage import UnitOfWork
-from costhq.application.session_scope import resolve_session
-from costhq.domain.errors import CostHQError, InvalidArgument, MissingTokens, UnknownModel
+from costhq.application.session_scope import BACKGROUND_SESSION_NAME as BACKGROUND_SESSION_NAME
+from costhq.application.session_scope import CallTargets, background_session
+from costhq.application.usage_input import Priced as Priced
+from costhq.application.usage_input import UsageInput as UsageInput
+from costhq.application.usage_input import build_record as build_record
+from costhq.application.usage_input import price_or_error as price_or_error
+from costhq.application.usage_input import price_usage as price_usage
+from costhq.domain.audit_coverage import usage_digest
+from costhq.domain.errors import CostHQError
 from costhq.domain.git import Scope
+from costhq.domain.identity import Decision, Verdict
 from costhq.domain.pricing import PriceQuote, PriceSource
-from costhq.domain.sessions import NewSession, Session
-from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+from costhq.domain.sessions import Session
+from costhq.domain.usage import UsageRecord
 
 if TYPE_CHECKING:
     from costhq.application.firewall import UsageFirewall, UsageVerdict
@@ -28,134 +53,75 @@ if TYPE_CHECKING:
     from costhq.application.ports.local import LocalUnitOfWork
     from costhq.domain.local_models import LocalCompute
 
-BACKGROUND_SESSION_NAME = "Background API Session"
-
-
-@attrs.frozen(kw_only=True)
-class UsageInput:
-    """One AI call as reported by an edge (CLI flags, proxy, library, importer).
-
-    Attributes:
-        provider: provider id.
-        model: model as requested.
-        tokens: disjoint token classes.
-        total_tokens: a reported total when no split is known (`cs log-ai -t`).
-        cost: explicit USD cost (source `manual`); computed from prices when None.
-        request_id: legacy replay key of importers and hooks (see `call_key`).
-        call_key: this record's own key, minted by the path that saw the call (the proxy's
-            `x-costhq-call`, a library call id, an importer's transcript key): a second record
-            with the same key is a replay (spool recovery, re-import, a retried hook) and is skipped.
-        upstream_request_id: the upstream's `request-id` / `x-request-id` response header.
-        response_id: the response body's id (`msg_...`, `resp_...`, `chatcmpl-...`).
-        usage_missing: the call was answered without usage (kept as a 0-token call).
-        input_estimated: input tokens were estimated from the request (a cut stream).
-    """
-
-    provider: str
-    model: str
-    tokens: TokenCounts = attrs.field(factory=TokenCounts)
-    total_tokens: int | None = None
-    cost: Decimal | None = None
-    served_model: str | None = None
-    origin: Origin = Origin.CLI
-    agent: str | None = None
-    request_id: str | None = None
-    call_key: str | None = None
-    upstream_request_id: str | None = None
-    response_id: str | None = None
-    usage_missing: bool = False
-    input_estimated: bool = False
-    duration_ms: int | None = None
-    stream: bool = False
-    partial: bool = False
-    error: bool = False
-    timestamp: datetime | None = None
-
 
 @attrs.frozen(kw_only=True)
 class LoggedUsage:
-    """A stored record plus the quote used (for `pricing` transparency) and the session after it."""
+    """A stored record plus the quote used (for `pricing` transparency) and the session after it.
+
+    `identity` is NEW for a call stored now; REPLAY or SEEN when the call was already stored (its
+    key, or by another path): `record` is then the record that holds it, and nothing was written.
+    """
 
     record: UsageRecord
     quote: PriceQuote | None
     session: Session
     verdict: UsageVerdict | None = None  # issue 4: budget statuses and runaway trips after this call
     local: LocalCompute | None = None  # issue 8: the compute side of a local-model call
+    identity: Verdict = Verdict.NEW
 
 
-Priced = tuple[Decimal | None, PriceSource, PriceQuote | None, dict[str, Decimal]]  # cost, source, quote, rates
+@attrs.frozen(kw_only=True)
+class QueuedUsage:
+    """One call to record, with where it goes.
 
-
-def price_usage(prices: PriceBook, call: UsageInput, *, allow_unpriced: bool) -> Priced:
-    """Decide cost, source, quote and rates of a call (DESIGN §3-4).
-
-    Raises:
-        MissingTokens: no tokens and no cost.
-        UnknownModel: no price known, no cost given, and unpriced records not allowed.
+    Attributes:
+        call: the call.
+        cwd: where it was made; the active session of its scope records it when `session_id` is None.
+        session_id: the session to record it on.
+        background: with no `session_id` and nothing active in the scope, record it on the
+            "Background API Session" (created on demand) instead of failing with NoActiveSession.
+        proxied: attribute it by the proxy's rule instead (`session_scope.proxy_session`: the
+            header's session > the pinned one > the most recently active > the background session).
+        header_session: a proxied call's `x-costhq-session`.
+        pinned_session: the proxy's `--session`.
     """
-    if not call.provider.strip() or not call.model.strip():
-        raise InvalidArgument("provider and model must not be empty")
-    if call.cost is not None and (not call.cost.is_finite() or call.cost < 0):
-        raise InvalidArgument("cost must be a finite, non-negative number")
-    quote = prices.quote(call.provider, call.served_model or call.model, call.timestamp)
-    if quote is None and call.served_model:
-        quote = prices.quote(call.provider, call.model, call.timestamp)
-    rates = quote.price.rates_at(call.tokens.total_input) if quote else {}
-    if call.cost is not None:
-        return call.cost, PriceSource.MANUAL, quote, rates
-    # A failed call, or a stream cut before any usage arrived, is counted with whatever was seen.
-    if call.tokens.is_empty and not (call.error or call.partial or call.usage_missing):
-        if call.total_tokens:
-            raise MissingTokens(
-                "A total alone cannot be priced: give --prompt-tokens and --completion-tokens, or -c COST"
-            )
-        raise MissingTokens("Give token counts (--prompt-tokens/--completion-tokens) or a cost (-c)")
-    if quote is None:
-        if not allow_unpriced:
-            raise UnknownModel(
-                f"No price known for {call.provider}/{call.model}; pass -c COST or set one with "
-                "`cs pricing set`",
-                model=call.model,
-                provider=call.provider,
-            )
-        return None, PriceSource.UNPRICED, None, {}
-    return quote.price.cost(call.tokens), quote.source, quote, rates
+
+    call: UsageInput
+    cwd: str = "."
+    session_id: int | None = None
+    background: bool = False
+    proxied: bool = False
+    header_session: int | None = None
+    pinned_session: int | None = None
 
 
-def build_record(
-    call: UsageInput, session_id: int, now: datetime, priced: tuple[Decimal | None, PriceSource, dict[str, Decimal]]
-) -> UsageRecord:
-    """The immutable record for storage."""
-    cost, source, rates = priced
-    return UsageRecord(
-        session_id=session_id,
-        provider=call.provider.strip().lower(),
-        model=call.model.strip(),
-        served_model=call.served_model,
-        tokens=call.tokens,
-        total_tokens=max(call.total_tokens or 0, call.tokens.total),
-        cost=cost,
-        price_source=source,
-        rates=rates,
-        origin=call.origin,
-        agent=call.agent,
-        request_id=call.request_id,
-        call_key=call.call_key,
-        upstream_request_id=call.upstream_request_id,
-        response_id=call.response_id,
-        usage_missing=call.usage_missing,
-        input_estimated=call.input_estimated,
-        duration_ms=call.duration_ms,
-        stream=call.stream,
-        partial=call.partial,
-        error=call.error,
-        timestamp=call.timestamp or now,
-    )
+@attrs.frozen(kw_only=True)
+class BatchOutcome:
+    """What became of one queued call.
+
+    Attributes:
+        logged: the stored record and the session right after it (or, for a replay or a call
+            another path stored, the record that holds it); its `verdict.refusal` is a firewall
+            refusal of a stored call (LogUsage raises it, a batch reports it here).
+        identity: NEW, or REPLAY / SEEN when it was skipped (already recorded).
+        record: the record stored (also set by bulk recording, which builds no `logged`).
+        error: not stored, and why.
+    """
+
+    logged: LoggedUsage | None = None
+    identity: Verdict = Verdict.NEW
+    record: UsageRecord | None = None
+    error: CostHQError | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        """Skipped: the call was already recorded."""
+        return self.identity is not Verdict.NEW
 
 
 @attrs.frozen
-class LogUsage:
-    """Record one AI call on the named session, else the active session of `cwd`'s scope."""
+class _Pipeline:
+    """The ports of the recording use cases; `_record` is the pipeline of the module rules."""
 
     uow: Callable[[], UnitOfWork]
     clock: Clock
@@ -164,25 +130,116 @@ class LogUsage:
     firewall: UsageFirewall | None = None  # issue 4: budgets + runaway, checked after the record
     local: PriceLocalCall | None = None  # issue 8: registered local models are priced by compute time
 
+    def _record(self, items: Sequence[QueuedUsage], allow_unpriced: bool) -> list[BatchOutcome]:
+        if not items:
+            return []
+        # Prices and scopes are looked up before the transaction (outside the write lock), each scope once.
+        apis = [price_or_error(self.prices, item.call, allow_unpriced=allow_unpriced) for item in items]
+        scopes: dict[str, Scope] = {}
+        for item in items:
+            if item.session_id is None and not item.proxied and item.cwd not in scopes:
+                scopes[item.cwd] = self.git.scope(item.cwd)
+        try:
+            return self._write(items, apis, scopes, allow_unpriced)
+        except CostHQError as exc:
+            if len(items) == 1:
+                return [BatchOutcome(error=exc)]
+        outcomes = []
+        for item, api in zip(items, apis, strict=True):  # one unit of work each: a bad call sinks alone
+            try:
+                outcomes.extend(self._write([item], [api], scopes, allow_unpriced))
+            except CostHQError as exc:
+                outcomes.append(BatchOutcome(error=exc))
+        return outcomes
+
+    def _write(self, items: Sequence[QueuedUsage], apis: list[Priced | CostHQError], scopes: dict[str, Scope],
+               allow_unpriced: bool) -> list[BatchOutcome]:
+        now = self.clock.now()
+        with self.uow() as real:
+            uow = real
+            if len(items) > 1:
+                from costhq.application.batch_reads import BatchView  # a batch's read-once firewall reads
+
+                uow = cast("UnitOfWork", BatchView(real))
+            targets = CallTargets(uow, scopes, now)
+            return record_within(uow, items, apis, session_of=targets.session, now=now, firewall=self.firewall,
+                                 local=self.local, allow_unpriced=allow_unpriced)
+
+
+@attrs.frozen
+class LogUsage(_Pipeline):
+    """Record one AI call on the named session, else the active session of `cwd`'s scope."""
+
     def __call__(
         self, *, call: UsageInput, cwd: str, session_id: int | None = None, allow_unpriced: bool = False
     ) -> LoggedUsage:
-        # The API price is looked up before the transaction (price data stays out of the write
-        # lock); its error waits until the unit of work has said the model is not a local one.
-        api: Priced | CostHQError
-        try:
-            api = price_usage(self.prices, call, allow_unpriced=allow_unpriced)
-        except CostHQError as exc:
-            api = exc
-        scope = self.git.scope(cwd) if session_id is None else Scope(cwd, None)
-        now = self.clock.now()
-        with self.uow() as uow:  # one transaction: local-model lookup, record, audit, firewall
-            local, priced = choose_price(self.local, uow, call, api, allow_unpriced)
-            session = resolve_session(uow, scope, session_id)
-            logged = store_usage(uow, self.firewall, call, session, now, priced, local)
+        [outcome] = self._record([QueuedUsage(call=call, cwd=cwd, session_id=session_id)], allow_unpriced)
+        if outcome.error is not None:
+            raise outcome.error
+        logged = outcome.logged
+        assert logged is not None
         if logged.verdict is not None and logged.verdict.refusal is not None:
             raise logged.verdict.refusal  # the record is committed: data is never lost, the agent still stops
         return logged
+
+
+@attrs.frozen
+class RecordUsage(_Pipeline):
+    """Record `items` in order, in one unit of work; see the module rules. One outcome per item."""
+
+    def __call__(self, *, items: Sequence[QueuedUsage], allow_unpriced: bool = False) -> list[BatchOutcome]:
+        return self._record(items, allow_unpriced)
+
+
+def record_within(uow: UnitOfWork, items: Sequence[QueuedUsage], apis: Sequence[Priced | CostHQError], *,
+                  session_of: Callable[[QueuedUsage], Session], now: datetime,
+                  firewall: UsageFirewall | None = None, local: PriceLocalCall | None = None,
+                  allow_unpriced: bool = False, bulk: bool = False) -> list[BatchOutcome]:
+    """Record `items` (priced `apis`) inside the caller's unit of work: the pipeline of the module rules.
+
+    `session_of` picks each new call's session; `bulk` stores the new records with one `add_many`
+    at the end (imports: no audit entry or firewall check per call, no `logged` in the outcomes).
+    """
+    calls = [keyed(item.call) for item in items]
+    sightings = [sighting(call, now) for call in calls]
+    ledger = load_ledger(uow, sightings)
+    outcomes: list[BatchOutcome] = []
+    queued: list[UsageRecord] = []
+    for item, call, seen, api in zip(items, calls, sightings, apis, strict=True):
+        decision = settle_identity(uow, ledger, seen)
+        if decision.verdict is not Verdict.NEW:
+            outcomes.append(_already(uow, decision, bulk))
+            continue
+        try:  # a call refused here has written nothing of its own: the batch goes on
+            compute, priced = choose_price(local, uow, call, api, allow_unpriced)
+            session = session_of(item)
+        except CostHQError as exc:
+            outcomes.append(BatchOutcome(error=exc))
+            continue
+        if bulk:
+            cost, source, _quote, rates = priced
+            queued.append(build_record(call, session.id, now, (cost, source, rates)))
+            ledger.stored(seen, None)
+            outcomes.append(BatchOutcome(record=queued[-1]))
+        else:
+            logged = store_usage(uow, firewall, call, session, now, priced, compute)
+            ledger.stored(seen, logged.record.id)
+            outcomes.append(BatchOutcome(logged=logged, record=logged.record))
+    if queued:
+        uow.usage.add_many(queued)
+    return outcomes
+
+
+def _already(uow: UnitOfWork, decision: Decision, bulk: bool) -> BatchOutcome:
+    """The outcome of a call that was already recorded: with the record that holds it, unless bulk."""
+    if bulk or decision.usage_id is None:
+        return BatchOutcome(identity=decision.verdict)
+    record = uow.usage.get(decision.usage_id)
+    session = uow.sessions.get(record.session_id) if record is not None else None
+    if record is None or session is None:
+        return BatchOutcome(identity=decision.verdict)
+    logged = LoggedUsage(record=record, quote=None, session=session, identity=decision.verdict)
+    return BatchOutcome(logged=logged, identity=decision.verdict, record=record)
 
 
 def choose_price(local_pricer: PriceLocalCall | None, uow: UnitOfWork, call: UsageInput,
@@ -208,7 +265,7 @@ def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInpu
     audit_record(uow, "usage.logged", actor=call.origin.value, at=now, session_id=session.id,
                  usage_id=record.id, provider=record.provider, model=record.effective_model,
                  tokens=record.total_tokens, cost=record.cost, price_source=record.price_source.value,
-                 request_id=record.request_id)
+                 call_key=record.call_key, digest=usage_digest(record))  # issue 14: the chain covers the row
     verdict = None
     if firewall is not None:
         verdict = firewall.after_record(cast("FirewallUnitOfWork", uow), record,
@@ -229,14 +286,3 @@ class EnsureBackgroundSession:
         now = self.clock.now()
         with self.uow() as uow:
             return background_session(uow, scope=scope, now=now)
-
-
-def background_session(uow: UnitOfWork, *, scope: str, now: datetime) -> Session:
-    """The active background session, created (and audited) in `uow` when there is none."""
-    existing = uow.sessions.find_by_name(BACKGROUND_SESSION_NAME, status="active")
-    if existing is not None:
-        return existing
-    session = uow.sessions.add(NewSession(name=BACKGROUND_SESSION_NAME, start_time=now, working_directory=scope))
-    audit_record(uow, "session.start", actor="system", at=now, session_id=session.id, name=session.name,
-                 scope=scope)
-    return session

@@ -1,15 +1,21 @@
-"""Spend-firewall overhead: 5 budget rules active vs none, measured as paired samples.
+"""Spend-firewall overhead: 3 budget rules in force vs none, measured as paired samples.
 
-Two data dirs with the same usage history, one with 5 rules (total/daily/weekly/monthly/session)
-and one without. Each iteration times the no-rule side then the 5-rule side back to back, so
-load swings on a shared machine hit both; the table shows each side's median/p95 and the
-median of the per-iteration differences (the overhead the rules add).
-- guard before(): the check + reservation the proxy runs on the request path.
-- guard settle(): releasing the reservation (the proxy's writer thread, off the request path).
-- proxy request: through two real proxies (one per data dir) to a local fake upstream.
+Two data dirs with the same usage history, one with 3 blocking rules (daily, monthly, session;
+limits far above the spend, so every call is admitted) and one without. Each iteration times
+the no-rule side then the 3-rule side back to back, so load swings on a shared machine hit
+both; the table shows each side's median/p95 and the median of the per-iteration differences
+(the latency the rules add).
+- guard before(): what the proxy runs on the request path (runaway arming, the expected-cost
+  estimate, the ledger's admission; a lease renewal every LEASE_AHEAD + 1 calls or so).
+- guard settle(): releasing the hold and learning (the proxy's writer thread, off the request path).
+- proxy request: through two real proxies (one per data dir) to a local fake upstream; with no
+  rule the proxy skips the guard entirely (the arming probe), so this is the guard's whole cost.
+- `--fsyncs`: fsync/fdatasync calls made by 300 guard calls with the 3 rules, counted by strace
+  attached to a child process after its warm-up and detached before it exits (target: 0 on the
+  request path); a control run with the leases on a durable unit of work shows strace sees them.
 
-Run: .venv/bin/python bench/firewall.py [--n 300] [--history 5000]
-Target (issue 4): the 5-rule run stays within 0.5 ms of the no-rule run.
+Run: .venv/bin/python bench/firewall.py [--n 300] [--history 5000] [--fsyncs]
+Target (issue 14): at most 0.2 ms p50 added by the 3 rules, and no fsync on the request path.
 
 `--runaway`: the runaway detection of one recorded call with 100 and 1,000 events in the session's
 window, on a real SQLite file inside one unit of work: "before" re-reads every window event and runs
@@ -21,6 +27,7 @@ Target: per-call detection that does not grow with the window's event count.
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
@@ -35,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.e2e he
 
 from costhq.bootstrap.main import build_container
 
-RULES = (("total", None, "1000000"), ("daily", None, "100000"), ("weekly", None, "100000"),
-         ("monthly", None, "100000"), ("session", "session", "100000"))
+RULES = (("daily", None, "100000"), ("monthly", None, "100000"), ("session", "session", "100000"))
+BODY = {"model": "gpt-4o", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi " * 200}]}
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -76,27 +83,83 @@ def _world(tmp: str, name: str, history: int, rules: bool) -> tuple[Any, int]:
     return c, sid
 
 
+def _record(cost: str) -> Any:
+    from costhq.domain.pricing import PriceSource
+    from costhq.domain.usage import Origin, TokenCounts, UsageRecord
+
+    return UsageRecord(session_id=1, provider="openai", model="gpt-4o", tokens=TokenCounts(input=150, output=300),
+                       total_tokens=450, cost=Decimal(cost), price_source=PriceSource.BUILT_IN, origin=Origin.PROXY,
+                       timestamp=datetime.now(UTC))
+
+
+def guard_loop(c: Any, sid: int, settles: list[float] | None = None) -> Callable[[int], float]:
+    """One guard call as the proxy makes it: `before` (timed), then its settle (timed into `settles`)."""
+    from costhq.domain.estimates import shape_of
+
+    guard, shape, rec = c.request_guard(), shape_of(BODY), _record("0.0034")
+
+    def once(i: int) -> float:
+        t = time.perf_counter()
+        ticket = guard.before(session_id=sid, provider="openai", model="gpt-4o", shape=shape, fingerprint=f"fp{i}",
+                              client="bench")
+        took = time.perf_counter() - t
+        t = time.perf_counter()
+        guard.settle(ticket, rec)
+        if settles is not None:
+            settles.append(time.perf_counter() - t)
+        return took
+
+    return once
+
+
 def bench_guard(worlds: list[tuple[Any, int]], n: int) -> list[tuple[str, list[float], list[float]]]:
     settles: list[list[float]] = [[], []]
-
-    def side(k: int) -> Callable[[int], float]:
-        c, sid = worlds[k]
-        guard = c.request_guard()
-
-        def once(i: int) -> float:
-            t = time.perf_counter()
-            token = guard.before(session_id=sid, provider="openai", model="gpt-4o", body_bytes=2000,
-                                 max_output_tokens=1000, fingerprint=f"fp{i}")
-            took = time.perf_counter() - t
-            t = time.perf_counter()
-            guard.settle(token, Decimal("0.001"))
-            settles[k].append(time.perf_counter() - t)
-            return took
-
-        return once
-
-    before = _paired(side(0), side(1), n)
+    before = _paired(guard_loop(*worlds[0], settles[0]), guard_loop(*worlds[1], settles[1]), n)
     return [("guard before()", *before), ("guard settle()", settles[0][10:], settles[1][10:])]
+
+
+_FSYNC_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from bench.firewall import _world, guard_loop
+c, sid = _world(sys.argv[2], "fsync", int(sys.argv[3]), True)
+if len(sys.argv) > 4:  # the control run: leases on a durable unit of work
+    c.override(lease_uow=c.uow())
+once = guard_loop(c, sid)
+for i in range(50):
+    once(-i - 1)
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(300):
+    once(i)
+print("done", flush=True)
+sys.stdin.readline()  # strace detaches first: closing the database at exit checkpoints (and syncs)
+"""
+
+
+def count_fsyncs(tmp: str, history: int, verbose: bool = False, control: bool = False) -> str:
+    """strace's summary of fsync/fdatasync during 300 guard calls with the 3 rules (after warm-up)."""
+    import subprocess
+
+    root = str(Path(__file__).resolve().parents[1])
+    args = [sys.executable, "-c", _FSYNC_CHILD, root, tmp, str(history), *(["durable"] if control else [])]
+    child = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().strip() == "ready"
+    trace = subprocess.Popen(["strace", "-f", *(["-y", "-k"] if verbose else ["-c"]), "-e", "trace=fsync,fdatasync",
+                              "-p", str(child.pid)],
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # strace needs a moment to attach to every thread (a bench, not a test)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "done"
+    trace.send_signal(signal.SIGINT)
+    _out, err = trace.communicate(timeout=60)
+    child.stdin.write("exit\n")
+    child.stdin.flush()
+    child.wait(60)
+    calls = [line.split() for line in err.splitlines() if line.split()[-1:] in (["fsync"], ["fdatasync"])]
+    return f"fsync + fdatasync calls during 300 guard calls: {sum(int(c[3]) for c in calls)}"
 
 
 def bench_proxy(worlds: list[tuple[Any, int]], env: dict[str, str], n: int) -> tuple[list[float], list[float]]:
@@ -177,21 +240,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--history", type=int, default=5000)
     ap.add_argument("--runaway", action="store_true", help="only the runaway-detection micro-bench")
+    ap.add_argument("--fsyncs", action="store_true", help="only count fsyncs of 300 guard calls (strace)")
     args = ap.parse_args()
     if args.runaway:
         with tempfile.TemporaryDirectory() as tmp:
             bench_runaway(tmp, (100, 1000), args.n)
         return
+    if args.fsyncs:
+        for control in (False, True):  # the control run commits the leases durably: strace does see those
+            with tempfile.TemporaryDirectory() as tmp:
+                print(("control, durable leases: " if control else "") + count_fsyncs(tmp, args.history,
+                                                                                      control=control))
+        return
     from tests.e2e.helpers_proxy import FakeUpstream, ServedApp
 
     with tempfile.TemporaryDirectory() as tmp, ServedApp(FakeUpstream().app) as upstream:
         env = {"HOME": tmp, "COSTHQ_OPENAI_UPSTREAM": upstream.url, "COSTHQ_ANTHROPIC_UPSTREAM": upstream.url}
-        worlds = [_world(tmp, "none", args.history, False), _world(tmp, "five", args.history, True)]
+        worlds = [_world(tmp, "none", args.history, False), _world(tmp, "three", args.history, True)]
         rows = bench_guard(worlds, args.n)
         rows.append(("proxy request (fake upstream)", *bench_proxy(worlds, env, args.n)))
     print(f"history={args.history} usage rows over 40 days, n={args.n} paired samples, "
-          "5 rules: total/daily/weekly/monthly/session")
-    print(f"{'measure':30} {'0 rules med':>11} {'p95':>7} {'5 rules med':>11} {'p95':>7} {'delta med':>9} {'ratio':>6}")
+          "3 rules: daily/monthly/session")
+    print(f"{'measure':30} {'0 rules med':>11} {'p95':>7} {'3 rules med':>11} {'p95':>7} {'delta med':>9} {'ratio':>6}")
     for name, base, ruled in rows:
         (bm, bp), (rm, rp) = _stats(base), _stats(ruled)
         delta = statistics.median((y - x) * 1000 for x, y in zip(base, ruled, strict=False))

@@ -122,28 +122,27 @@ def run_pass(session: Any, n: int, latency_ms: float) -> int:
 
 def storage_pass(c: Any, cwd: str, n: int, batch: int, rounds: int = 3) -> None:
     """The writer's cost per stored call: `LogUsage` (one transaction per call, as before batching)
-    vs `LogUsageBatch` (one per `batch` calls), on the same file, alternating; median of `rounds`."""
+    vs `RecordUsage` (one per `batch` calls), on the same file, alternating; median of `rounds`."""
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from costhq.application.usage import UsageInput
-    from costhq.application.usage_batch import QueuedUsage
+    from costhq.application.usage import QueuedUsage, UsageInput
     from costhq.domain.usage import Origin, TokenCounts
     from tests.e2e.helpers_library import CHAT_COST
 
     os.makedirs(cwd, exist_ok=True)
     sid = c.start_session()(name="storage bench", cwd=cwd).session.id
-    one, many, ids = c.log_usage(), c.log_usage_batch(), iter(range(10**9))
+    one, many, ids = c.log_usage(), c.record_usage(), iter(range(10**9))
 
     def items() -> list[QueuedUsage]:
         tokens = TokenCounts(input=1000, cache_read=200, output=300)  # the fake upstream's chat usage
         return [QueuedUsage(call=UsageInput(provider="openai", model="gpt-4o", served_model="gpt-4o-2024-08-06",
-                                            tokens=tokens, origin=Origin.LIBRARY, request_id=f"bench-{next(ids)}",
+                                            tokens=tokens, origin=Origin.LIBRARY, call_key=f"lib:bench-{next(ids)}",
                                             timestamp=datetime.now(UTC)), cwd=cwd, session_id=sid)
                 for _ in range(n)]
 
     per: dict[str, list[tuple[float, float]]] = {"LogUsage, a transaction per call": [],
-                                                 f"LogUsageBatch, {batch} calls per transaction": []}
+                                                 f"RecordUsage, {batch} calls per transaction": []}
     for _ in range(rounds):
         for name, queued in zip(per, (items(), items()), strict=True):
             t0, c0 = time.perf_counter(), time.thread_time()

@@ -19,36 +19,37 @@ from costhq.bootstrap.settings import Settings
 from costhq.domain.errors import InvalidArgument
 
 
-def uow_factory(settings: Settings, *, read_only: bool = False) -> Any:
-    key = audit_key(settings)
+def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True) -> Any:
+    kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable}
     if settings.database_url:  # issue 16: every front end builds its units of work here
-        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+        kw.update(settings.who)
+    return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "apsw_uow.ApswUnitOfWork", **kw)
 
-        url, user, machine = settings.database_url, settings.user_name, settings.machine
-        return lambda: PgUnitOfWork(url, audit_key=key, read_only=read_only, user=user, machine=machine)
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 
-    db = str(settings.db_path)
-    return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only)
+def _storage(settings: Settings, pg: str, sqlite: str, **kw: Any) -> Any:
+    """Persistence adapter `module.Class` of the configured back end, built on the URL or the file."""
+    import importlib
+
+    target, where = (pg, settings.database_url) if settings.database_url else (sqlite, str(settings.db_path))
+    module, _, cls = target.rpartition(".")
+    return getattr(importlib.import_module(f"costhq.adapters.persistence.{module}"), cls)(where, **kw)
+
+
+def firewall_probe(settings: Settings) -> Any:
+    """The request path's reads (rules version, runaway arming, samples) on a persistent connection."""
+    return _storage(settings, "postgres.firewall.PgFirewallProbe", "apsw_firewall.ApswFirewallProbe")
 
 
 def schema_admin(settings: Settings) -> Any:
     """`cs db migrate`'s port on the configured back end."""
-    if settings.database_url:
-        from costhq.adapters.persistence.postgres.admin import PgSchemaAdmin
-
-        return PgSchemaAdmin(settings.database_url)
-    from costhq.adapters.persistence.sqlite_admin import SqliteSchemaAdmin
-
-    return SqliteSchemaAdmin(str(settings.db_path))
+    return _storage(settings, "postgres.admin.PgSchemaAdmin", "sqlite_admin.SqliteSchemaAdmin")
 
 
 def history_push(settings: Settings) -> Any:
     """`cs db push`'s port: this machine's SQLite history into a team database."""
     from costhq.adapters.persistence.postgres.push import SqliteToPostgresPush
 
-    return SqliteToPostgresPush(str(settings.db_path), user=settings.user_name, machine=settings.machine,
-                                audit_key=audit_key(settings))
+    return SqliteToPostgresPush(str(settings.db_path), **settings.who, audit_key=audit_key(settings))
 
 
 def git() -> Any:
@@ -74,6 +75,16 @@ def audit_key(settings: Settings) -> bytes | None:
     """`COSTHQ_AUDIT_KEY`, else `[audit] key`, else None (plain SHA-256 chain)."""
     key = os.environ.get("COSTHQ_AUDIT_KEY") or settings.section("audit").get("key")
     return str(key).encode("utf-8") if key else None
+
+
+def audit_anchor(settings: Settings) -> Any:
+    """The audit chain's head file in the data dir (written after each commit that appends); none on
+    a team database (docs/team.md: a machine's file would not follow the other machines' appends)."""
+    if settings.database_url:
+        return None
+    from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
+
+    return FileAuditAnchor(head_path(settings.db_path), audit_key(settings))
 
 
 def firewall_policy(settings: Settings) -> Any:
@@ -137,9 +148,7 @@ def file_state(path: str) -> tuple[int, int, int]:
 
 
 def dashboard_queries(settings: Settings) -> Any:
-    if settings.database_url:
-        # The dashboard's queries are not ported to PostgreSQL yet: refuse clearly rather than
-        # show the local file's figures as if they were the team's.
+    if settings.database_url:  # not ported yet: refuse rather than show the local file's figures
         raise InvalidArgument("the dashboard and `cs card` do not read a PostgreSQL database yet (docs/team.md);"
                           " unset COSTHQ_DATABASE_URL / [storage] url to see this machine's SQLite data")
     from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
@@ -148,10 +157,4 @@ def dashboard_queries(settings: Settings) -> Any:
 
 
 def data_reset(settings: Settings) -> Any:
-    if settings.database_url:
-        from costhq.adapters.persistence.postgres.reset import PgDataReset
-
-        return PgDataReset(settings.database_url, audit_key=audit_key(settings))
-    from costhq.adapters.persistence.apsw_reset import ApswDataReset
-
-    return ApswDataReset(str(settings.db_path), audit_key=audit_key(settings))
+    return _storage(settings, "postgres.reset.PgDataReset", "apsw_reset.ApswDataReset", audit_key=audit_key(settings))

@@ -42,47 +42,42 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
 
 def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
-    """(record, batch, armed) for the proxy: batched writes and the firewall probe on SQLite.
+    """(record, batch, armed) for the proxy: the recording pipeline in batches, and the firewall probe.
 
-    The recording use cases are the core's, re-pointed at the batch's units of work (so the
-    writer thread records a whole burst in one transaction). With another storage (tests'
-    in-memory fakes) records go one by one and the guard is always asked.
+    The proxy records through the core's `RecordUsage` (the pipeline every path uses); on SQLite
+    its units of work are savepoints of an `ApswBatch`, so the writer thread records a whole burst
+    in one transaction. With another storage (tests' in-memory fakes) records go one by one and
+    the guard is always asked.
     """
     import contextlib
 
     from costhq.adapters.persistence.apsw_proxy import ApswBatch, ApswFirewallArming
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-    from costhq.application.proxy import ObserveProxyCall
+    from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
+    from costhq.domain.identity import Verdict
 
-    record, batch, armed = core.record_proxy_usage(), contextlib.nullcontext, lambda: True
+    pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
     observe = ObserveProxyCall(core.uow(), core.clock())
     if isinstance(core.uow()(), ApswUnitOfWork):
         db = str(core.settings().db_path)
         box = ApswBatch(db, audit_key=core.audit_key())
-        record, observe = _repoint(record, box.uow), ObserveProxyCall(box.uow, core.clock())
+        pipeline, observe = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock())
         batch, armed = box, ApswFirewallArming(db, block_unpriced=core.firewall_policy().block_unpriced)
+    record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
         logged = record(call=item.call, header_session=item.header_session, pinned_session=item.pinned_session,
                         session_id=item.session_id)
-        if logged is not None and item.fingerprint:  # the guard was skipped: observe the call now
+        if item.after is not None:
+            # Issue 14: settle inside the batch, before its commit, so no renewal ever sees the call
+            # both recorded and still held (the writer's own call after the commit is then a no-op).
+            item.after(logged)
+        # The guard was skipped: observe the call now (once: a replay was observed when first stored).
+        if logged is not None and logged.identity is Verdict.NEW and item.fingerprint:
             observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
         return logged
 
     return record_one, batch, armed
-
-
-def _repoint(use_case: Any, uow: Any) -> Any:
-    """`use_case` with every `uow` field in it (nested use cases included) replaced by `uow`."""
-    if not attrs.has(type(use_case)):
-        return use_case
-    changes = {}
-    for field in attrs.fields(type(use_case)):
-        value = getattr(use_case, field.name)
-        new = uow if field.name == "uow" else _repoint(value, uow)
-        if new is not value:
-            changes[field.alias] = new
-    return attrs.evolve(use_case, **changes) if changes else use_case
 
 
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:

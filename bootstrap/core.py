@@ -90,6 +90,9 @@ class Core:
     uow = _Part(lambda c: _adapters().uow_factory(c.settings()))
     # Use cases that only read: a WAL snapshot that neither takes nor waits for the write lock.
     read_uow = _Part(lambda c: _adapters().uow_factory(c.settings(), read_only=True))
+    # The firewall's leases and samples: commits without a disk flush (never audit entries).
+    lease_uow = _Part(lambda c: _adapters().uow_factory(c.settings(), durable=False))
+    firewall_probe = _Part(lambda c: _adapters().firewall_probe(c.settings()))
     git = _Part(lambda c: _adapters().git())
     custom_prices = _Part(lambda c: _adapters().custom_prices(c.settings()))
     price_book = _Part(lambda c: _adapters().price_book(c.settings(), c.custom_prices()))
@@ -117,8 +120,7 @@ class Core:
     price_local_call = _uc("local_pricing.PriceLocalCall", "uow", "price_book")
     log_usage = _uc("usage.LogUsage", "uow", "clock", "git", "price_book", "usage_firewall", "price_local_call")
     background_session = _uc("usage.EnsureBackgroundSession", "uow", "clock")
-    log_usage_batch = _uc("usage_batch.LogUsageBatch", "uow", "clock", "git", "price_book", "usage_firewall",
-                          "price_local_call")
+    record_usage = _uc("usage.RecordUsage", "uow", "clock", "git", "price_book", "usage_firewall", "price_local_call")
     list_prices = _uc("pricing.ListPrices", "price_book", "custom_prices")
     record_audit_event = _uc("audit.RecordAuditEvent", "uow", "clock")
     set_custom_price = _uc("pricing.SetCustomPrice", "custom_prices", "record_audit_event")
@@ -145,10 +147,13 @@ class Core:
         c.clock().now, c.record_file_activity()))
 
     # --- proxy sessions and the spend firewall ---------------------------------------------------
-    request_guard = _uc("firewall.FirewallGuard", "uow", "clock", "price_book", "firewall_policy")
+    reservation_ledger = _uc("reservations.ReservationLedger", "lease_uow", "firewall_probe", "firewall_policy")
+    call_session = _uc("firewall.CallSession", "read_uow", "uow", "clock", "git")
+    request_guard = _uc("firewall.FirewallGuard", "uow", "clock", "price_book", "firewall_policy",
+                        "reservation_ledger")
     current_proxy_session = _uc("proxy.CurrentProxySession", "uow")
     resolve_proxy_session = _uc("proxy.ResolveProxySession", "current_proxy_session", "background_session")
-    record_proxy_usage = _uc("proxy.RecordProxyUsage", "log_usage", "resolve_proxy_session")
+    record_proxy_usage = _uc("proxy.RecordProxyUsage", "record_usage")
     set_budget = _uc("budgets.SetBudget", "uow", "clock")
     list_budgets = _uc("budgets.ListBudgets", "uow")
     remove_budget = _uc("budgets.RemoveBudget", "uow", "clock")
@@ -156,7 +161,8 @@ class Core:
     runaway_status = _uc("runaway.RunawayStatus", "read_uow", "clock")
     configure_runaway = _uc("runaway.ConfigureRunaway", "uow", "clock")
     clear_runaway = _uc("runaway.ClearRunaway", "uow", "clock")
-    verify_audit = _uc("audit.VerifyAudit", "uow", "audit_key")
+    audit_anchor = _Part(lambda c: _adapters().audit_anchor(c.settings()))
+    verify_audit = _uc("audit.VerifyAudit", "read_uow", "audit_key", "custom_prices", "audit_anchor")
     audit_head = _uc("audit.AuditHead", "uow")
     read_audit = _uc("audit.ReadAudit", "uow")
 

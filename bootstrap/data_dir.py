@@ -27,7 +27,21 @@ def prepare_data_dir(settings: Settings) -> None:
         import shutil  # first run only
 
         shutil.copy2(legacy_pricing, settings.pricing_path)
+        _adopt_prices(settings)
     sys.stderr.write(
         f"costhq: migrated data from {legacy} to {data_dir} ({report.summary()}); "
         f"the old directory was left untouched.\n"
     )
+
+
+def _adopt_prices(settings: Settings) -> None:
+    """Audit the copied overrides (issue 14: the chain covers every price override)."""
+    from costhq.adapters._shared.clock import SystemClock
+    from costhq.application.audit import AdoptCustomPrices
+    from costhq.bootstrap import adapters
+    from costhq.domain.errors import CostHQError
+
+    try:
+        AdoptCustomPrices(adapters.uow_factory(settings), SystemClock(), adapters.custom_prices(settings))()
+    except CostHQError as exc:  # a malformed old file: `cs pricing` reports it; the migration goes on
+        sys.stderr.write(f"costhq: the old pricing.json was copied but not audited: {exc.message}\n")

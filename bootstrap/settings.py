@@ -1,10 +1,6 @@
-"""Settings: the data dir (`$COSTHQ_HOME` or `~/.costhq`), file locations, and `config.toml`.
-
-Storage (issue 16): `COSTHQ_DATABASE_URL` (else `[storage] url` in config.toml) names a shared
-PostgreSQL database (`postgresql://...`, or a libpq key/value string such as `service=team`);
-without it everything stays in the data dir's SQLite file. Who and where: `[user] name`
-(default: the OS user) and `[user] machine` (default: the host name) stamp team records.
-"""
+"""Settings: the data dir (`$COSTHQ_HOME` or `~/.costhq`), file locations, and `config.toml`;
+`COSTHQ_DATABASE_URL` (else `[storage] url`) names a shared PostgreSQL database (issue 16,
+`postgresql://...` or a libpq key/value string); without it everything stays in the SQLite file."""
 
 from __future__ import annotations
 
@@ -49,24 +45,17 @@ class Settings:
         return value if isinstance(value, dict) else {}
 
     @property
-    def user_name(self) -> str:
-        """`[user] name`, else the OS user."""
+    def who(self) -> dict[str, str]:
+        """Who and where on team records: `[user] name` (else the OS user; "unknown" without one, as
+        in containers) and `[user] machine` (else the host name)."""
         import getpass
-
-        name = self.section("user").get("name")
-        if name:
-            return str(name)
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (containers)
-            return "unknown"
-
-    @property
-    def machine(self) -> str:
-        """`[user] machine`, else the host name."""
         import socket
 
-        return str(self.section("user").get("machine") or socket.gethostname())
+        try:
+            user = str(self.section("user").get("name") or getpass.getuser())
+        except (KeyError, OSError):
+            user = "unknown"
+        return {"user": user, "machine": str(self.section("user").get("machine") or socket.gethostname())}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -93,18 +82,12 @@ def _database_url(env: dict[str, str], config: dict[str, Any]) -> str | None:
     url = env.get("COSTHQ_DATABASE_URL") or (storage.get("url") if isinstance(storage, dict) else None)
     if not url:
         return None
-    url = str(url).strip()
-    low = url.lower()
-    if not (low.startswith(("postgresql://", "postgres://")) or low.split("=", 1)[0].strip() in _CONNINFO_KEYS):
-        import re
+    from costhq.adapters.persistence.postgres.url import is_postgres, redact  # stdlib only: no psycopg
 
-        shown = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", url)
+    if not is_postgres(url := str(url).strip()):
         raise InvalidArgument(f"COSTHQ_DATABASE_URL / [storage] url must be a postgresql:// URL or a libpq"
-                              f" connection string, not {shown!r}")
+                              f" connection string, not {redact(url)!r}")
     return url
-
-
-_CONNINFO_KEYS = ("service", "host", "hostaddr", "dbname", "user", "port")
 
 
 def user_timezone(settings: Settings, env: dict[str, str] | None = None) -> Any:

@@ -7,33 +7,19 @@ Rules:
   midnight to the next local midnight (23 or 25 hours across a DST change), a week starts on
   Monday, a month on the 1st. Windows are half-open: [start, end).
 - Several rules stack: a request or record must pass every applicable blocking rule.
-- A rule is crossed when spend (+ in-flight reservations + the incoming worst case) is
-  strictly greater than its limit: spending exactly the limit is allowed.
+- A rule is crossed when spend (+ in-flight reservations + the incoming call's expected cost,
+  see domain.estimates) is strictly greater than its limit: spending exactly the limit is allowed.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 import attrs
 
 from costhq.domain.money import ZERO, quantize
-
-#: Estimated input tokens per request body byte: JSON bodies run ~4 bytes a token for
-#: English text; 1/3 over-estimates on purpose so the reservation is a true worst case.
-BYTES_PER_TOKEN = 3
-
-#: Output-token ceilings used when a request names no max_tokens / max_output_tokens.
-#: First matching prefix wins; the last entry is the fallback.
-DEFAULT_MAX_OUTPUT: tuple[tuple[str, int], ...] = (
-    ("gpt-5", 128_000), ("o1", 100_000), ("o3", 100_000), ("o4", 100_000), ("gpt-4.1", 32_768),
-    ("gpt-4o", 16_384), ("gpt-4", 8_192), ("gpt-3.5", 4_096), ("claude-opus-4", 32_000),
-    ("claude-sonnet-4", 64_000), ("claude-3-7", 64_000), ("claude-3-5", 8_192), ("claude", 8_192),
-    ("", 16_384),
-)
 
 
 class BudgetScope(enum.Enum):
@@ -160,7 +146,7 @@ class RuleStatus:
         rule: the rule.
         spent: recorded spend in the rule's window.
         reserved: in-flight reservations counted against it.
-        incoming: the worst case of the request being decided (0 after the fact).
+        incoming: the expected cost of the request being decided (0 after the fact).
         window_start / window_end: the calendar window, None for other scopes.
         projected: projected end-of-window spend for calendar rules (linear), else None.
     """
@@ -206,14 +192,3 @@ def first_blocking(statuses: list[RuleStatus]) -> RuleStatus | None:
     """The first rule that blocks, tightest (least remaining headroom) first."""
     blocking = [s for s in statuses if s.blocks]
     return min(blocking, key=lambda s: s.rule.limit - s.spent - s.reserved, default=None)
-
-
-def estimate_input_tokens(body_size: int) -> int:
-    """Worst-case input tokens of a request body of `body_size` bytes (see BYTES_PER_TOKEN)."""
-    return math.ceil(max(0, body_size) / BYTES_PER_TOKEN)
-
-
-def default_max_output(model: str) -> int:
-    """The output ceiling assumed when a request names none (model-sized, see DEFAULT_MAX_OUTPUT)."""
-    name = model.lower().rsplit("/", 1)[-1]
-    return next(n for prefix, n in DEFAULT_MAX_OUTPUT if name.startswith(prefix))

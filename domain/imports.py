@@ -1,7 +1,9 @@
 """Imported agent usage: calls read from local agent logs (Claude Code, Codex) and import cursors.
 
-Rules: a call is identified by its request id (re-imports and proxy-captured duplicates are
-skipped); token classes are already normalised to `TokenCounts` (uncached input only) by the
+Rules: a call's own key is `import:<tool>:<stable transcript key>` (a re-import or a retried hook
+is a replay); the upstream ids it carries (Claude Code: `requestId` and `message.id`) match the
+same call captured by the proxy or the library (domain/identity.py). Token classes are already
+normalised to `TokenCounts` (uncached input only), the final usage of each message, by the
 parser that read them.
 """
 
@@ -26,7 +28,9 @@ class ImportedCall:
         model: model as logged.
         tokens: disjoint token classes.
         timestamp: aware UTC time of the call.
-        request_id: stable id (the provider's request id when logged), for de-duplication.
+        call_key: `import:<tool>:<stable transcript key>`, the same on every read of the log.
+        upstream_request_id: the upstream's request-id header, when the log keeps it.
+        response_id: the response's id, when the log keeps it.
         cwd: working directory the agent ran in (None when the log does not say).
         agent: `claude-code`, `claude-code/subagent`, `codex`.
         path: the log file it came from.
@@ -37,7 +41,9 @@ class ImportedCall:
     model: str
     tokens: TokenCounts
     timestamp: datetime
-    request_id: str
+    call_key: str
+    upstream_request_id: str | None = None
+    response_id: str | None = None
     cwd: str | None = None
     agent: str | None = None
     path: str = ""
@@ -51,7 +57,8 @@ class ScanStats:
         files: log files read.
         lines: lines read.
         malformed: lines that carried usage but could not be parsed (skipped).
-        duplicates: repeated usage lines dropped by the parser (content blocks, re-emitted totals).
+        duplicates: repeated usage lines dropped by the parser (content blocks, streaming snapshots
+            superseded by the final usage, replayed messages, re-emitted totals).
         bytes_read: bytes read.
     """
 

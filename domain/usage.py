@@ -89,7 +89,8 @@ class UsageRecord:
         rates: per-1M rates used, for transparency.
         origin: cli | proxy | library | import | mcp.
         agent: agent name, if any.
-        request_id: legacy replay key of importers and hooks (see `call_key`).
+        request_id: legacy: the only key of records written before call keys existed (kept as
+            written; schema step 8 derived their `call_key` and upstream ids from it).
         call_key: this record's own key (unique): a record arriving with a stored key is a replay.
         upstream_request_id: the upstream's request-id header, to match the same call seen by
             another capture path (never the record's own key).

@@ -56,6 +56,12 @@ def entry_json(e: AuditEntry) -> dict[str, Any]:
             "alg": e.alg, "prevHash": e.prev_hash, "hash": e.hash}
 
 
+def verify_problem_json(v: VerifyResult) -> dict[str, Any]:
+    """The problem fields of a verification (also the error details of `audit_chain_broken`)."""
+    return {"badSeq": v.bad_seq, "reason": v.reason, "table": v.table, "rowId": v.row_id, "detail": v.detail,
+            "entries": v.count}
+
+
 def verify_json(v: VerifyResult) -> dict[str, Any]:
-    return {"ok": v.ok, "entries": v.count, "headSeq": v.head_seq, "headHash": v.head_hash, "badSeq": v.bad_seq,
-            "reason": v.reason}
+    return {"ok": v.ok, "headSeq": v.head_seq, "headHash": v.head_hash, "keyedFrom": v.keyed_from,
+            **verify_problem_json(v)}

@@ -73,9 +73,14 @@ def usage_json(u: UsageRecord) -> dict[str, Any]:
         "origin": u.origin.value,
         "agentName": u.agent,
         "requestId": u.request_id,
+        "callKey": u.call_key,
+        "upstreamRequestId": u.upstream_request_id,
+        "responseId": u.response_id,
         "durationMs": u.duration_ms,
         "stream": u.stream,
         "partial": u.partial,
+        "usageMissing": u.usage_missing,
+        "inputEstimated": u.input_estimated,
         "timestamp": iso(u.timestamp),
     }
 

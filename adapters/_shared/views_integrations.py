@@ -12,6 +12,7 @@ from costhq.domain.reports import Block, ReportRow
 def import_json(r: Any) -> dict[str, Any]:
     """`cs import --json`."""
     return {"source": r.source, "dryRun": r.dry_run, "imported": r.imported, "skipped": r.skipped,
+            "alreadyCaptured": r.captured,
             "cost": as_json_number(r.cost), "tokens": r.tokens, "unpricedCalls": r.unpriced,
             "sessions": [{"id": sid, "calls": n} for sid, n in sorted(r.sessions.items())],
             "files": r.stats.files, "lines": r.stats.lines, "malformedLines": r.stats.malformed,

@@ -22,17 +22,20 @@ def register(app: App, c: Any) -> None:
 
     @audit.command
     def verify(*, expect_head: str | None = None, json_: Json = False) -> int:
-        """Recompute the chain; exit 1 naming the first bad seq (edited, deleted, reordered, truncated).
+        """Recompute the chain and check it covers every usage record, budget rule and price override;
+        exit 1 naming the first bad seq and its kind (edited, deleted, renumbered, reordered,
+        truncated, forged, key_required, unaudited). The data dir's head file catches truncation.
 
         Parameters
         ----------
         expect_head
-            A head kept elsewhere (`HASH` or `SEQ:HASH` from `cs audit head`): detects truncation.
+            A head kept elsewhere (`HASH` or `SEQ:HASH` from `cs audit head`), checked too.
         """
         v = c.verify_audit()(expect_head=expect_head)
         if not v.ok:
-            raise AuditChainBroken(f"audit chain broken at seq {v.bad_seq} ({v.reason})", bad_seq=v.bad_seq,
-                                   reason=v.reason, entries=v.count)
+            where = f"seq {v.bad_seq}" if v.bad_seq is not None else f"{v.table} {v.row_id}"
+            raise AuditChainBroken(f"audit chain broken at {where} ({v.reason}): {v.detail}",
+                                   **fv.verify_problem_json(v))
         if json_:
             emit_json(fv.verify_json(v))
         else:

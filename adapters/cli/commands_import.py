@@ -56,7 +56,8 @@ def register(app: App, c: Any) -> None:
             return 0
         verb = "Would import" if dry_run else "Imported"
         say(f"{verb} {rep.imported} call(s) from {source}: {rep.tokens:,} tokens, {format_usd(rep.cost)}"
-            f" ({rep.skipped} already recorded, {rep.stats.duplicates} duplicate lines, "
+            f" ({rep.skipped} already recorded, {rep.captured} of them captured by the proxy or library, "
+            f"{rep.stats.duplicates} duplicate lines, "
             f"{rep.stats.files} files)")
         return 0
 
@@ -77,5 +78,5 @@ def register(app: App, c: Any) -> None:
             return 0
         if json_:
             emit_json({"sessionId": result.session_id, "imported": result.imported, "skipped": result.skipped,
-                       "offset": result.offset})
+                       "alreadyCaptured": result.captured, "offset": result.offset})
         return 0

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json, say
-from costhq.adapters.cli.params import Json, positive_session, usd
+from costhq.adapters.cli.params import Json, SessionOpt, positive_session, usd, whole
 from costhq.domain.errors import CostHQError, InvalidArgument
 
 HOST = "127.0.0.1"  # the proxy never binds anything else
 DEFAULT_PORT = 3739
-PortOpt = Annotated[int, Parameter(name=["--port"], help="Port on 127.0.0.1.")]
+PortOpt = Annotated[int, Parameter(name=["--port"], converter=whole, help="Port on 127.0.0.1.")]
 
 
 class ProxyNotRunning(CostHQError):
@@ -60,8 +60,7 @@ def register_proxy(app: App, c: Any) -> None:
     app.command(proxy)
 
     @proxy.command
-    def start(*, port: PortOpt = DEFAULT_PORT, session: Annotated[int | None, Parameter(name=["--session", "-s"])]
-              = None, json_: Json = False) -> int:
+    def start(*, port: PortOpt = DEFAULT_PORT, session: SessionOpt = None, json_: Json = False) -> int:
         """Run the proxy in the foreground (Ctrl-C stops it after in-flight streams finish).
 
         Parameters
@@ -139,7 +138,7 @@ def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: b
             # The same file and commit watchers as `cs start`: live file events, churn detection,
             # and paths outside git that the end-of-session backfill cannot see.
             with c.live_tracking().tracker(sid, directory=cwd):
-                code = _child(command, _child_env(proxy.port, sid))
+                code = _child(client_command(command, proxy.port, os.environ), _child_env(proxy.port, sid))
         finally:
             proxy.stop()  # in-flight streams finish and their usage is flushed before the session ends
     finally:
@@ -148,15 +147,91 @@ def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: b
     return code
 
 
+# Each base URL and its aliases: litellm (and so aider) reads `*_API_BASE` first.
+_ALIASES = {"ANTHROPIC_BASE_URL": ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"),
+            "OPENAI_BASE_URL": ("OPENAI_BASE_URL", "OPENAI_API_BASE")}
+
+
 def _child_env(port: int, sid: int) -> dict[str, str]:
+    """The child's environment: the proxy's base URLs (and aliases) for each provider the user has
+    not pointed elsewhere, and `COSTHQ_SESSION_ID`."""
     env = dict(os.environ)
     for key, value in base_urls(port).items():
-        if env.get(key):
-            sys.stderr.write(f"costhq: {key} is already set; leaving it ({env[key]}), calls there are not captured\n")
-        else:
-            env[key] = value
+        user = next((name for name in _ALIASES[key] if env.get(name)), None)
+        if user is not None:
+            sys.stderr.write(f"costhq: {user} is already set; leaving it ({env[user]}), calls there are not captured\n")
+            continue
+        for name in _ALIASES[key]:
+            env[name] = value
     env["COSTHQ_SESSION_ID"] = str(sid)
     return env
+
+
+def client_command(command: list[str], port: int, environ: Any) -> list[str]:
+    """The command with the proxy injected where the client ignores the environment (see docs/clients.md).
+
+    Codex's built-in `openai` provider takes its base URL only from its config key `openai_base_url`
+    (recent releases ignore `OPENAI_BASE_URL`), so `codex ...` becomes
+    `codex -c openai_base_url="<proxy>/openai/v1" ...`, unless the user already chose an endpoint or
+    a provider for it (then a warning says calls there are not captured).
+    """
+    name = command[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if name not in ("codex", "codex.exe", "codex.cmd") or environ.get("OPENAI_BASE_URL"):
+        return command  # not Codex, or the user's own OPENAI_BASE_URL (already warned about) wins
+    chosen = codex_endpoint_choice(command[1:], environ)
+    if chosen is not None:
+        sys.stderr.write(f"costhq: codex already has {chosen}; leaving it, calls there are not captured\n")
+        return command
+    return [command[0], "-c", f'openai_base_url="{base_urls(port)["OPENAI_BASE_URL"]}"', *command[1:]]
+
+
+_CODEX_KEYS = ("openai_base_url", "model_provider")
+
+
+def codex_endpoint_choice(args: list[str], environ: Any) -> str | None:
+    """Where the user already chose Codex's endpoint or provider (`-c`, `--oss`, config.toml), else None."""
+    profile = None
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        setting = _config_setting(arg, value)
+        key = None if setting is None else setting.split("=", 1)[0].strip()
+        if key is not None and (key in _CODEX_KEYS or key.startswith("model_providers.")):
+            return f"-c {key}"
+        if arg in ("--oss", "--local-provider") or arg.startswith("--local-provider="):
+            return arg.split("=", 1)[0]
+        if arg in ("-p", "--profile"):
+            profile = value
+    return _codex_config_choice(environ, profile)
+
+
+def _config_setting(arg: str, value: str) -> str | None:
+    """The `key=value` of a Codex `-c`/`--config` flag (`-c k=v`, `-ck=v`, `--config=k=v`), else None."""
+    if arg in ("-c", "--config"):
+        return value
+    if arg.startswith("--config="):
+        return arg[len("--config="):]
+    return arg[2:] if arg.startswith("-c") and len(arg) > 2 else None
+
+
+def _codex_config_choice(environ: Any, profile: str | None) -> str | None:
+    import tomllib
+    from pathlib import Path
+
+    home = environ.get("CODEX_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".codex")
+    path = Path(home) / "config.toml"
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # no config (or one Codex itself will refuse): nothing chosen there
+    sections = [doc]
+    profile = profile or doc.get("profile")
+    if isinstance(profile, str) and isinstance(doc.get("profiles"), dict) and isinstance(doc["profiles"].get(profile),
+                                                                                         dict):
+        sections.append(doc["profiles"][profile])
+    for section in sections:
+        if section.get("openai_base_url") or section.get("model_provider") not in (None, "openai"):
+            return f"an endpoint or provider in {path}"
+    return None
 
 
 def _child(command: list[str], env: dict[str, str]) -> int:

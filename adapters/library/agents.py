@@ -30,8 +30,7 @@ import attrs
 
 from costhq.adapters.library.budget import BudgetExceededError, RefusalMemo
 from costhq.adapters.library.writer import WRITER, flush
-from costhq.application.usage import UsageInput, price_usage
-from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput, price_usage
 from costhq.domain.errors import BudgetExceeded, CostHQError, InvalidArgument
 from costhq.domain.local_models import seconds_to_ms  # issue 8: `log_ai(duration=...)`
 from costhq.domain.money import ZERO, parse_usd, quantize
@@ -107,6 +106,7 @@ class AgentSession:
         self._refusals = RefusalMemo()
         self._tracker: Any = None
         self._summary: AgentSessionSummary | None = None
+        self.guards: set[Any] = set()  # firewall guards its tracked calls reserved with (issue 14)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -128,7 +128,7 @@ class AgentSession:
         self._session, self._confirmed = result.session, result.session.ai_cost
         # Built here, once: Singleton creation is not thread-safe (the writer uses them).
         self._c.log_usage()
-        self._c.log_usage_batch()
+        self._c.record_usage()
         if self.budget is not None:
             # The firewall also enforces it for the proxy and `cs log-ai` on this session.
             self._c.set_budget()(scope="session", limit=self.budget, session_id=self._session.id, actor="library")
@@ -146,6 +146,8 @@ class AgentSession:
         if tracker is not None:
             tracker.stop()
         flush()
+        for guard in self.guards:  # every call is stored: give the session's leases back
+            guard.close(sid)
         ended = self._c.end_session()(cwd=self.cwd, session_id=sid, notes=notes)
         self._summary = self._summarise(ended)
         return self._summary
@@ -212,8 +214,9 @@ class AgentSession:
         with self._money:
             self._confirmed = max(self._confirmed, total)  # spend only grows; writes may finish out of order
 
-    def record(self, call: UsageInput) -> None:
-        """Queue a tracked client's call on this session: priced now, stored by the background writer.
+    def record(self, call: UsageInput, after: Callable[[BatchOutcome], None] | None = None) -> None:
+        """Queue a tracked client's call on this session: priced now, stored by the background writer
+        (then `after(outcome)` runs on the writer thread: the tracked client's reservation is released).
 
         Never raises for budgets: the tracked clients refuse in their pre-flight instead.
         """
@@ -226,15 +229,17 @@ class AgentSession:
             self._pending += cost
 
         def done(outcome: BatchOutcome) -> None:  # on the writer thread, after the batch's commit
-            logged = outcome.logged  # None: a duplicate request id (e.g. also captured by the proxy) or an error
+            logged = outcome.logged  # None: an error (a replay or a call the proxy stored: the record holding it)
             with self._money:  # one step, so `spent` never counts the call twice or not at all
                 self._pending -= cost
-                if logged is not None:
+                if logged is not None and logged.session.id == self.id:  # a replay may hold it elsewhere
                     self._confirmed = max(self._confirmed, logged.session.ai_cost)
             if logged is not None and logged.verdict is not None and logged.verdict.refusal is not None:
                 self._refusals.refusal = logged.verdict.refusal  # stored, then refused: the next pre-flight stops
+            if after is not None:
+                after(outcome)
 
-        WRITER.submit(self._c.log_usage_batch, QueuedUsage(call=call, cwd=self.cwd, session_id=self.id), done)
+        WRITER.submit(self._c.record_usage, QueuedUsage(call=call, cwd=self.cwd, session_id=self.id), done)
 
     def check_budget(self) -> None:
         """Pre-flight: raise BudgetExceededError when the budget is spent or a firewall rule refused."""

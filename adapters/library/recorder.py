@@ -3,28 +3,44 @@
 Session choice (spec): an `AgentSession` or a session id given as `session=`; otherwise
 `COSTHQ_SESSION_ID` (set by `cs run` for its child); otherwise the active session of the
 current directory's scope at the time of the call; otherwise the automatic "Background API
-Session". A duplicate request id (the same call also captured by the proxy) is skipped, never
-counted twice. Calls are stored by the background writer (`library_writer`); recording errors
-of our own never break the caller's API call, they are reported on stderr.
+Session". A call that came through our proxy takes the proxy's key (`x-costhq-call`), so it is
+stored once (docs/identity.md). Calls are stored by the background writer (`library_writer`);
+recording errors of our own never break the caller's API call, they are reported on stderr.
+
+Pre-flight (issue 14): while a blocking budget rule exists, every call first reserves its
+expected cost with the firewall (`FirewallGuard.reserve`, the process's reservation ledger),
+so calls still in flight count against the budget, from any thread or task; the reservation is
+released once the writer has stored the call (or at once when the API call fails). The async
+clients reserve in a worker thread, so a lease renewal never blocks the event loop.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from costhq.adapters.library.budget import RefusalMemo
-from costhq.adapters.library.sdk_metering import StreamMeter, request_id_of, response_call
+from costhq.adapters.library.budget import BudgetExceededError, RefusalMemo
+from costhq.adapters.library.sdk_metering import (
+    StreamMeter,
+    call_identity,
+    forget_responses,
+    response_call,
+)
 from costhq.adapters.library.writer import WRITER
-from costhq.application.usage import UsageInput
-from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput
+from costhq.domain.errors import BudgetExceeded
+from costhq.domain.estimates import shape_of
+from costhq.domain.money import ZERO
 
 
 class Recorder:
@@ -57,43 +73,103 @@ class Recorder:
                 self._container = default_graph()
             return self._container
 
-    def preflight(self) -> None:
-        """Raise BudgetExceededError before sending: the AgentSession's budget is spent, or a
-        blocking firewall rule refused the last call recorded here and still does."""
+    def preflight(self, provider: str, kwargs: dict[str, Any]) -> Any:
+        """Before sending: raise BudgetExceededError when the AgentSession's budget is spent, a
+        blocking firewall rule refused the last call recorded here and still does, or the call's
+        expected cost does not fit (calls in flight included); else return its reservation ticket
+        (None when no blocking rule exists), which `record` / `cancel` hand back."""
+        forget_responses()  # the response headers noted next are this call's
         if self.agent is not None:
             self.agent.check_budget()
         elif self._refusals.refusal is not None:
             self._refusals.check(self.container())
+        c = self.container()
+        # Asked before the guard is built: without a blocking rule no call pays for the price book here.
+        if not (c.firewall_policy().block_unpriced or c.firewall_probe().blocking_rules()):
+            return None
+        return self._reserve(c.request_guard(), provider, kwargs)
 
-    def record(self, call: UsageInput | None) -> None:
-        """Queue `call` (timestamped now) for the background writer."""
+    async def apreflight(self, provider: str, kwargs: dict[str, Any]) -> Any:
+        """`preflight` for the async clients: a lease renewal (a transaction) runs in a worker thread."""
+        import anyio
+
+        forget_responses()  # here, in the caller's context: the worker thread's copy would not clear it
+        return await anyio.to_thread.run_sync(self.preflight, provider, kwargs)
+
+    def _reserve(self, guard: Any, provider: str, kwargs: dict[str, Any]) -> Any:
+        c = self.container()
+        sid = self.agent.id if self.agent is not None else self.session_id
+        if sid is None:
+            sid = c.call_session()(cwd=os.getcwd())
+        with self._lock:
+            if not getattr(self, "_closing", False):
+                self._closing = True
+                atexit.register(guard.close)  # give the leases back at exit
+        if self.agent is not None:
+            self.agent.guards.add(guard)  # its end() gives the session's leases back
+        try:
+            return guard.reserve(session_id=sid, provider=provider, model=str(kwargs.get("model") or "unknown"),
+                                 shape=shape_of(kwargs), client=f"library:{provider}")
+        except BudgetExceeded as refusal:
+            d = refusal.details
+            raise BudgetExceededError(Decimal(d.get("spent", "0")), Decimal(d.get("limit", "0")), ZERO,
+                                      f"{refusal.message}: the request was not sent",
+                                      **{k: v for k, v in d.items() if k not in ("spent", "limit")}) from None
+
+    def cancel(self, ticket: Any) -> None:
+        """The API call failed before any usage: release its reservation now."""
+        if ticket is not None:
+            self.container().request_guard().settle(ticket, None)
+
+    @contextlib.contextmanager
+    def cancelling(self, ticket: Any) -> Iterator[None]:
+        """Around the SDK call: if it raises, nothing will be recorded, so release the reservation."""
+        try:
+            yield
+        except BaseException:
+            self.cancel(ticket)
+            raise
+
+    def _settle(self, ticket: Any, outcome: BatchOutcome) -> None:  # on the writer thread, after the commit
+        if ticket is not None:
+            self.container().request_guard().settle(ticket, outcome.logged.record if outcome.logged else None)
+
+    def record(self, call: UsageInput | None, ticket: Any = None) -> None:
+        """Queue `call` (timestamped now) for the background writer; `ticket` is released once it is stored."""
         if call is None:
+            self.cancel(ticket)
             return
         call = attrs.evolve(call, timestamp=call.timestamp or datetime.now(UTC))
         if self.agent is not None:
-            self.agent.record(call)
+            self.agent.record(call, after=lambda outcome: self._settle(ticket, outcome))
             return
         # No session named: the active session of the cwd's scope, else the background session.
         item = QueuedUsage(call=call, cwd=os.getcwd(), session_id=self.session_id,
                            background=self.session_id is None)
-        WRITER.submit(self._log_batch, item, self._done)
+
+        def done(outcome: BatchOutcome) -> None:
+            self._done(outcome)
+            self._settle(ticket, outcome)
+
+        WRITER.submit(self._log_batch, item, done)
 
     def _log_batch(self) -> Any:  # on the writer thread: the container is built there, not on the caller's
-        return self.container().log_usage_batch()
+        return self.container().record_usage()
 
     def _done(self, outcome: BatchOutcome) -> None:
-        # A duplicate request id (the proxy captured the call too) is skipped; errors are reported by the writer.
+        # A call already recorded (the proxy stored it first) is skipped; errors are reported by the writer.
         verdict = outcome.logged.verdict if outcome.logged is not None else None
         if verdict is not None and verdict.refusal is not None:
             self._refusals.refusal = verdict.refusal  # stored, then refused: the next pre-flight stops
 
-    def meter(self, provider: str, model: str) -> StreamMeter:
-        meter = StreamMeter(provider, model, self.record)
+    def meter(self, provider: str, model: str, ticket: Any = None) -> StreamMeter:
+        meter = StreamMeter(provider, model, lambda call: self.record(call, ticket))
         self.last_meter.set(meter)
         return meter
 
-    def respond(self, provider: str, model: str, result: Any, started: float, *, stream: bool = False) -> Any:
-        self.record(response_call(provider, model, result, started, stream=stream))
+    def respond(self, provider: str, model: str, result: Any, started: float, *, stream: bool = False,
+                ticket: Any = None) -> Any:
+        self.record(response_call(provider, model, result, started, stream=stream), ticket)
         return result
 
 
@@ -102,7 +178,7 @@ class MeteredStream:
 
     def __init__(self, inner: Any, meter: StreamMeter) -> None:
         self._inner, self._meter = inner, meter
-        meter.request_id = request_id_of(inner)
+        meter.identity = call_identity(inner)
         self._it: Iterator[Any] | None = None
 
     @property
@@ -143,7 +219,7 @@ class AsyncMeteredStream:
 
     def __init__(self, inner: Any, meter: StreamMeter) -> None:
         self._inner, self._meter = inner, meter
-        meter.request_id = request_id_of(inner)
+        meter.identity = call_identity(inner)
         self._it: AsyncIterator[Any] | None = None
 
     @property

@@ -8,6 +8,11 @@ Rules (DESIGN §4):
 - A stream is recorded exactly once: when it is exhausted, closed, or its context exits. A stream
   cut short records what was seen, flagged `partial` (and `error` when no usage was seen at all,
   so the call still counts with zero tokens rather than being dropped).
+- Identity (docs/identity.md): each call gets its own key `lib:<uuid>`, unless the response came
+  through our proxy, whose `x-costhq-call` header names the record the proxy writes: the call
+  then takes that key, so the two paths meet on it and the call is stored once. The upstream's
+  request-id header and the response id are kept to match the call seen by another path; a
+  repeated request id (gateways) never merges two calls of the library.
 - Invalid usage (a negative, fractional, non-numeric or absurd count, past 10^12) never raises
   into the caller's API call: the call is recorded as a 0-token call flagged `usage_missing`
   (its usage cannot be trusted, so no part of it is billed).
@@ -17,9 +22,12 @@ Rules (DESIGN §4):
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from costhq.application.usage import UsageInput
@@ -97,7 +105,8 @@ class StreamMeter:
     def __init__(self, provider: str, model: str, record: Callable[[UsageInput], None]) -> None:
         self.provider, self.model, self._record = provider, model, record
         self.served: str | None = None
-        self.request_id: str | None = None
+        self.identity: tuple[str, str | None] | None = None  # (call key, upstream request id): `call_identity`
+        self.response_id: str | None = None
         self.tokens: TokenCounts | None = None
         self.invalid = False  # the last usage seen was invalid (see the module rules)
         self._anthropic: dict[str, Any] = {}
@@ -110,6 +119,7 @@ class StreamMeter:
         if self.provider == "anthropic":
             if kind == "message_start":
                 self.served = getattr(event.message, "model", None)
+                self.response_id = _str(getattr(event.message, "id", None))
                 _merge_anthropic(self._anthropic, event.message.usage)
             elif kind == "message_delta" and getattr(event, "usage", None) is not None:
                 _merge_anthropic(self._anthropic, event.usage)
@@ -120,10 +130,12 @@ class StreamMeter:
             else None
         if response is not None:  # Responses API events carry the response snapshot
             self.served = getattr(response, "model", None) or self.served
+            self.response_id = _str(getattr(response, "id", None)) or self.response_id
             if getattr(response, "usage", None) is not None:
                 self.tokens, self.invalid = _checked(openai_tokens, response.usage)
             return
         self.served = getattr(event, "model", None) or self.served
+        self.response_id = self.response_id or _str(getattr(event, "id", None))
         if getattr(event, "usage", None) is not None:  # chat: the include_usage chunk
             self.tokens, self.invalid = _checked(openai_tokens, event.usage)
 
@@ -134,9 +146,11 @@ class StreamMeter:
                 return None
             self._done = True
         tokens = self.tokens or TokenCounts()
+        key, rid = self.identity or call_identity(None)
         return UsageInput(provider=self.provider, model=self.model, served_model=self.served, tokens=tokens,
-                          origin=Origin.LIBRARY, request_id=self.request_id, stream=True,
-                          partial=partial, error=tokens.is_empty and not self.invalid, usage_missing=self.invalid,
+                          origin=Origin.LIBRARY, call_key=key, upstream_request_id=rid,
+                          response_id=self.response_id, stream=True, partial=partial,
+                          error=tokens.is_empty and not self.invalid, usage_missing=self.invalid,
                           duration_ms=int((time.monotonic() - self._t0) * 1000))
 
     def finish(self, *, partial: bool) -> None:
@@ -145,16 +159,54 @@ class StreamMeter:
             self._record(call)
 
 
-def request_id_of(obj: Any) -> str | None:
-    """The provider's request id (`x-request-id` / `request-id`), for de-duplication."""
-    rid = getattr(obj, "_request_id", None)
-    if rid:
-        return str(rid)
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_LAST_HEADERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "costhq_last_response_headers", default=None)
+
+
+def _note(response: Any) -> None:
+    _LAST_HEADERS.set(response.headers)
+
+
+async def _anote(response: Any) -> None:
+    _LAST_HEADERS.set(response.headers)
+
+
+def watch_responses(client: Any) -> None:
+    """Note the headers of each HTTP response `client` (an OpenAI / Anthropic SDK client) receives,
+    for the caller's thread or task: a parsed response keeps no headers but its request id, and
+    the proxy's `x-costhq-call` is a header. An httpx response hook, the library's public API."""
+    http = getattr(client, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if not isinstance(hooks, dict):
+        return
+    hook = _anote if inspect.iscoroutinefunction(getattr(http, "send", None)) else _note
+    if hook not in hooks.get("response", []):
+        http.event_hooks = {**hooks, "response": [*hooks.get("response", []), hook]}
+
+
+def forget_responses() -> None:
+    """Clear the noted headers before a call, so a call never takes another's."""
+    _LAST_HEADERS.set(None)
+
+
+def _headers(obj: Any) -> Mapping[str, str] | None:
     response = getattr(obj, "response", None) or getattr(obj, "http_response", None)
     headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    return headers.get("x-request-id") or headers.get("request-id")
+    return headers if headers is not None else _LAST_HEADERS.get()
+
+
+def call_identity(obj: Any) -> tuple[str, str | None]:
+    """(call key, upstream request id) of the call `obj` (an SDK result or stream) answered: the
+    key is the proxy's `x-costhq-call` when the call came through our proxy, else one of its own."""
+    headers = _headers(obj) if obj is not None else _LAST_HEADERS.get()
+    proxied = headers.get("x-costhq-call") if headers is not None else None
+    rid = _str(getattr(obj, "_request_id", None)) or (
+        (headers.get("x-request-id") or headers.get("request-id")) if headers is not None else None)
+    return proxied or f"lib:{uuid.uuid4().hex}", rid
 
 
 def _parsed(result: Any, stream: bool) -> Any:
@@ -179,7 +231,10 @@ def response_call(provider: str, model: str, result: Any, started: float, *,
     tokens, invalid = _checked(anthropic_tokens if provider == "anthropic" else openai_tokens, usage)
     if tokens is None:
         return None
+    key, rid = call_identity(result)
+    rid = rid or _str(getattr(parsed, "_request_id", None))
     return UsageInput(provider=provider, model=model, served_model=getattr(parsed, "model", None),
-                      tokens=tokens, origin=Origin.LIBRARY, request_id=request_id_of(parsed) or request_id_of(result),
-                      error=tokens.is_empty and not invalid, usage_missing=invalid,
+                      tokens=tokens, origin=Origin.LIBRARY, call_key=key, upstream_request_id=rid,
+                      response_id=_str(getattr(parsed, "id", None)), error=tokens.is_empty and not invalid,
+                      usage_missing=invalid,
                       duration_ms=int((time.monotonic() - started) * 1000))

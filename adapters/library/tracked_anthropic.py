@@ -16,7 +16,7 @@ import anthropic
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
-from costhq.adapters.library.sdk_metering import anthropic_tokens, request_id_of
+from costhq.adapters.library.sdk_metering import anthropic_tokens, call_identity, watch_responses
 from costhq.application.usage import UsageInput
 from costhq.domain.usage import Origin
 
@@ -40,8 +40,11 @@ def _snapshot_call(model: str, stream: Any, started: float) -> UsageInput | None
         from costhq.domain.usage import TokenCounts
 
         tokens = TokenCounts()
+    key, rid = call_identity(stream)
+    msg_id = getattr(snap, "id", None)
     return UsageInput(provider=P, model=model, served_model=getattr(snap, "model", None), tokens=tokens,
-                      origin=Origin.LIBRARY, request_id=request_id_of(stream), stream=True, partial=partial,
+                      origin=Origin.LIBRARY, call_key=key, upstream_request_id=rid,
+                      response_id=msg_id if isinstance(msg_id, str) else None, stream=True, partial=partial,
                       error=tokens.is_empty, duration_ms=int((now() - started) * 1000))
 
 
@@ -49,48 +52,55 @@ class _TrackedMessages(Messages):
     _costhq: Recorder
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started = now()
-        result = super().create(*args, **kwargs)
+        with self._costhq.cancelling(ticket):
+            result = super().create(*args, **kwargs)
         streamed = kwargs.get("stream") is True
         if streamed and isinstance(result, anthropic.Stream):
-            return MeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+            return MeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started = now()
-        return self._costhq.respond(P, _model(kwargs), super().parse(*args, **kwargs), started)
+        with self._costhq.cancelling(ticket):
+            result = super().parse(*args, **kwargs)
+        return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = self._costhq.preflight(P, kwargs)
         started, rec = now(), self._costhq
         return ManagerGuard(super().stream(*args, **kwargs), rec,
-                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
+                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started), ticket))
 
 
 class _AsyncTrackedMessages(AsyncMessages):
     _costhq: Recorder
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = await self._costhq.apreflight(P, kwargs)
         started = now()
-        result = await super().create(*args, **kwargs)
+        with self._costhq.cancelling(ticket):
+            result = await super().create(*args, **kwargs)
         streamed = kwargs.get("stream") is True
         if streamed and isinstance(result, anthropic.AsyncStream):
-            return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+            return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+        return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        ticket = await self._costhq.apreflight(P, kwargs)
         started = now()
-        return self._costhq.respond(P, _model(kwargs), await super().parse(*args, **kwargs), started)
+        with self._costhq.cancelling(ticket):
+            result = await super().parse(*args, **kwargs)
+        return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        self._costhq.preflight()
+        # The async helper is entered later; its pre-flight (a lease renewal at most) runs here, sync.
+        ticket = self._costhq.preflight(P, kwargs)
         started, rec = now(), self._costhq
         return ManagerGuard(super().stream(*args, **kwargs), rec,
-                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started)))
+                            lambda s: rec.record(_snapshot_call(_model(kwargs), s, started), ticket))
 
 
 class TrackedAnthropic(anthropic.Anthropic):
@@ -99,6 +109,7 @@ class TrackedAnthropic(anthropic.Anthropic):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def messages(self) -> Any:
@@ -113,6 +124,7 @@ class AsyncTrackedAnthropic(anthropic.AsyncAnthropic):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def messages(self) -> Any:

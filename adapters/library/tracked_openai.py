@@ -20,6 +20,7 @@ from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 from openai.resources.responses import AsyncResponses, Responses
 
 from costhq.adapters.library.recorder import AsyncMeteredStream, ManagerGuard, MeteredStream, Recorder, now
+from costhq.adapters.library.sdk_metering import watch_responses
 
 P = "openai"
 
@@ -39,19 +40,22 @@ def _sync_create(cls: type, chat: bool) -> type:
         _costhq: Recorder
 
         def create(self, *args: Any, **kwargs: Any) -> Any:
-            self._costhq.preflight()
+            ticket = self._costhq.preflight(P, kwargs)
             kwargs, started = _prepare(kwargs, chat), now()
-            result = super().create(*args, **kwargs)
+            with self._costhq.cancelling(ticket):
+                result = super().create(*args, **kwargs)
             streamed = kwargs.get("stream") is True
             if streamed and isinstance(result, openai.Stream):
-                return MeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+                return MeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
         if hasattr(cls, "parse"):  # structured outputs post by themselves, not through `create`
             def parse(self, *args: Any, **kwargs: Any) -> Any:
-                self._costhq.preflight()
+                ticket = self._costhq.preflight(P, kwargs)
                 started = now()
-                return self._costhq.respond(P, _model(kwargs), super().parse(*args, **kwargs), started)
+                with self._costhq.cancelling(ticket):
+                    result = super().parse(*args, **kwargs)
+                return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
         if hasattr(cls, "stream"):  # the helper calls our `create(stream=True)` when entered
             def stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -66,19 +70,22 @@ def _async_create(cls: type, chat: bool) -> type:
         _costhq: Recorder
 
         async def create(self, *args: Any, **kwargs: Any) -> Any:
-            self._costhq.preflight()
+            ticket = await self._costhq.apreflight(P, kwargs)
             kwargs, started = _prepare(kwargs, chat), now()
-            result = await super().create(*args, **kwargs)
+            with self._costhq.cancelling(ticket):
+                result = await super().create(*args, **kwargs)
             streamed = kwargs.get("stream") is True
             if streamed and isinstance(result, openai.AsyncStream):
-                return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs)))
-            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed)
+                return AsyncMeteredStream(result, self._costhq.meter(P, _model(kwargs), ticket))
+            return self._costhq.respond(P, _model(kwargs), result, started, stream=streamed, ticket=ticket)
 
         if hasattr(cls, "parse"):
             async def parse(self, *args: Any, **kwargs: Any) -> Any:
-                self._costhq.preflight()
+                ticket = await self._costhq.apreflight(P, kwargs)
                 started = now()
-                return self._costhq.respond(P, _model(kwargs), await super().parse(*args, **kwargs), started)
+                with self._costhq.cancelling(ticket):
+                    result = await super().parse(*args, **kwargs)
+                return self._costhq.respond(P, _model(kwargs), result, started, ticket=ticket)
 
         if hasattr(cls, "stream"):
             def stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -116,6 +123,7 @@ class TrackedOpenAI(openai.OpenAI):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def chat(self) -> Any:
@@ -136,6 +144,7 @@ class AsyncTrackedOpenAI(openai.AsyncOpenAI):
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._costhq = Recorder(session)
+        watch_responses(self)
 
     @cached_property
     def chat(self) -> Any:

@@ -14,11 +14,13 @@ import weakref
 from typing import Any
 
 from costhq.adapters.library.recorder import Recorder
+from costhq.adapters.library.sdk_metering import watch_responses
 
 _RECORDERS: weakref.WeakKeyDictionary[Any, dict[Any, Recorder]] = weakref.WeakKeyDictionary()
 
 
 def _recorder(client: Any, session: Any) -> Recorder:
+    watch_responses(client)
     per_client = _RECORDERS.setdefault(client, {})
     key = id(session) if session is not None and not isinstance(session, int) else session
     if key not in per_client:

@@ -4,8 +4,9 @@ A SQLite transaction costs milliseconds (open, firewall reads, WAL commit); the 
 must add well under 2 ms to a call. So a call is priced on the caller's thread (the AgentSession's
 running total and budget pre-flight need the cost at once) and queued; one daemon thread per
 process wakes on the first queued call, lets the calls of the next LINGER_S join it, and stores
-them all with `LogUsageBatch`: one unit of work and one commit per batch, with every per-call
-guarantee of `LogUsage` (audit entry, session totals, firewall check).
+them all with `RecordUsage` (the recording pipeline every path uses): one unit of work and one
+commit per batch, with every per-call guarantee of `LogUsage` (identity rule, audit entry, session
+totals, firewall check).
 
 Durability: a call is stored within about LINGER_S plus one batch write. `flush()` cuts the wait
 short and returns once everything queued so far is stored; sessions call it when they end, and
@@ -26,14 +27,14 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.application.usage import BatchOutcome, QueuedUsage
 
 LINGER_S = 0.05  # how long the first queued call waits for company: bounds what a SIGKILL can lose
 MAX_BATCH = 500  # calls per transaction: keeps the write lock short for other writers
 
 
 class _Job(NamedTuple):
-    log: Callable[[], Any]  # gives the LogUsageBatch to store with (resolved on the writer thread)
+    log: Callable[[], Any]  # gives the RecordUsage to store with (resolved on the writer thread)
     item: QueuedUsage
     done: Callable[[BatchOutcome], None]  # bookkeeping of the submitter; runs on the writer thread
 

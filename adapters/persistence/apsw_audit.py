@@ -1,8 +1,10 @@
 """APSW AuditLog (port: AuditLog) and the schema of issue 4 (budgets, audit chain, runaway).
 
 Assumptions: runs inside an ApswUnitOfWork IMMEDIATE transaction, so reading the last entry
-and inserting the next one cannot interleave with another process (the chain never forks).
-Triggers refuse UPDATE and DELETE on `audit_log`; hashing is the domain's (costhq.domain.audit).
+and inserting the next one cannot interleave with another process (the chain never forks), and
+the entry's `at` is sealed after its predecessor's (never backwards). Triggers refuse UPDATE
+and DELETE on `audit_log`; hashing is the domain's (costhq.domain.audit). The unit of work
+writes the head file (audit_head.py) after its commit, from `appended`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import apsw
 
-from costhq.adapters.persistence.apsw_db import Db
+from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, seal
+from costhq.domain.usage import UsageRecord
 
 V2_SQL = """
 CREATE TABLE budgets (
@@ -93,9 +96,9 @@ def _row_to_entry(row: dict[str, Any]) -> AuditEntry:
 
 
 def _insert(conn: apsw.Connection, event: AuditEvent, key: bytes | None) -> AuditEntry:
-    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    entry = seal(event, seq=seq, prev_hash=prev, key=key)
+    last = conn.execute("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev, prev_at = (last[0] + 1, last[1], last[2]) if last else (1, GENESIS, "")
+    entry = seal(event, seq=seq, prev_hash=prev, key=key, prev_at=prev_at)
     payload = json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     conn.execute("INSERT INTO audit_log (seq, at, actor, event, payload, alg, prev_hash, hash)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -103,13 +106,13 @@ def _insert(conn: apsw.Connection, event: AuditEvent, key: bytes | None) -> Audi
     return entry
 
 
-def append_migration_entry(conn: apsw.Connection, *, version: int, note: str) -> AuditEntry:
+def append_migration_entry(conn: apsw.Connection, *, version: int, note: str, **facts: Any) -> AuditEntry:
     """Record a schema migration in the chain, inside the ladder's transaction.
 
-    Later ladder steps call this too. The ladder has no audit key, so migration entries are
-    unkeyed (domain.audit accepts that for `migration` events only).
+    Later ladder steps call this too (with `facts`, e.g. step 9's usage baseline). The ladder has
+    no audit key, so migration entries are unkeyed (domain.audit accepts that for `migration` only).
     """
-    event = AuditEvent(event="migration", actor="system", payload={"version": version, "note": note},
+    event = AuditEvent(event="migration", actor="system", payload={"version": version, "note": note, **facts},
                        at=datetime.now(UTC))
     return _insert(conn, event, None)
 
@@ -120,9 +123,19 @@ class ApswAuditLog:
     def __init__(self, db: Db, key: bytes | None = None) -> None:
         self._db = db
         self._key = key
+        self.appended: AuditEntry | None = None  # the newest entry this log appended (for the head file)
 
     def append(self, event: AuditEvent) -> AuditEntry:
-        return _insert(self._db.conn, event, self._key)
+        self.appended = _insert(self._db.conn, event, self._key)
+        return self.appended
+
+    def usage_mark(self) -> int:
+        rows = self._db.rows("SELECT COALESCE(MAX(id), 0) AS mark FROM ai_usage")
+        return int(rows[0]["mark"])
+
+    def usage_after(self, after_id: int) -> Iterator[UsageRecord]:
+        return iter(self._db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id > ? ORDER BY id", (after_id,),
+                                  UsageRecord))
 
     def head(self) -> AuditEntry | None:
         rows = self._db.rows(f"SELECT {_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1")

@@ -33,7 +33,8 @@ USAGE_FIELDS = (
     "session_id", "provider", "model", "served_model", "input_tokens", "cache_read_tokens",
     "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "total_tokens",
     "cost_units", "price_source", "rates", "origin", "agent_name", "request_id", "duration_ms", "stream",
-    "partial", "error", "timestamp",
+    "partial", "error", "timestamp", "call_key", "upstream_request_id", "response_id", "usage_missing",
+    "input_estimated",
 )
 USAGE_COLUMNS = columns("id", *USAGE_FIELDS)
 TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"

@@ -1,32 +1,28 @@
-"""APSW BudgetRepository and RunawayRepository (ports of issue 4).
+"""APSW BudgetRepository (port of issues 4 and 14) and the firewall's request-path probe.
 
-Assumptions: runs inside an ApswUnitOfWork IMMEDIATE transaction, so a reservation's
-"sum, compare, insert" is atomic across processes. Spend sums are SQL aggregates on
+Assumptions: runs inside an ApswUnitOfWork IMMEDIATE transaction, so a reservation's (or a
+lease's) "sum, compare, write" is atomic across processes. Spend sums are SQL aggregates on
 denormalised session totals where possible (total/session/project without a model) and on
-indexed `ai_usage` ranges otherwise; money is INTEGER 1e-10 USD.
+indexed `ai_usage` ranges otherwise; money is INTEGER 1e-10 USD. `ApswFirewallProbe` answers
+the request path's reads on one persistent connection (see its docstring).
 """
 
 from __future__ import annotations
 
-import json
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from costhq.adapters.persistence.apsw_db import Db
-from costhq.adapters.persistence.converter import parse_time, time_text
+from costhq.adapters.persistence.apsw_runaway import ApswRunawayRepository
+from costhq.adapters.persistence.connection import open_connection
+from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
 from costhq.adapters.persistence.transaction import translate_errors
 from costhq.domain.budgets import BudgetAction, BudgetRule, BudgetScope, NewBudgetRule, SpendFilter
+from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
-from costhq.domain.runaway import (
-    ActivityEvent,
-    Detector,
-    EventKind,
-    RunawayAction,
-    RunawayConfig,
-    Trip,
-    WindowFacts,
-)
+from costhq.domain.runaway import RunawayAction
 
 _RULE_COLS = "id AS id, scope AS scope, limit_units AS limit_units, action AS action, model AS model, " \
              "session_id AS session_id, project AS project, created_at AS created_at"
@@ -83,11 +79,13 @@ def _spent_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
 
 
 def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
-    """A scalar SQL expression of the filter's unexpired reservations (units; needs `:now`)."""
+    """A scalar SQL expression of the filter's unexpired reservations (units; needs `:now` and
+    `:exclude`, the caller's own lease, or -1)."""
     params.update(_params(where, tag))
     conds = _conds(where, tag, sid="session_id = :sid{t}", proj="project = :proj{t}", model="model = :model{t}",
                    start="created_at >= :start{t}", end="created_at < :end{t}")
-    return f"(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > :now AND {conds})"
+    return ("(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > :now"
+            f" AND id != :exclude AND {conds})")
 
 
 def _spans(where: SpendFilter) -> list[tuple[str, str | None, str | None]]:
@@ -142,16 +140,16 @@ class ApswBudgetRepository:
         return _sum(self._db, f"SELECT {_spent_sql(where, '', params)} AS total", params)
 
     def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
-        params: dict[str, Any] = {"now": time_text(now)}
+        params: dict[str, Any] = {"now": time_text(now), "exclude": -1}
         return _sum(self._db, f"SELECT {_reserved_sql(where, '', params)} AS total", params)
 
-    def standing(self, wheres: list[SpendFilter], *, now: datetime,
-                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
+    def standing(self, wheres: list[SpendFilter], *, now: datetime, with_reserved: bool = True,
+                 exclude: int | None = None) -> list[tuple[Decimal, Decimal]]:
         if not wheres:
             return []
-        # Every rule in ONE statement: the proxy evaluates all rules on each request, and each
+        # Every rule in ONE statement: a lease renewal evaluates all rules at once, and each
         # statement costs more than the few index reads it does.
-        params: dict[str, Any] = {"now": time_text(now)}
+        params: dict[str, Any] = {"now": time_text(now), "exclude": -1 if exclude is None else exclude}
         cols = []
         for i, where in enumerate(wheres):
             cols.append(_spent_sql(where, f"_{i}s", params))
@@ -169,119 +167,114 @@ class ApswBudgetRepository:
         assert rid is not None
         return rid
 
+    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
+              amount: Decimal, at: datetime, expires_at: datetime) -> int:
+        if reservation_id is not None and self._db.run(
+                "UPDATE budget_reservations SET amount_units = ?, created_at = ?, expires_at = ? WHERE id = ?",
+                (to_units(amount), time_text(at), time_text(expires_at), reservation_id)):
+            return reservation_id
+        return self.reserve(session_id=session_id, project=project, model=model, amount=amount, at=at,
+                            expires_at=expires_at)
+
     def release(self, reservation_id: int) -> bool:
         return self._db.run("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,)) > 0
 
     def expire(self, now: datetime) -> int:
         return self._db.run("DELETE FROM budget_reservations WHERE expires_at <= ?", (time_text(now),))
 
+    def rules_version(self) -> int:
+        return int(self._db.rows("SELECT rules AS rules FROM firewall_version WHERE id = 1")[0]["rules"])
 
-_TRIP_COLS = "id AS id, session_id AS session_id, detector AS detector, action AS action, message AS message, " \
-             "at AS at, until AS until, cleared_at AS cleared_at"
-
-
-def _trip(row: dict[str, Any]) -> Trip:
-    return Trip(id=row["id"], session_id=row["session_id"], detector=Detector(row["detector"]),
-                action=RunawayAction(row["action"]), message=row["message"], at=parse_time(row["at"]),
-                until=parse_time(row["until"]),
-                cleared_at=parse_time(row["cleared_at"]) if row["cleared_at"] else None)
-
-
-def config_to_json(cfg: RunawayConfig) -> str:
-    """Stored form of the detector config (also used by the in-memory fake)."""
-    return json.dumps({"action": cfg.action.value, "velocity_usd_per_min": str(cfg.velocity_usd_per_min),
-                       **{k: getattr(cfg, k) for k in ("velocity_window_s", "identical_k", "identical_window_s",
-                                                      "loop_repeats", "loop_window_s", "churn_n",
-                                                      "churn_window_s")}}, sort_keys=True)
-
-
-def config_from_json(text: str) -> RunawayConfig:
-    raw = json.loads(text)
-    return RunawayConfig(action=RunawayAction(raw.pop("action")),
-                         velocity_usd_per_min=Decimal(raw.pop("velocity_usd_per_min")), **raw)
-
-
-def _in(kind: str, detector: Detector) -> str:
-    return f"session_id = :sid AND kind = '{kind}' AND at > :lo_{detector.value} AND at <= :now"
-
-
-# INDEXED BY: left alone, the planner walks (session_id, at) backwards past every other kind.
-_NEWEST = "SELECT key FROM runaway_events INDEXED BY runaway_events_kind_time WHERE {where} ORDER BY at DESC, id DESC"
-
-
-def _latest(kind: str, detector: Detector, extra: str = "") -> str:
-    return _NEWEST.format(where=_in(kind, detector) + extra) + " LIMIT 1"
-
-
-_REPEATED = _latest("call", Detector.IDENTICAL, " AND key != ''")
-_CHURNED = _latest("file", Detector.CHURN)
-_FACTS_SQL = (
-    f"SELECT (SELECT COALESCE(SUM(cost_units), 0) FROM runaway_events WHERE {_in('cost', Detector.VELOCITY)}),"
-    f" ({_REPEATED}),"
-    f" (SELECT COUNT(*) FROM runaway_events WHERE {_in('call', Detector.IDENTICAL)} AND key = ({_REPEATED})),"
-    f" ({_CHURNED}),"
-    f" (SELECT COUNT(*) FROM runaway_events WHERE {_in('file', Detector.CHURN)} AND key = ({_CHURNED}))")
-_TAIL_SQL = _NEWEST.format(where=_in("call", Detector.LOOP)) + " LIMIT :n"
-
-
-class ApswRunawayRepository:
-    """RunawayRepository on `runaway_events`, `runaway_trips` and `runaway_config`."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def config(self) -> RunawayConfig:
-        rows = self._db.rows("SELECT config AS config FROM runaway_config WHERE id = 1")
-        return config_from_json(rows[0]["config"]) if rows else RunawayConfig()
-
-    def save_config(self, config: RunawayConfig) -> None:
-        self._db.run("INSERT INTO runaway_config (id, config) VALUES (1, ?)"
-                     " ON CONFLICT (id) DO UPDATE SET config = excluded.config", (config_to_json(config),))
-
-    def add_event(self, event: ActivityEvent) -> None:
-        self._db.run("INSERT INTO runaway_events (session_id, kind, key, cost_units, at) VALUES (?, ?, ?, ?, ?)",
-                     (event.session_id, event.kind.value, event.key, to_units(event.cost), time_text(event.at)))
-
-    def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
-        rows = self._db.rows("SELECT session_id AS session_id, kind AS kind, key AS key, cost_units AS cost_units,"
-                             " at AS at FROM runaway_events WHERE session_id = ? AND at > ? ORDER BY at, id",
-                             (session_id, time_text(since)))
-        return [ActivityEvent(session_id=r["session_id"], kind=EventKind(r["kind"]), key=r["key"],
-                              cost=from_units(r["cost_units"]), at=parse_time(r["at"])) for r in rows]
-
-    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
-        # Each part is an index range read (schema step 7): a sum over the velocity window, the
-        # newest key and its count, the loop tail by `at DESC, id DESC LIMIT n`.
-        params = {"sid": session_id, "now": time_text(now),
-                  **{f"lo_{d.value}": time_text(now - config.window_of(d)) for d in Detector}}
+    def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
         with translate_errors():
-            row = self._db.conn.execute(_FACTS_SQL, params).fetchall()[0]
-            tail = self._db.conn.execute(_TAIL_SQL, {**params, "n": 2 * config.loop_repeats}).fetchall()
-        return WindowFacts(spent=from_units(int(row[0])),
-                           repeated=None if row[1] is None else (row[1], int(row[2])),
-                           recent_calls=tuple(r[0] for r in reversed(tail)),
-                           churned=None if row[3] is None else (row[3], int(row[4])))
+            self._db.conn.executemany(
+                "INSERT INTO budget_samples (model, client, estimated_units, input_units, output_tokens, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(m, c, to_units(s.estimated_input), to_units(s.input_cost), s.output_tokens, time_text(at))
+                 for m, c, s, at in samples])
+            for model, client in {(m, c) for m, c, _s, _at in samples}:  # keep the newest window of each pair
+                self._db.conn.execute(
+                    "DELETE FROM budget_samples WHERE model = ?1 AND client = ?2 AND id <= (SELECT id FROM"
+                    " budget_samples WHERE model = ?1 AND client = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                    (model, client, 4 * SAMPLE_WINDOW))
 
-    def prune(self, before: datetime) -> int:
-        return self._db.run("DELETE FROM runaway_events WHERE at <= ?", (time_text(before),))
-
-    def add_trip(self, trip: Trip) -> Trip:
-        tid = self._db.insert(
-            "INSERT INTO runaway_trips (session_id, detector, action, message, at, until) VALUES (?, ?, ?, ?, ?, ?)",
-            (trip.session_id, trip.detector.value, trip.action.value, trip.message, time_text(trip.at),
-             time_text(trip.until)))
-        return _trip(self._db.rows(f"SELECT {_TRIP_COLS} FROM runaway_trips WHERE id = ?", (tid,))[0])
-
-    def trips(self, *, session_id: int | None = None, open_at: datetime | None = None) -> list[Trip]:
-        at = time_text(open_at) if open_at else None
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
         rows = self._db.rows(
-            f"SELECT {_TRIP_COLS} FROM runaway_trips WHERE (:sid IS NULL OR session_id = :sid)"
-            " AND (:at IS NULL OR (cleared_at IS NULL AND until > :at)) ORDER BY at DESC, id DESC",
-            {"sid": session_id, "at": at})
-        return [_trip(r) for r in rows]
+            "SELECT estimated_units AS e, input_units AS i, output_tokens AS o FROM budget_samples"
+            f" WHERE model = ? {'AND client = ?' if client is not None else ''} ORDER BY id DESC LIMIT ?",
+            (model, client, n) if client is not None else (model, n))
+        return [CostSample(estimated_input=from_units(r["e"]), input_cost=from_units(r["i"]), output_tokens=r["o"])
+                for r in reversed(rows)]
 
-    def clear(self, *, session_id: int | None, at: datetime) -> int:
-        # Forget the episode's events too, or the next call would trip on the same history.
-        self._db.run("DELETE FROM runaway_events WHERE (:sid IS NULL OR session_id = :sid)", {"sid": session_id})
-        return self._db.run("UPDATE runaway_trips SET cleared_at = :at WHERE cleared_at IS NULL"
-                            " AND (:sid IS NULL OR session_id = :sid)", {"at": time_text(at), "sid": session_id})
+    def response_tokens(self, response_id: str) -> int | None:
+        # The response body's id (indexed, not unique: the newest record with it answers).
+        rows = self._db.rows(
+            "SELECT input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
+            " + output_tokens AS n FROM ai_usage WHERE response_id = ? ORDER BY id DESC LIMIT 1", (response_id,))
+        return int(rows[0]["n"]) if rows else None
+
+
+class ApswFirewallProbe:
+    """FirewallProbe on one persistent read connection (autocommit reads, never the write lock).
+
+    The rules version and the runaway arming are answered from memory until `PRAGMA data_version`
+    says another connection committed (or an open block trip's end passes); samples and response
+    look-ups read each time. A lock serialises the worker threads on the connection.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._path = str(db_path)
+        self._lock = threading.Lock()
+        self._db: Db | None = None
+        self._seen: int | None = None
+        self._rules, self._any = 0, True
+        self._blocking, self._until = False, None  # type: tuple[bool, datetime | None]
+
+    def _repo(self) -> tuple[Db, ApswBudgetRepository]:
+        if self._db is None:
+            self._db = Db(open_connection(self._path), RowConverter())
+        return self._db, ApswBudgetRepository(self._db)
+
+    def _refresh(self, now: datetime) -> None:
+        db, repo = self._repo()
+        seen = db.conn.pragma("data_version")
+        if seen == self._seen and (self._until is None or now < self._until):
+            return
+        runaway = ApswRunawayRepository(db)
+        trips = [t for t in runaway.trips(open_at=now) if t.action is RunawayAction.BLOCK]
+        self._rules = repo.rules_version()
+        self._any = bool(db.rows("SELECT EXISTS (SELECT 1 FROM budgets WHERE action = 'block') AS x")[0]["x"])
+        self._until = min((t.until for t in trips), default=None)
+        self._blocking = runaway.config().action is RunawayAction.BLOCK or bool(trips)
+        self._seen = seen
+
+    def rules_version(self) -> int:
+        with self._lock, translate_errors():
+            self._refresh(datetime.now().astimezone())
+            return self._rules
+
+    def blocking_rules(self) -> bool:
+        with self._lock, translate_errors():
+            self._refresh(datetime.now().astimezone())
+            return self._any
+
+    def runaway_blocking(self, now: datetime) -> bool:
+        with self._lock, translate_errors():
+            self._refresh(now)
+            return self._blocking
+
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        with self._lock:
+            return self._repo()[1].samples(model, client, n)
+
+    def response_tokens(self, response_id: str) -> int | None:
+        with self._lock:
+            return self._repo()[1].response_tokens(response_id)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.conn.close()
+                self._db = None
+
+

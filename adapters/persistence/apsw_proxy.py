@@ -21,17 +21,19 @@ from typing import Self
 import apsw
 
 from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import parse_time
 from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+from costhq.domain.audit import AuditEntry
 
 
 class _SavepointUnitOfWork(ApswUnitOfWork):
     """UnitOfWork on the batch's connection: a SAVEPOINT, released on clean exit, else rolled back."""
 
-    def __init__(self, conn: apsw.Connection, audit_key: bytes | None) -> None:
+    def __init__(self, conn: apsw.Connection, audit_key: bytes | None, box: ApswBatch | None = None) -> None:
         super().__init__(":batch:", audit_key=audit_key)
-        self._shared = conn
+        self._shared, self._box = conn, box
 
     def __enter__(self) -> Self:
         self._bind(self._shared)
@@ -44,6 +46,8 @@ class _SavepointUnitOfWork(ApswUnitOfWork):
     ) -> None:
         with translate_errors():
             self._shared.__exit__(exc_type, exc, tb)
+        if exc_type is None and self._box is not None and self.audit.appended is not None:
+            self._box.head = self.audit.appended  # the batch writes the head file after its commit
 
 
 class ApswBatch:
@@ -52,10 +56,12 @@ class ApswBatch:
     def __init__(self, db_path: str, *, audit_key: bytes | None = None) -> None:
         self._path, self._key = str(db_path), audit_key
         self._conn: apsw.Connection | None = None
+        self.head: AuditEntry | None = None
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
         conn = open_connection(self._path)
+        self.head = None
         try:
             with WriteTransaction(conn):
                 self._conn = conn
@@ -65,12 +71,14 @@ class ApswBatch:
                     self._conn = None
         finally:
             conn.close()
+        if self.head is not None:  # committed (a failed commit raised above)
+            FileAuditAnchor(head_path(self._path), self._key).write(self.head)
 
     def uow(self) -> _SavepointUnitOfWork:
         """A unit of work inside the open batch (the port's `Callable[[], UnitOfWork]`)."""
         if self._conn is None:
             raise RuntimeError("ApswBatch.uow() outside `with batch():`")
-        return _SavepointUnitOfWork(self._conn, self._key)
+        return _SavepointUnitOfWork(self._conn, self._key, self)
 
 
 class ApswFirewallArming:

@@ -2,7 +2,8 @@
 
 Assumptions: runs inside an ApswUnitOfWork transaction; each add is one SAVEPOINT that
 inserts the row and bumps the owning session's denormalised totals by integer increments,
-so a failed call leaves nothing half-done. Duplicate file changes / commits are skipped.
+so a failed call leaves nothing half-done (a stored `call_key` is a Conflict). Duplicate file
+changes / commits are skipped. Identity look-ups live in apsw_identity.py.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from costhq.adapters.persistence.apsw_db import TOUCH, USAGE_COLUMNS, USAGE_FIELDS, Db, columns
+from costhq.adapters.persistence.apsw_identity import add_alias, stored_identities
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
+from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.money import to_units
 from costhq.domain.sessions import Annotation, Commit, FileChange
-from costhq.domain.usage import UsageRecord
+from costhq.domain.usage import Origin, UsageRecord
 
 T = TypeVar("T")
 _INSERT = f"INSERT INTO ai_usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join(f':{f}' for f in USAGE_FIELDS)})"
@@ -37,7 +40,8 @@ def _bulk_rows(records: list[UsageRecord]) -> Iterator[tuple[Any, ...]]:
         yield (r.session_id, r.provider, r.model, r.served_model, t.input, t.cache_read, t.cache_write_5m,
                t.cache_write_1h, t.output, t.reasoning, r.total_tokens, None if r.cost is None else to_units(r.cost),
                r.price_source.value, rates, r.origin.value, r.agent, r.request_id, r.duration_ms, int(r.stream),
-               int(r.partial), int(r.error), time_text(r.timestamp))
+               int(r.partial), int(r.error), time_text(r.timestamp), r.call_key, r.upstream_request_id,
+               r.response_id, int(r.usage_missing), int(r.input_estimated))
 
 class ApswUsageRepository:
     """UsageRepository on `ai_usage`; each add bumps the session's totals in the same transaction."""
@@ -69,8 +73,14 @@ class ApswUsageRepository:
             UsageRecord,
         )
 
-    def has_request_id(self, request_id: str) -> bool:
-        return bool(self._db.rows("SELECT 1 AS found FROM ai_usage WHERE request_id = ?", (request_id,)))
+    def get(self, usage_id: int) -> UsageRecord | None:
+        return self._db.one(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id = ?", (usage_id,), UsageRecord)
+
+    def identities(self, probes: list[Sighting]) -> StoredIdentities:
+        return stored_identities(self._db, probes)
+
+    def add_alias(self, call_key: str, usage_id: int, origin: Origin) -> None:
+        add_alias(self._db, call_key, usage_id, origin)
 
     def add_many(self, records: list[UsageRecord]) -> int:
         # Imports: one prepared INSERT run by executemany, then one totals UPDATE per session
@@ -96,14 +106,6 @@ class ApswUsageRepository:
                     " last_activity = MAX(COALESCE(last_activity, ''), ?) WHERE id = ?",
                     [(*t, sid) for sid, t in totals.items()])
         return len(records)
-
-    def known_request_ids(self, request_ids: list[str]) -> set[str]:
-        if not request_ids:
-            return set()
-        # json_each keeps it one bound parameter however long the batch (SQLite caps `?` count).
-        rows = self._db.rows("SELECT request_id AS rid FROM ai_usage WHERE request_id IN"
-                             " (SELECT value FROM json_each(?))", (json.dumps(request_ids),))
-        return {r["rid"] for r in rows}
 
 
 class ApswActivityRepository:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from costhq.adapters.persistence.apsw_audit import ApswAuditLog
 from costhq.adapters.persistence.apsw_db import Db
+from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import make_converter
 from costhq.adapters.persistence.reset_audit import reset_event
@@ -42,8 +43,11 @@ class ApswDataReset:
                     commits=counts["commits"],
                     annotations=counts["annotations"],
                 )
+                log = ApswAuditLog(db, self._audit_key)
                 if event is not None:
-                    ApswAuditLog(db, self._audit_key).append(reset_event(event, result))
+                    log.append(reset_event(event, result))
         finally:
             conn.close()
+        if log.appended is not None:
+            FileAuditAnchor(head_path(self._path), self._audit_key).write(log.appended)
         return result

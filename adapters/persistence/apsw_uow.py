@@ -16,9 +16,11 @@ import apsw
 
 from costhq.adapters.persistence.apsw_audit import ApswAuditLog
 from costhq.adapters.persistence.apsw_db import Db
-from costhq.adapters.persistence.apsw_firewall import ApswBudgetRepository, ApswRunawayRepository
+from costhq.adapters.persistence.apsw_firewall import ApswBudgetRepository
 from costhq.adapters.persistence.apsw_records import ApswActivityRepository, ApswUsageRepository
+from costhq.adapters.persistence.apsw_runaway import ApswRunawayRepository
 from costhq.adapters.persistence.apsw_sessions import ApswSessionRepository
+from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import RowConverter
 from costhq.adapters.persistence.transaction import WriteTransaction
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 class ApswUnitOfWork:
     """UnitOfWork: one fresh connection and one IMMEDIATE transaction per `with` block.
 
-    Commits on clean exit, rolls back on exception, then closes the connection.
+    Commits on clean exit, rolls back on exception, then closes the connection. `durable=False`
+    commits without a disk flush (see `__enter__`); then the unit of work must not append to the
+    audit chain, whose head file could otherwise outlive the entry across a power cut.
     """
 
     sessions: ApswSessionRepository
@@ -38,15 +42,24 @@ class ApswUnitOfWork:
     activity: ApswActivityRepository
 
     def __init__(self, db_path: str, converter: cattrs.Converter | RowConverter | None = None, *,
-                 audit_key: bytes | None = None, read_only: bool = False) -> None:
+                 audit_key: bytes | None = None, read_only: bool = False, durable: bool = True) -> None:
         self._path = str(db_path)
         self._read_only = read_only
+        self._durable = durable
         self._conv = converter or _default_converter()
         self._audit_key = audit_key
         self._conn: apsw.Connection | None = None
 
     def __enter__(self) -> Self:
         conn = open_connection(self._path)
+        if not self._durable:
+            # WAL + NORMAL: the commit is not flushed to disk (a power cut may lose it, a crash
+            # cannot). For state that is worthless after a power cut: the firewall's leases. This
+            # connection also never checkpoints (at a commit or at close), which would flush: the
+            # durable writers (usage records, `cs` commands) do that.
+            conn.pragma("synchronous", 1)
+            conn.pragma("wal_autocheckpoint", 0)
+            conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
         # Build the repositories (and run any lazy import) *before* taking the write lock:
         # every millisecond under BEGIN IMMEDIATE is a millisecond other writers wait.
         self._bind(conn)
@@ -93,6 +106,8 @@ class ApswUnitOfWork:
             self._tx.__exit__(exc_type, exc, tb)
         finally:
             conn.close()
+        if exc_type is None and self.audit.appended is not None:  # committed: move the head file (no fsync)
+            FileAuditAnchor(head_path(self._path), self._audit_key).write(self.audit.appended)
 
 
 _LAZY_REPOSITORIES = {

@@ -104,6 +104,11 @@ def _structure_usage(row: dict[str, Any], _cls: type) -> UsageRecord:
         partial=bool(row["partial"]),
         error=bool(row["error"]),
         timestamp=parse_time(row["timestamp"]),
+        call_key=row["call_key"],
+        upstream_request_id=row["upstream_request_id"],
+        response_id=row["response_id"],
+        usage_missing=bool(row["usage_missing"]),
+        input_estimated=bool(row["input_estimated"]),
     )
 
 
@@ -133,6 +138,11 @@ def _unstructure_usage(rec: UsageRecord) -> dict[str, Any]:
         "partial": int(rec.partial),
         "error": int(rec.error),
         "timestamp": time_text(rec.timestamp),
+        "call_key": rec.call_key,
+        "upstream_request_id": rec.upstream_request_id,
+        "response_id": rec.response_id,
+        "usage_missing": int(rec.usage_missing),
+        "input_estimated": int(rec.input_estimated),
     }
 
 

@@ -1,4 +1,7 @@
-"""Schema step for the spend firewall (ladder version 6): an hourly spend rollup kept by triggers.
+"""Schema steps of the spend firewall: the hourly spend rollup (ladder version 6) and the
+reservation model and money coverage of issue 14 (ladder version 9, see `v9_reservations_audit`).
+
+Step 6: an hourly spend rollup kept by triggers.
 
 Why: every proxied request evaluates each budget rule's spend in its window; summing
 `ai_usage` rows made that a scan of the window's calls (a month of heavy use is 100k rows).
@@ -53,3 +56,46 @@ CREATE TRIGGER spend_hourly_update AFTER UPDATE OF session_id, model, served_mod
 def v6_spend_rollup(conn: apsw.Connection) -> None:
     """Ladder step 6 (issue 4): the hourly spend rollup and its triggers."""
     conn.execute(SQL)
+
+
+V9_SQL = """
+CREATE TABLE budget_samples (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    client TEXT NOT NULL,
+    estimated_units INTEGER NOT NULL,
+    input_units INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX budget_samples_key ON budget_samples(model, client, id);
+CREATE TABLE firewall_version (id INTEGER PRIMARY KEY CHECK (id = 1), rules INTEGER NOT NULL);
+INSERT INTO firewall_version (id, rules) VALUES (1, 0);
+CREATE TRIGGER budgets_version_insert AFTER INSERT ON budgets BEGIN UPDATE firewall_version SET rules = rules + 1; END;
+CREATE TRIGGER budgets_version_update AFTER UPDATE ON budgets BEGIN UPDATE firewall_version SET rules = rules + 1; END;
+CREATE TRIGGER budgets_version_delete AFTER DELETE ON budgets BEGIN UPDATE firewall_version SET rules = rules + 1; END;
+"""
+
+
+def v9_reservations_audit(conn: apsw.Connection) -> None:
+    """Ladder step 9 (issue 14).
+
+    - `budget_samples`: what recent calls of a model and client really cost against their
+      estimate (the expected-cost reservations learn from it).
+    - `firewall_version`: a counter the triggers bump on every budget rule change, so a process
+      that leases headroom notices a new, changed or removed rule with one tiny read.
+    - The audit chain's baseline of the usage rows stored before the chain covered each one
+      (domain.audit_coverage): their aggregate digest, in the step's migration entry.
+    """
+    from costhq.adapters.persistence.apsw_audit import append_migration_entry
+    from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
+    from costhq.adapters.persistence.converter import RowConverter
+    from costhq.domain.audit_coverage import aggregate_digest, usage_digest
+    from costhq.domain.usage import UsageRecord
+
+    conn.execute(V9_SQL)
+    rows = Db(conn, RowConverter()).many(f"SELECT {USAGE_COLUMNS} FROM ai_usage ORDER BY id", (), UsageRecord)
+    baseline = {"through": rows[-1].id if rows else 0, "count": len(rows),
+                "digest": aggregate_digest(usage_digest(r) for r in rows)}
+    append_migration_entry(conn, version=9, note="expected-cost reservations; the chain covers every usage "
+                           "record, budget rule and price override", usage=baseline)

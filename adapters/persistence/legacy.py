@@ -19,10 +19,16 @@ from typing import Any
 import apsw
 import attrs
 
+from costhq.adapters.persistence.apsw_audit import ApswAuditLog
+from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
+from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.converter import RowConverter, time_text
 from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+from costhq.domain.audit import AuditEntry, AuditEvent
+from costhq.domain.audit_coverage import usage_entries
 from costhq.domain.money import to_units
+from costhq.domain.usage import UsageRecord
 
 _EPOCH = "1970-01-01T00:00:00.000000Z"
 _CHANGE_TYPES = {
@@ -198,6 +204,21 @@ def migrate_codesession(old_dir: Path, new_db: Path) -> MigrationReport:
                 conn.executemany(sql, data[table])
                 counts[table] = _count(conn, table) - before
             conn.execute(_RECOMPUTE)
+            head = _audit_migrated(conn)
     finally:
         conn.close()
+    if head is not None:
+        FileAuditAnchor(head_path(new_db)).write(head)
     return MigrationReport(counts=counts, skipped=skipped)
+
+
+def _audit_migrated(conn: apsw.Connection) -> AuditEntry | None:
+    """Issue 14: the chain covers every usage record, the migrated ones too (their digests, in
+    `usage.imported` entries of the same transaction); returns the newest entry."""
+    db = Db(conn, RowConverter())
+    log = ApswAuditLog(db)
+    rows = db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage ORDER BY id", (), UsageRecord)
+    for chunk in usage_entries(rows):
+        log.append(AuditEvent(event="usage.imported", actor="system", payload={"usage": chunk,
+                              "source": "codesession"}, at=datetime.now(UTC)))
+    return log.appended

@@ -25,9 +25,10 @@ from costhq.adapters.persistence.memory_firewall import (
 )
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.domain.errors import SessionNotFound
+from costhq.domain.identity import FINGERPRINT_WINDOW, Known, Sighting, StoredIdentities, sighting_of
 from costhq.domain.money import ZERO, quantize
 from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, SessionStatus, Stats
-from costhq.domain.usage import UsageRecord
+from costhq.domain.usage import Origin, UsageRecord
 
 
 @attrs.define
@@ -40,12 +41,13 @@ class _State:
     last_ids: dict[str, int] = attrs.Factory(dict)  # per table, like SQLite rowids (max + 1)
     tables: dict[str, dict[Any, Any]] = attrs.Factory(dict)  # feature tables (issue 7: cursors, today)
     firewall: FirewallState = attrs.Factory(FirewallState)  # issue 4: audit, budgets, runaway
+    aliases: dict[str, tuple[int, Origin]] = attrs.Factory(dict)  # issue 17: absorbed observations
 
     def copy(self) -> _State:
         # Entities are frozen, so copying the containers is a full snapshot.
         return _State(dict(self.sessions), list(self.usage), list(self.files), list(self.commits),
                       list(self.notes), dict(self.last_ids), {k: dict(v) for k, v in self.tables.items()},
-                      self.firewall.copy())
+                      self.firewall.copy(), dict(self.aliases))
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1
@@ -99,7 +101,7 @@ class InMemoryUnitOfWork:
 
         self.local = InMemoryLocalRepository(self._state)
         # issue 4: firewall repositories share the working copy, so they commit/roll back with it
-        self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key)
+        self.audit = InMemoryAuditLog(self._state.firewall, store.audit_key, self._state)
         self.budgets = InMemoryBudgetRepository(self._state.firewall, self._state)
         self.runaway = InMemoryRunawayRepository(self._state.firewall)
         return self
@@ -190,15 +192,15 @@ class InMemorySessionRepository:
 
 
 class InMemoryUsageRepository:
-    """UsageRepository over a unit of work's working copy; request ids are unique."""
+    """UsageRepository over a unit of work's working copy; call keys are unique."""
 
     def __init__(self, state: _State) -> None:
         self._s = state
 
     def add(self, record: UsageRecord) -> UsageRecord:
         s = self._s.session(record.session_id)
-        if record.request_id is not None and self.has_request_id(record.request_id):
-            raise Conflict(f"Conflicting write: request id {record.request_id!r} is already recorded")
+        if record.call_key is not None and any(u.call_key == record.call_key for u in self._s.usage):
+            raise Conflict(f"Conflicting write: call key {record.call_key!r} is already recorded")
         stored = normalise_usage(attrs.evolve(record, id=self._s.next_id("usage")))
         self._s.usage.append(stored)
         self._s.bump(
@@ -208,20 +210,47 @@ class InMemoryUsageRepository:
         )
         return stored
 
+    def get(self, usage_id: int) -> UsageRecord | None:
+        return next((u for u in self._s.usage if u.id == usage_id), None)
+
     def for_session(self, session_id: int) -> list[UsageRecord]:
         return _chronological(self._s.usage, session_id)
-
-    def has_request_id(self, request_id: str) -> bool:
-        return any(u.request_id == request_id for u in self._s.usage)
 
     def add_many(self, records: list[UsageRecord]) -> int:
         for record in records:
             self.add(record)
         return len(records)
 
-    def known_request_ids(self, request_ids: list[str]) -> set[str]:
-        wanted = set(request_ids)
-        return {u.request_id for u in self._s.usage if u.request_id in wanted}
+    def identities(self, probes: list[Sighting]) -> StoredIdentities:
+        keys = {p.call_key for p in probes if p.call_key}
+        found = {u.call_key: u.id for u in self._s.usage if u.call_key in keys and u.id is not None}
+        found |= {k: uid for k, (uid, _origin) in self._s.aliases.items() if k in keys}
+        known = [Known(usage_id=u.id, sighting=sighting_of(u), claimed=frozenset(
+                     o for uid, o in self._s.aliases.values() if uid == u.id))
+                 for u in self._s.usage if any(_candidate(p, u) for p in probes)]
+        return StoredIdentities(known=known, keys=found)
+
+    def add_alias(self, call_key: str, usage_id: int, origin: Origin) -> None:
+        if call_key in self._s.aliases:
+            raise Conflict(f"Conflicting write: call key {call_key!r} is already an alias")
+        if self.get(usage_id) is None:
+            raise Conflict(f"Conflicting write: no usage record {usage_id}")  # SQLite: FOREIGN KEY constraint
+        self._s.aliases[call_key] = (usage_id, origin)
+
+
+def _candidate(p: Sighting, u: UsageRecord) -> bool:
+    """What the SQL candidate query selects for probe `p` (a superset of `same_call`)."""
+    if p.upstream_request_id is not None and u.upstream_request_id == p.upstream_request_id:
+        return True
+    if p.response_id is not None and u.response_id == p.response_id:
+        return True
+    if p.tokens.is_empty or p.timestamp is None or u.provider != p.provider or u.tokens != p.tokens:
+        return False
+    if abs(u.timestamp - normalise_time(p.timestamp)) > FINGERPRINT_WINDOW:
+        return False
+    if p.idless_import:
+        return sighting_of(u).capture
+    return p.capture and sighting_of(u).idless_import
 
 
 class InMemoryActivityRepository:

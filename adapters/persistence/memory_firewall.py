@@ -12,14 +12,16 @@ from typing import Any
 
 import attrs
 
-from costhq.adapters.persistence.apsw_firewall import config_from_json, config_to_json
+from costhq.adapters.persistence.apsw_runaway import config_from_json, config_to_json
 from costhq.adapters.persistence.converter import normalise_time
 from costhq.application.errors import Conflict
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, json_value, seal
-from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+from costhq.domain.budgets import BudgetAction, BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.errors import SessionNotFound
+from costhq.domain.estimates import CostSample
 from costhq.domain.money import ZERO, quantize
-from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts, window_facts
+from costhq.domain.runaway import ActivityEvent, RunawayAction, RunawayConfig, Trip, WindowFacts, window_facts
+from costhq.domain.usage import UsageRecord
 
 
 @attrs.frozen
@@ -44,10 +46,12 @@ class FirewallState:
     trips: dict[int, Trip] = attrs.Factory(dict)
     config: str | None = None
     ids: dict[str, int] = attrs.Factory(dict)
+    rules_version: int = 0  # issue 14: bumped on every rule change, like step 9's triggers
+    samples: list[tuple[str, str, CostSample]] = attrs.Factory(list)
 
     def copy(self) -> FirewallState:
         return FirewallState(list(self.audit), dict(self.rules), dict(self.reservations), list(self.events),
-                             dict(self.trips), self.config, dict(self.ids))
+                             dict(self.trips), self.config, dict(self.ids), self.rules_version, list(self.samples))
 
     def next_id(self, table: str) -> int:
         self.ids[table] = self.ids.get(table, 0) + 1
@@ -55,17 +59,24 @@ class FirewallState:
 
 
 class InMemoryAuditLog:
-    """AuditLog over the working copy; `key` switches to HMAC-SHA-256."""
+    """AuditLog over the working copy (`state` is memory._State, for the usage records the chain
+    covers); `key` switches to HMAC-SHA-256."""
 
-    def __init__(self, fw: FirewallState, key: bytes | None = None) -> None:
-        self._fw, self._key = fw, key
+    def __init__(self, fw: FirewallState, key: bytes | None = None, state: Any = None) -> None:
+        self._fw, self._key, self._s = fw, key, state
 
     def append(self, event: AuditEvent) -> AuditEntry:
         last = self._fw.audit[-1] if self._fw.audit else None
         entry = seal(attrs.evolve(event, payload=json_value(event.payload)), seq=last.seq + 1 if last else 1,
-                     prev_hash=last.hash if last else GENESIS, key=self._key)
+                     prev_hash=last.hash if last else GENESIS, key=self._key, prev_at=last.at if last else "")
         self._fw.audit.append(entry)
         return entry
+
+    def usage_mark(self) -> int:
+        return max((u.id or 0 for u in self._s.usage), default=0)
+
+    def usage_after(self, after_id: int) -> Iterator[UsageRecord]:
+        return iter(sorted((u for u in self._s.usage if (u.id or 0) > after_id), key=lambda u: u.id or 0))
 
     def head(self) -> AuditEntry | None:
         return self._fw.audit[-1] if self._fw.audit else None
@@ -90,6 +101,7 @@ class InMemoryBudgetRepository:
         stored = BudgetRule(id=self._fw.next_id("rules"), created_at=normalise_time(at),
                             **attrs.asdict(rule, recurse=False))
         self._fw.rules[stored.id] = stored
+        self._fw.rules_version += 1
         return stored
 
     def get(self, rule_id: int) -> BudgetRule | None:
@@ -99,7 +111,9 @@ class InMemoryBudgetRepository:
         return [self._fw.rules[k] for k in sorted(self._fw.rules)]
 
     def remove(self, rule_id: int) -> bool:
-        return self._fw.rules.pop(rule_id, None) is not None
+        found = self._fw.rules.pop(rule_id, None) is not None
+        self._fw.rules_version += found
+        return found
 
     def spent(self, where: SpendFilter) -> Decimal:
         total = ZERO
@@ -113,18 +127,19 @@ class InMemoryBudgetRepository:
                 total += u.cost or ZERO
         return quantize(total)
 
-    def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
+    def reserved(self, where: SpendFilter, *, now: datetime, exclude: int | None = None) -> Decimal:
         return quantize(sum((r.amount for r in self._fw.reservations.values()
-                             if r.expires_at > now
+                             if r.expires_at > now and r.id != exclude
                              and (where.session_id is None or r.session_id == where.session_id)
                              and (where.project is None or r.project == where.project)
                              and (where.model is None or r.model == where.model)
                              and (where.start is None or r.at >= where.start)
                              and (where.end is None or r.at < where.end)), ZERO))
 
-    def standing(self, wheres: list[SpendFilter], *, now: datetime,
-                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
-        return [(self.spent(w), self.reserved(w, now=now) if with_reserved else ZERO) for w in wheres]
+    def standing(self, wheres: list[SpendFilter], *, now: datetime, with_reserved: bool = True,
+                 exclude: int | None = None) -> list[tuple[Decimal, Decimal]]:
+        return [(self.spent(w), self.reserved(w, now=now, exclude=exclude) if with_reserved else ZERO)
+                for w in wheres]
 
     def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
                 at: datetime, expires_at: datetime) -> int:
@@ -133,8 +148,21 @@ class InMemoryBudgetRepository:
                                                   normalise_time(at), normalise_time(expires_at))
         return rid
 
+    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
+              amount: Decimal, at: datetime, expires_at: datetime) -> int:
+        found = self._fw.reservations.get(reservation_id) if reservation_id is not None else None
+        if found is None:
+            return self.reserve(session_id=session_id, project=project, model=model, amount=amount, at=at,
+                                expires_at=expires_at)
+        self._fw.reservations[found.id] = attrs.evolve(found, amount=quantize(amount), at=normalise_time(at),
+                                                       expires_at=normalise_time(expires_at))
+        return found.id
+
     def release(self, reservation_id: int) -> bool:
         return self._fw.reservations.pop(reservation_id, None) is not None
+
+    def rules_version(self) -> int:
+        return self._fw.rules_version
 
     def expire(self, now: datetime) -> int:
         gone = [k for k, r in self._fw.reservations.items() if r.expires_at <= now]
@@ -142,6 +170,46 @@ class InMemoryBudgetRepository:
             del self._fw.reservations[k]
         return len(gone)
 
+    def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
+        self._fw.samples.extend((m, c, attrs.evolve(s, estimated_input=quantize(s.estimated_input),
+                                                    input_cost=quantize(s.input_cost)))
+                                for m, c, s, _at in samples)
+
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        found = [s for m, c, s in self._fw.samples if m == model and (client is None or c == client)]
+        return found[-n:] if n > 0 else []
+
+    def response_tokens(self, response_id: str) -> int | None:
+        found = [u for u in self._s.usage if u.response_id == response_id]
+        return found[-1].tokens.total if found else None
+
+
+class InMemoryFirewallProbe:
+    """FirewallProbe over an InMemoryStore's committed state."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def _repo(self) -> InMemoryBudgetRepository:
+        return InMemoryBudgetRepository(self._store.state.firewall, self._store.state)
+
+    def rules_version(self) -> int:
+        return self._repo().rules_version()
+
+    def blocking_rules(self) -> bool:
+        return any(r.action is BudgetAction.BLOCK for r in self._store.state.firewall.rules.values())
+
+    def runaway_blocking(self, now: datetime) -> bool:
+        fw = self._store.state.firewall
+        config = config_from_json(fw.config) if fw.config else RunawayConfig()
+        return config.action is RunawayAction.BLOCK or any(
+            t.action is RunawayAction.BLOCK and t.cleared_at is None and t.until > now for t in fw.trips.values())
+
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        return self._repo().samples(model, client, n)
+
+    def response_tokens(self, response_id: str) -> int | None:
+        return self._repo().response_tokens(response_id)
 
 class InMemoryRunawayRepository:
     """RunawayRepository over the working copy."""

@@ -161,10 +161,27 @@ def _v7_runaway_window_indexes(conn: apsw.Connection) -> None:
         "CREATE INDEX runaway_events_cost ON runaway_events(session_id, at, cost_units) WHERE kind = 'cost';")
 
 
+def _v8_call_identity(conn: apsw.Connection) -> None:
+    # issue 17: a record's own key (`call_key`, unique), the upstream ids it is matched on (never
+    # unique: servers repeat them), and the observations of other paths each record absorbed.
+    from costhq.adapters.persistence.identity_schema import v8_call_identity
+
+    v8_call_identity(conn)
+
+
+def _v9_reservations_audit(conn: apsw.Connection) -> None:
+    # issue 14: learned expected costs, the rules version counter, and the audit chain's
+    # baseline of the usage rows stored before each record carried its digest.
+    from costhq.adapters.persistence.firewall_schema import v9_reservations_audit
+
+    v9_reservations_audit(conn)
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
     _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
-    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes)
+    _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v8_call_identity,
+    _v9_reservations_audit)
 CURRENT_VERSION = len(STEPS)
 
 

@@ -1,8 +1,10 @@
 """The proxy's Starlette app: `/health`, the forwarding routes, the loopback guard and the lifespan.
 
 Loopback only: the server binds 127.0.0.1 and, in depth, any non-loopback peer gets 403 before
-routing. The lifespan starts the usage writer (replaying a crashed run's spool first) and, on
-shutdown — after uvicorn has finished the in-flight streams — drains it and closes the client.
+routing. The peer address decides, never a header: uvicorn's `X-Forwarded-For` rewriting is off
+(server.py), so a loopback client sending that header is still a loopback client.
+The lifespan starts the usage writer (replaying a crashed run's spool first) and, on shutdown
+(after uvicorn has finished the in-flight streams), drains it and closes the client.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.routing import Mount, Route
 
 from costhq.adapters.proxy.converter import make_converter
 from costhq.adapters.proxy.errors import error_response
-from costhq.adapters.proxy.forward import Forwarder
+from costhq.adapters.proxy.forward import Forwarder, RequestCounts
 from costhq.adapters.proxy.routing import make_routes
 from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
 from costhq.domain.money import as_json_number
@@ -99,7 +101,8 @@ class LoopbackOnly:
 def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
     """The proxy app around one pooled upstream `client` (the app closes it at shutdown)."""
     writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=deps.batch)
-    forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer)
+    counts = RequestCounts()
+    forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer, counts=counts)
     started = time.monotonic()
 
     async def health(request: Request) -> JSONResponse:
@@ -109,7 +112,7 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
             "port": deps.port, "session": None if s is None else {
                 "id": s.id, "name": s.name, "aiCost": as_json_number(s.ai_cost), "aiTokens": s.ai_tokens},
             "pinnedSession": deps.pinned_session,
-            "upstreams": dict(deps.upstreams),
+            "upstreams": dict(deps.upstreams), "requests": counts.snapshot(),
         })
 
     @contextlib.asynccontextmanager
@@ -120,16 +123,17 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> Starlette:
         finally:
             await anyio.to_thread.run_sync(writer.stop)
             await client.aclose()
-            close = getattr(deps.armed, "close", None)  # the firewall probe's read connection
-            if close is not None:
-                close()
+            for part in (deps.armed, deps.guard):  # the probe's read connection; the guard's leases (issue 14)
+                close = getattr(part, "close", None)
+                if close is not None:
+                    await anyio.to_thread.run_sync(close)
 
     routes: list[Any] = [Route("/health", health, methods=["GET"])]
     if deps.find_local is not None:  # issue 8: `/local/<name>/...` -> the model's configured base URL
         from costhq.adapters.proxy.local import LocalForwarder
 
         routes.append(Mount("/local", app=LocalForwarder(find=deps.find_local, deps=deps, client=client,
-                                                         writer=writer)))
+                                                         writer=writer, counts=counts)))
     app = Starlette(
         routes=[*routes, Mount("/", app=forwarder)],
         middleware=[Middleware(LoopbackOnly)],

@@ -20,6 +20,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "permission_error", "The CostHQ proxy only accepts loopback connections"),
     "invalid_path": (400, "invalid_request_error", "Path not allowed by the CostHQ proxy"),
     "not_found": (404, "not_found_error", "Unknown route: use /anthropic/... or /openai/..."),
+    "websocket_unsupported": (426, "invalid_request_error",
+                              "The CostHQ proxy forwards HTTP only: retry over HTTP, not WebSockets"),
     "payload_too_large": (413, "request_too_large", "Request body exceeds the proxy's 10 MB limit"),
     "upstream_error": (502, "api_error", "Upstream request failed"),
     "upstream_timeout": (504, "api_error", "Upstream request timed out"),
@@ -46,7 +48,7 @@ def code_for(exc: CostHQError) -> str:
     return "internal_error"
 
 
-_MONEY_KEYS = frozenset({"limit", "spent", "reserved", "worst_case"})
+_MONEY_KEYS = frozenset({"limit", "spent", "reserved", "worst_case", "expected"})
 
 
 def _camel(key: str) -> str:

@@ -1,50 +1,64 @@
 """The forwarding handler (pure ASGI): route, cap, guard, send upstream, stream back, meter, record.
 
-Per request: (1) resolve the fixed upstream and strip `x-costhq-*` and hop-by-hop headers;
-(2) read the body, refusing more than the cap with 413; (3) with a real guard, its `before`
-runs in a worker thread and may refuse with 402; (4) `client.send(stream=True)` and forward the
-bytes as they arrive while a meter reads usage on the side; (5) queue the usage record (the
-spool line is written first) — the database write happens on the writer thread, off this path.
+Per request: (1) resolve the fixed upstream and strip `x-costhq-*` and hop-by-hop headers (RFC 9110
+7.6.1: the fixed list and every header the `Connection` header names, in both directions);
+(2) read the body, refusing more than the cap with 413; (3) a request that is not a model call
+(routing.request_kind) is forwarded and counted, never guarded nor recorded; (4) with a real
+guard, its `before` runs in a worker thread and may refuse with 402; (5) `client.send(stream=True)`
+and forward the bytes as they arrive while a meter reads usage on the side; (6) queue the usage
+record (the spool line is written first) — the database write happens on the writer thread.
+
+Each model call gets its own key `proxy:<uuid4 hex>` (the record's `call_key`, never the upstream's
+id: servers repeat ids), sent back as the `x-costhq-call` response header so a tracked client behind
+the proxy can link its call to this record. The upstream's `request-id` / `x-request-id` header and
+the body's id are kept to recognise the same call seen by another path.
+A WebSocket upgrade gets 426: the proxy meters HTTP only, and clients that offer WebSockets
+(Codex's Responses transport) fall back to HTTP at once on that status.
 Credentials pass through untouched and are never logged or recorded; bodies are never stored.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import httpx2
 
+from costhq.adapters.proxy.calls import (
+    INJECT_PATHS,
+    MODEL_FIELD,
+    STREAM_TRUE,
+    inject_include_usage,
+    with_ids,
+    with_usage,
+)
 from costhq.adapters.proxy.errors import code_for, error_response
-from costhq.adapters.proxy.metering import JsonMeter, SseMeter, request_facts
-from costhq.adapters.proxy.routing import PathRejected, Route, Target, resolve
+from costhq.adapters.proxy.estimate import request_estimate
+from costhq.adapters.proxy.headers import CALL_HEADER, request_headers, response_headers
+from costhq.adapters.proxy.metering import JsonMeter, SseMeter
+from costhq.adapters.proxy.routing import KINDS, MODEL, PathRejected, Route, Target, request_kind, resolve
 from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
 from costhq.application.proxy import AllowAllGuard
 from costhq.application.usage import UsageInput
 from costhq.domain.errors import CostHQError
-from costhq.domain.usage import Origin, TokenCounts
-
-_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-                  b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length"})
-_KNOWN_ENCODINGS = {b"gzip", b"deflate", b"identity"}
-_MODEL = re.compile(rb'(?<!\\)"model"\s*:\s*"([^"\\]{1,200})"')
-_STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
-_INJECT_PATHS = ("/v1/chat/completions", "/v1/completions")
+from costhq.domain.usage import Origin
 
 
-def _accept_encoding(value: bytes) -> bytes:
-    # Only encodings the meter can decode (zlib); anything else would hide usage from us.
-    kept = [p.strip() for p in value.split(b",") if p.split(b";")[0].strip().lower() in _KNOWN_ENCODINGS]
-    return b", ".join(kept) or b"identity"
+class RequestCounts:
+    """Requests seen per kind (routing.KINDS), shown by /health; only touched on the event loop."""
 
+    def __init__(self) -> None:
+        self._n = dict.fromkeys(KINDS, 0)
 
-def _header_int(value: bytes) -> int | None:
-    return int(value) if value.isdigit() and 0 < len(value) < 19 else None
+    def add(self, kind: str) -> None:
+        self._n[kind] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self._n)
 
 
 class _TooLarge(Exception):
@@ -54,8 +68,10 @@ class _TooLarge(Exception):
 class Forwarder:
     """ASGI app for every path that is not `/health`."""
 
-    def __init__(self, *, deps: Any, client: httpx2.AsyncClient, routes: dict[str, Route], writer: UsageWriter) -> None:
+    def __init__(self, *, deps: Any, client: httpx2.AsyncClient, routes: dict[str, Route], writer: UsageWriter,
+                 counts: RequestCounts | None = None) -> None:
         self.deps, self.client, self.routes, self.writer = deps, client, routes, writer
+        self.counts = counts or RequestCounts()
         self.guarded = not isinstance(deps.guard, AllowAllGuard)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -69,32 +85,29 @@ class Forwarder:
         if target is None:
             return await self._error(send, None, "not_found")
         provider = target.route.provider
-        headers, session_header, length = [], None, None
-        for k, v in scope["headers"]:
-            if k.startswith(b"x-costhq-"):
-                if k == b"x-costhq-session":
-                    session_header = _header_int(v.strip())
-            elif k == b"content-length":
-                length = _header_int(v)
-            elif k == b"accept-encoding":
-                headers.append((k, _accept_encoding(v)))
-            elif k not in _HOP:
-                headers.append((k, v))
+        headers, session_header, length, upgrade = request_headers(scope["headers"])
+        kind = request_kind(scope["method"], target.path, upgrade=upgrade)
+        self.counts.add(kind)
+        if kind == "websocket":
+            return await self._error(send, provider, "websocket_unsupported")
         if length is not None and length > self.deps.body_cap:
             return await self._error(send, provider, "payload_too_large")
         try:
             body = await self._read_body(receive)
         except _TooLarge:
             return await self._error(send, provider, "payload_too_large")
+        if kind != MODEL:  # probes, model lists, count_tokens, files...: forwarded, never recorded nor guarded
+            return await self._pass(scope, send, target, headers, body)
         drop_injected = False
-        if self._wants_usage_chunk(target) and _STREAM_TRUE.search(body):
-            body, drop_injected = _inject_include_usage(body)
+        if self._wants_usage_chunk(target) and STREAM_TRUE.search(body):
+            body, drop_injected = inject_include_usage(body)
             if drop_injected:
                 headers = [(k, v) for k, v in headers if k != b"accept-encoding"] + [(b"accept-encoding", b"identity")]
         token, session_id = None, None
         if self.guarded and self.deps.armed():  # unarmed: nothing can refuse, skip the thread hop
             try:
-                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header)
+                agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)  # the estimate's client
+                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header, agent)
             except CostHQError as exc:
                 return await self._error(send, provider, code_for(exc), exc.message, exc.details)
         await self._exchange(scope, receive, send, target, headers, body, drop_injected,
@@ -110,7 +123,7 @@ class Forwarder:
 
     def _wants_usage_chunk(self, target: Target) -> bool:
         """OpenAI-style chat/completions streams need `include_usage` injected to report usage."""
-        return target.route.provider == "openai" and target.path.endswith(_INJECT_PATHS)
+        return target.route.provider == "openai" and target.path.endswith(INJECT_PATHS)
 
     def _meter(self, target: Target, *, sse: bool, drop_injected: bool, encoding: str) -> Any:
         """The usage meter of one response (issue 8's local routes add Ollama's NDJSON)."""
@@ -132,12 +145,12 @@ class Forwarder:
             more = msg.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _before(self, provider: str, body: bytes, session_header: int | None) -> tuple[object | None, int]:
+    def _before(self, provider: str, body: bytes, session_header: int | None,
+                agent: bytes | None) -> tuple[object | None, int]:
         sid = self.deps.resolve_session(session_header, self.deps.pinned_session)
-        model, max_out, fingerprint = request_facts(body)
-        return self.deps.guard.before(
-            session_id=sid, provider=provider, model=model, body_bytes=len(body), max_output_tokens=max_out,
-            fingerprint=fingerprint), sid
+        est = request_estimate(body, agent)  # issue 14: what the request holds and references
+        return self.deps.guard.before(session_id=sid, provider=provider, model=est.model, shape=est.shape,
+                                      fingerprint=est.fingerprint, client=est.client), sid
 
     async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
                         drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:
@@ -145,31 +158,30 @@ class Forwarder:
         ticket: list[bool] = []  # appended to once the record is submitted
         try:
             await self._exchange_expected(scope, receive, send, target, headers, body, drop_injected,
-                                          (*attribution, ticket))
+                                          (*attribution, ticket), f"proxy:{uuid.uuid4().hex}")
         finally:
             if not ticket:
                 self.writer.forget()
 
     async def _exchange_expected(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any],
-                                 body: bytes, drop_injected: bool, attribution: tuple[Any, ...]) -> None:
+                                 body: bytes, drop_injected: bool, attribution: tuple[Any, ...], key: str) -> None:
         provider, started = target.route.provider, time.perf_counter()
         request = self.client.build_request(scope["method"], target.url, headers=headers, content=body)
         try:
             resp = await self.client.send(request, stream=True)
         except httpx2.HTTPError as exc:
             code = "upstream_timeout" if isinstance(exc, httpx2.TimeoutException) else "upstream_error"
-            self._record(target.route, body, None, None, started, attribution, failed=True)
-            return await self._error(send, provider, code)
+            self._record(target.route, body, None, None, started, attribution, key, failed=True)
+            return await self._error(send, provider, code, extra=[(CALL_HEADER, key.encode())])
         encoding = resp.headers.get("content-encoding", "").lower()
         is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
         meter = self._meter(target, sse=is_sse, drop_injected=drop_injected, encoding=encoding)
-        out_headers = [(k, v) for k, v in resp.headers.raw
-                       if k.lower() not in _HOP or (k.lower() == b"content-length" and not drop_injected)]
+        out_headers = [*response_headers(resp.headers.raw, keep_length=not drop_injected), (CALL_HEADER, key.encode())]
         complete, ticket = False, attribution[-1]
 
         def record() -> None:
             self._record(target.route, body, resp, meter.finish(status=resp.status_code, complete=complete),
-                         started, attribution, stream=is_sse or getattr(meter, "stream", False))
+                         started, attribution, key, stream=is_sse or getattr(meter, "stream", False))
 
         try:
             await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
@@ -185,6 +197,26 @@ class Forwarder:
                 await resp.aclose()
                 if not ticket:
                     record()
+
+    async def _pass(self, scope: Any, send: Any, target: Target, headers: list[Any], body: bytes) -> None:
+        """Forward a request that is not a model call: bytes through, nothing metered or recorded."""
+        request = self.client.build_request(scope["method"], target.url, headers=headers, content=body)
+        try:
+            resp = await self.client.send(request, stream=True)
+        except httpx2.HTTPError as exc:
+            code = "upstream_timeout" if isinstance(exc, httpx2.TimeoutException) else "upstream_error"
+            return await self._error(send, target.route.provider, code)
+        try:
+            await send({"type": "http.response.start", "status": resp.status_code,
+                        "headers": response_headers(resp.headers.raw, keep_length=True)})
+            async for chunk in resp.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except httpx2.HTTPError:
+            pass  # left unterminated: the client sees the cut, as without us
+        finally:
+            with anyio.CancelScope(shield=True):
+                await resp.aclose()
 
     async def _pump(self, resp: httpx2.Response, meter: JsonMeter, send: Any) -> tuple[bool, bytes]:
         """Forward the body as it arrives; (complete, bytes still to send with the final message)."""
@@ -215,34 +247,31 @@ class Forwarder:
             except httpx2.HTTPError:
                 # Upstream cut, or silent past the read timeout: what was seen is partial, and the
                 # response is left unterminated so the client sees the cut too.
-                pass
+                held = meter.pending()
+                if held:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
             tg.cancel_scope.cancel()
         return complete, tail
 
     def _record(self, route: Route, body: bytes, resp: httpx2.Response | None, metered: Any, started: float,
-                attribution: tuple[Any, ...], *, stream: bool = False, failed: bool = False) -> None:
+                attribution: tuple[Any, ...], key: str, *, stream: bool = False, failed: bool = False) -> None:
         header_session, session_id, token, ticket = attribution
         served = metered.model if metered is not None else None
-        m = _MODEL.search(body)
+        m = MODEL_FIELD.search(body)
         requested = route.model or (m.group(1).decode("utf-8", "replace") if m else (served or "unknown"))
-        provider = route.provider
-        rid = (metered.response_id if metered is not None else None) or (
-            resp is not None and (resp.headers.get("request-id") or resp.headers.get("x-request-id"))) or None
-        if route.model is not None:
-            rid = None  # local servers reuse ids (Ollama: `chatcmpl-<0..999>`): never de-duplicate on them
         call = UsageInput(
-            provider=provider, model=requested, served_model=served,
-            tokens=(metered.tokens if metered is not None and metered.tokens else TokenCounts()),
-            origin=Origin.PROXY, request_id=rid or f"costhq-{uuid.uuid4().hex}",
+            provider=route.provider, model=requested, served_model=served, origin=Origin.PROXY, call_key=key,
             duration_ms=int((time.perf_counter() - started) * 1000), stream=stream,
             partial=bool(metered and metered.partial), error=failed or bool(metered and metered.error),
             timestamp=datetime.now(UTC))
+        call = with_ids(call, route, None if resp is None else resp.headers, metered)
+        call = with_usage(call, metered.tokens if metered else None, body)
         after = None
         if token is not None:
             def after(cost: Any, _token: Any = token) -> None:
-                self.deps.guard.settle(_token, getattr(cost, "record", None) and cost.record.cost)
-        # The guard was skipped (firewall unarmed): the writer feeds the runaway detector instead.
-        observe = self.guarded and session_id is None
+                self.deps.guard.settle(_token, getattr(cost, "record", None))
+        # The guard was skipped (firewall unarmed) or did not observe: the writer feeds the runaway detector.
+        observe = self.guarded and (session_id is None or not getattr(token, "observed", True))
         self.writer.submit(PendingUsage(call=call, header_session=header_session,
                                         pinned_session=self.deps.pinned_session, session_id=session_id, after=after,
                                         body=body if observe else None),
@@ -250,22 +279,9 @@ class Forwarder:
         ticket.append(True)
 
     async def _error(self, send: Any, provider: str | None, code: str, message: str | None = None,
-                     details: dict[str, Any] | None = None) -> None:
+                     details: dict[str, Any] | None = None, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
         status, headers, body = error_response(provider, code, message, details)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
         await send({"type": "http.response.body", "body": body})
 
 
-def _inject_include_usage(body: bytes) -> tuple[bytes, bool]:
-    """Ask for the final usage chunk when the client did not; True when we must drop it again."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return body, False
-    if not isinstance(doc, dict) or doc.get("stream") is not True:
-        return body, False
-    opts = doc.get("stream_options") if isinstance(doc.get("stream_options"), dict) else {}
-    if opts.get("include_usage") is True:
-        return body, False
-    doc["stream_options"] = {**opts, "include_usage": True}
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(), True

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from costhq.adapters.proxy.forward import _INJECT_PATHS, Forwarder
+from costhq.adapters.proxy.calls import INJECT_PATHS
+from costhq.adapters.proxy.forward import Forwarder
 from costhq.adapters.proxy.metering import BODY_CAP, JsonMeter, LineSplitter, Metered, SseMeter
 from costhq.adapters.proxy.routing import _BAD_PATH, PathRejected, Route, Target, resolve
 from costhq.domain.local_models import LocalModel
@@ -101,7 +102,7 @@ class LocalForwarder(Forwarder):
         return resolve({model.name: route}, b"/" + name + b"/" + rest, query)
 
     def _wants_usage_chunk(self, target: Target) -> bool:
-        return target.path.endswith(_INJECT_PATHS)
+        return target.path.endswith(INJECT_PATHS)
 
     def _meter(self, target: Target, *, sse: bool, drop_injected: bool, encoding: str) -> Any:
         if target.path.endswith(_OLLAMA_NATIVE):

@@ -9,11 +9,14 @@ non-stream JSON is kept whole up to a cap, past which only a head and a tail are
 `usage` object is found in the tail (providers put it last). Bytes forwarded to the client are
 the upstream's, except that an injected OpenAI `include_usage` chunk is dropped and its
 `"usage":null` field removed from the other chunks, so the client sees what it would without us.
+
+A call cut before its usage arrived keeps the input it can know: `estimate_input_tokens` counts the
+request's own text at about 4 characters per token (OpenAI's rule of thumb; no tokenizer), and the
+record says the input is estimated.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import zlib
@@ -26,8 +29,8 @@ from costhq.domain.usage import TokenCounts
 
 BODY_CAP = 10 * 1024 * 1024
 _TAIL = 256 * 1024
-_NULL_USAGE = b',"usage":null}'
 _USAGE_KEY = re.compile(rb'"usage"\s*:\s*\{')
+_NULL_USAGE_FIELD = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
 _FIRST_STR = {k: re.compile(rb'"' + k.encode() + rb'"\s*:\s*"([^"\\]{1,200})"') for k in ("model", "id")}
 
 
@@ -74,22 +77,15 @@ def anthropic_tokens(u: dict[str, Any]) -> TokenCounts:
                        cache_write_5m=w5, cache_write_1h=w1h, output=_int(u, "output_tokens"))
 
 
-def request_facts(body: bytes) -> tuple[str, int | None, str]:
-    """(model, max output tokens, fingerprint) of a request body, for the firewall.
-
-    The fingerprint hashes the model and the canonical JSON, so the runaway detector sees two
-    identical calls as identical whatever their key order or spacing.
-    """
+def usage_only_chunk(payload: bytes) -> bool:
+    """An OpenAI chat chunk that carries only the final usage (`choices: []`, a `usage` object)."""
+    if b'"choices"' not in payload or b'"usage"' not in payload:
+        return False
     try:
-        doc = json.loads(body) if body else {}
+        doc = json.loads(payload)
     except ValueError:
-        doc = {}
-    doc = doc if isinstance(doc, dict) else {}
-    model = str(doc.get("model") or "")
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    max_out = next((doc[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
-                    if isinstance(doc.get(k), int)), None)
-    return model, max_out, hashlib.sha256((model + canonical).encode()).hexdigest()
+        return False
+    return isinstance(doc, dict) and doc.get("choices") == [] and isinstance(doc.get("usage"), dict)
 
 
 def _str(v: Any) -> str | None:
@@ -159,7 +155,7 @@ class JsonMeter:
         if isinstance(usage, dict):
             tokens = anthropic_tokens(usage) if self._provider == "anthropic" else openai_tokens(usage)
         return Metered(model=_str(doc.get("model")), response_id=_str(doc.get("id")), tokens=tokens,
-                       partial=not complete or (tokens is None and self._size > 0))
+                       partial=not complete)
 
     def _parse(self) -> dict[str, Any]:
         if not self._overflow:
@@ -189,8 +185,9 @@ class SseMeter:
     """Meters a server-sent-events stream; `feed` returns the bytes to forward.
 
     `drop_injected` (OpenAI chat/completions when we injected `include_usage`): each event is
-    held until its blank line, the usage-only chunk (`choices: []`) is dropped and
-    `,"usage":null` is removed from the others. Otherwise bytes are forwarded as they arrive.
+    held until its blank line, the usage-only chunk (`choices: []`) is dropped,
+    `,"usage":null` is removed from the others, and `[DONE]` waits in `pending` until the usage
+    is spooled. Otherwise bytes are forwarded as they arrive.
     """
 
     def __init__(self, provider: str, *, drop_injected: bool = False, encoding: str = "",
@@ -200,6 +197,7 @@ class SseMeter:
         self._event = ""
         self._data: list[bytes] = []
         self._held: list[bytes] = []
+        self._final = b""
         self.model: str | None = None
         self.response_id: str | None = None
         self._usage: dict[str, Any] | None = None
@@ -220,12 +218,16 @@ class SseMeter:
 
     def _release(self) -> bytes:
         held, self._held = self._held, []
-        if len(held) >= 2 and held[0].startswith(b"data:"):
-            body = held[0].rstrip(b"\r")
-            if b'"choices":[]' in body and b'"usage":{' in body:
-                return b""
-            if body.endswith(_NULL_USAGE):
-                held[0] = body[: -len(_NULL_USAGE)] + b"}" + held[0][len(body):]
+        data = [i for i, line in enumerate(held) if line.startswith(b"data:")]
+        if data and usage_only_chunk(b"\n".join(held[i][5:] for i in data)):
+            return b""  # the chunk we asked for: the client did not
+        if len(data) == 1 and held[data[0]][5:].strip() == b"[DONE]":
+            # Held until the usage is spooled (`pending`): SDKs hang up as soon as they read it.
+            self._final += b"\n".join(held) + b"\n"
+            return b""
+        for i in data:  # the `"usage":null` the injected option adds to every other chunk
+            if b'"usage"' in held[i]:
+                held[i] = _NULL_USAGE_FIELD.sub(b"", held[i], count=1)
         return b"\n".join(held) + b"\n"
 
     def _on_line(self, raw: bytes) -> bool:
@@ -302,6 +304,6 @@ class SseMeter:
         return Metered(model=self.model, response_id=self.response_id, tokens=tokens, partial=not self._done)
 
     def pending(self) -> bytes:
-        """Bytes still held at the end of the stream (an unterminated last event)."""
-        held, self._held = self._held, []
-        return b"".join(line + b"\n" for line in held) + (self._split.rest if self._drop else b"")
+        """Bytes still held at the end of the stream: `[DONE]` (in drop mode), an unterminated last event."""
+        held, self._held, final, self._final = self._held, [], self._final, b""
+        return final + b"".join(line + b"\n" for line in held) + (self._split.rest if self._drop else b"")

@@ -8,6 +8,10 @@ Rules (DESIGN §7, issue 3):
   backslashes, `//` or a scheme (`://`) are refused, and the upstream URL keeps the table's
   scheme, host and port whatever the path says.
 - Table-driven so that later routes (issue 8's `/local/<name>/...`) are one more entry.
+
+Request kinds (issue 17): only a POST to a generation endpoint is a *model call* (metered, recorded,
+checked by the firewall). Everything else (Claude Code's start-up `HEAD /v1` and `GET /v1/models`,
+`count_tokens`, files, batches, retrieving a stored response...) is forwarded and only counted.
 """
 
 from __future__ import annotations
@@ -22,6 +26,19 @@ DEFAULT_UPSTREAMS: Mapping[str, str] = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com",
 }
+
+# Generation endpoints (path suffixes, after the route's prefix): OpenAI and OpenAI-compatible
+# servers, Anthropic, Codex's remote compaction, and Ollama's native API (issue 8's local routes).
+MODEL_ENDPOINTS = (
+    "/chat/completions", "/completions", "/responses", "/responses/compact", "/embeddings",
+    "/images/generations", "/images/edits", "/images/variations",
+    "/audio/speech", "/audio/transcriptions", "/audio/translations",
+    "/messages", "/complete",
+    "/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
+)
+MODEL = "model"
+#: Every kind `request_kind` can answer, in the order /health lists them.
+KINDS = (MODEL, "probe", "models", "countTokens", "files", "websocket", "other")
 
 _BAD_PATH = re.compile(rb"%2[fFeE]|%5[cC]|%00|\\|//|://|(^|/)\.\.?(/|$)")
 
@@ -97,3 +114,24 @@ def resolve(routes: Mapping[str, Route], raw_path: bytes, query: bytes = b"") ->
         path = path[3:]
     full = route.base_path.encode("ascii") + path
     return Target(route=route, raw_path=full + (b"?" + query if query else b""))
+
+
+def request_kind(method: str, path: str, *, upgrade: bool = False) -> str:
+    """What a request is: `model` (a generation call), or the kind of request that is only counted.
+
+    `upgrade` is a WebSocket upgrade request (answered 426: the proxy meters HTTP only).
+    """
+    path = path.rstrip("/")
+    if upgrade:
+        return "websocket"
+    if method == "POST" and path.endswith(MODEL_ENDPOINTS) and "/threads/" not in path:  # not Assistants' messages
+        return MODEL
+    if method in ("HEAD", "OPTIONS"):
+        return "probe"
+    if path.endswith(("/count_tokens", "/input_tokens")):
+        return "countTokens"
+    if "/models" in path or path.endswith("/api/tags"):
+        return "models"
+    if "/files" in path:
+        return "files"
+    return "other"

@@ -2,14 +2,18 @@
 
 Segments are `proxy-spool-<pid>-<n>.jsonl` in the data dir, rotated past 1 MB and deleted (or
 truncated) once every record in them is committed; a start claims (renames) only the segments
-of processes that are no longer running, for replay.
+of processes that are no longer running, for replay. An entry that can never be recorded is
+moved once to `spool/quarantine/` in the data dir (with one line on stderr), never retried.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +107,34 @@ class Spool:
                 continue  # another proxy claimed it first
             claimed.append(target)
         return claimed
+
+
+class Quarantine:
+    """Spool entries that cannot be recorded, set aside once in `<data dir>/spool/quarantine/`.
+
+    Each line is the spool entry as it was plus `"quarantine": {"code": ...}` (the error code);
+    copied back into the data dir as `proxy-spool-<dead pid>-0.jsonl`, it is replayed at the next start.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.path = data_dir / "spool" / "quarantine" / f"proxy-{os.getpid()}-{stamp}.jsonl"
+        self._lock = threading.Lock()
+
+    def put(self, entries: list[tuple[dict[str, Any], str]]) -> None:
+        """Append `(entry, code)` pairs and say so in one stderr line."""
+        if not entries:
+            return
+        lines = b"".join(json.dumps({**entry, "quarantine": {"code": code}}, separators=(",", ":")).encode() + b"\n"
+                         for entry, code in entries)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as fh:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+        codes = ", ".join(sorted({code for _entry, code in entries}))
+        n = len(entries)
+        sys.stderr.write(f"costhq proxy: {n} usage record{'s' if n > 1 else ''} could not be recorded ({codes}); "
+                         f"moved to {self.path}, not retried\n")
+        sys.stderr.flush()

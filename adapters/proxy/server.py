@@ -95,9 +95,30 @@ def make_server(app: Any, port: int) -> Any:
     # from starving the event loop (measured: p99 at concurrency 32, bench/proxy_overhead.py).
     sys.setswitchinterval(0.0005)
 
+    # proxy_headers=False: the peer address decides loopback, never X-Forwarded-For (uvicorn would
+    # otherwise take the client address from that header for a 127.0.0.1 peer). ws="none": a
+    # WebSocket upgrade reaches the app as plain HTTP and gets 426 (Codex then falls back to HTTP).
     config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="on",
-                            timeout_keep_alive=30, server_header=False, date_header=False, backlog=2048)
+                            timeout_keep_alive=30, server_header=False, date_header=False, backlog=2048,
+                            proxy_headers=False, ws="none")
+    _quiet_upgrade_warnings()
     return uvicorn.Server(config)
+
+
+class _UpgradeNoise:
+    """Drops uvicorn's per-request warnings about WebSocket upgrades it hands to the app as HTTP."""
+
+    def filter(self, record: Any) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Unsupported upgrade request") or "WebSocket library detected" in text)
+
+
+def _quiet_upgrade_warnings() -> None:
+    import logging
+
+    log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _UpgradeNoise) for f in log.filters):
+        log.addFilter(_UpgradeNoise())
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ Rules:
   `batch()` context (committing every `BATCH_SECONDS` at most, then leaving the lock free as
   long), so a burst costs one commit instead of one per call and never starves other writers.
 - A spool segment (segments.py) is deleted once every record written to it is committed.
-- Replay is idempotent: every record carries a request id and a recorded id is skipped.
+- Replay is idempotent: every record carries its call key and a recorded key is skipped.
+- A record the use case refuses (not a passing storage error) is moved to the quarantine once
+  (segments.Quarantine), so a bad entry is neither lost silently nor retried at every start.
 """
 
 from __future__ import annotations
@@ -26,15 +28,23 @@ from typing import Any
 
 import attrs
 
-from costhq.adapters.proxy.metering import request_facts
-from costhq.adapters.proxy.segments import Spool
+from costhq.adapters.proxy.calls import request_facts
+from costhq.adapters.proxy.segments import Quarantine, Spool
 from costhq.application.usage import UsageInput
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
 BATCH = 256
 BATCH_SECONDS = 0.05  # commit at least this often, so other writers (`cs log-ai`...) get the lock
-_FAILED = object()  # the outcome of a record that could not be stored
+_RETRY = object()  # the outcome of a record that was not stored this time (storage busy): it stays spooled
+_TRANSIENT = frozenset({"storage_busy"})
+
+
+@attrs.frozen
+class _Rejected:
+    """The outcome of a record the use case refused (its error code): quarantined, not retried."""
+
+    code: str
 
 
 @attrs.define(kw_only=True)
@@ -67,6 +77,7 @@ class UsageWriter:
                  batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
         self._record, self._conv, self._batch = record, converter, batch
         self._spool = Spool(spool_dir)
+        self._quarantine = Quarantine(spool_dir)
         self._queue: queue.SimpleQueue[PendingUsage | _Replay | None] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._outstanding = 0
@@ -138,24 +149,28 @@ class UsageWriter:
                 if isinstance(more, PendingUsage):
                     items.append(more)
             if items:
-                for item, ok in zip(items, self._write(items), strict=True):
-                    if ok:
+                outcomes = self._write(items)
+                self._quarantine.put([(self._dump(item), outcome.code) for item, outcome in zip(items, outcomes,
+                                      strict=True) if isinstance(outcome, _Rejected)])
+                for item, outcome in zip(items, outcomes, strict=True):
+                    if outcome is not _RETRY:
                         self._spool.done(item.segment)
                 self._done(len(items))
             if stopping:
                 return
 
-    def _write(self, items: list[PendingUsage]) -> list[bool]:
-        """Record `items` in as few transactions as the time budget allows; True per stored item."""
+    def _write(self, items: list[PendingUsage]) -> list[Any]:
+        """Record `items` in as few transactions as the time budget allows; one outcome per item
+        (the recorded cost, a `_Rejected`, or `_RETRY`)."""
         for item in items:
             if item.body is not None:  # the guard was skipped: fingerprint off the request path
                 item.fingerprint, item.body = request_facts(item.body)[2], None
-        done: list[bool] = []
+        done: list[Any] = []
         while len(done) < len(items):
             done += self._write_some(items[len(done):])
         return done
 
-    def _write_some(self, items: list[PendingUsage]) -> list[bool]:
+    def _write_some(self, items: list[PendingUsage]) -> list[Any]:
         """Record a prefix of `items` in one transaction; a failed one is retried, then left in the spool."""
         for attempt in range(3):
             costs: list[Any] = []
@@ -172,38 +187,51 @@ class UsageWriter:
                 continue
             except Exception:  # last resort: keep the writer alive; the spool keeps the records
                 log.exception("usage batch write failed")
-                return [False] * len(items)
+                return [_RETRY] * len(items)
             # Leave the lock free as long as we held it: SQLite's busy handler is not fair, and
             # without a gap a backlogged writer starves every other process (measured: `cs`
             # commands failed with "database is locked" during a benchmark burst).
             time.sleep(min(time.monotonic() - began, BATCH_SECONDS))
             for item, cost in zip(items, costs, strict=False):
-                if item.after is not None and cost is not _FAILED:
+                if item.after is not None and cost is not _RETRY and not isinstance(cost, _Rejected):
                     item.after(cost)
-            return [cost is not _FAILED for cost in costs]
-        return [False] * len(items)
+            return costs
+        return [_RETRY] * len(items)
 
     def _one(self, item: PendingUsage) -> Any:
         try:
             return self._record(item)
-        except CostHQError as exc:  # this record's savepoint rolled back; it stays in the spool
-            log.warning("usage write failed (%s)", exc.code)
+        except CostHQError as exc:  # this record's savepoint rolled back
+            if exc.code in _TRANSIENT:
+                log.warning("usage write failed (%s)", exc.code)
+                return _RETRY
+            return _Rejected(exc.code)
         except Exception:
             log.exception("usage write failed")
-        return _FAILED
+            return _Rejected("internal_error")
 
     def _replay(self, paths: list[Path]) -> None:
+        """Record leftover spools; refused entries go to the quarantine (one stderr line for all)."""
+        rejected: list[tuple[dict[str, Any], str]] = []
         for path in paths:
-            items = []
-            with open(path, "rb") as fh:
-                for raw in fh:
-                    try:
-                        items.append(self._load(json.loads(raw)))
-                    except Exception:  # cattrs raises ExceptionGroups; any bad line is skipped
-                        continue  # a torn last line from the crash: nothing recoverable
-            ok = all([all(self._write(items[i:i + BATCH])) for i in range(0, len(items), BATCH)])
-            if ok:
+            docs, items = [], []
+            lines = path.read_bytes().split(b"\n")
+            for i, raw in enumerate(lines):
+                try:
+                    doc = json.loads(raw)
+                    items.append(self._load(doc))
+                    docs.append(doc)
+                except Exception:  # cattrs raises ExceptionGroups; json a ValueError
+                    if raw.strip() and i < len(lines) - 1:  # the torn last line of a crash holds nothing
+                        rejected.append(({"unreadable": raw.decode("utf-8", "replace")}, "unreadable"))
+            outcomes = [o for i in range(0, len(items), BATCH) for o in self._write(items[i:i + BATCH])]
+            rejected += [(doc, o.code) for doc, o in zip(docs, outcomes, strict=True) if isinstance(o, _Rejected)]
+            retry = [doc for doc, o in zip(docs, outcomes, strict=True) if o is _RETRY]
+            if retry:  # storage was busy: only these are tried again at the next start
+                path.write_bytes(b"".join(json.dumps(d, separators=(",", ":")).encode() + b"\n" for d in retry))
+            else:
                 path.unlink(missing_ok=True)
+        self._quarantine.put(rejected)
 
 
 @attrs.frozen

@@ -5,9 +5,15 @@ Outside assumptions (Claude Code's JSONL transcripts): files live under
 each entry of `CLAUDE_CONFIG_DIR` (comma separated) or else `~/.config/claude` and
 `~/.claude`. Every assistant line has `message.usage` (Anthropic convention: `input_tokens`
 excludes cache reads and writes; `cache_creation` splits writes into 5m/1h), `message.model`,
-`message.id`, `requestId`, `timestamp` and `cwd`. Claude Code writes one line per content
-block and repeats the same usage on each, so lines are de-duplicated on message id +
-request id (counting them all overcounts 2-6x).
+`message.id` (the response id), `requestId` (the upstream `request-id` header), `timestamp` and
+`cwd`. One response is written as several lines: one per content block, and while it streams,
+snapshots whose output tokens grow. So lines are grouped by message id (else request id) and
+the message's *final* usage is kept: the largest total, the later line on a tie (as ccusage
+does). A sidechain line replaying a parent's message under a new request id is the same
+response: the parent's line wins. Messages are emitted when their file ends; a message id seen
+in an earlier file of the scan (a resumed session's copy) is a duplicate.
+Identity (docs/identity.md): key `import:claude-code:<requestId>` (else the message id, else
+file + line uuid), stable across reads; `requestId` and `message.id` match the proxy's record.
 """
 
 from __future__ import annotations
@@ -40,12 +46,13 @@ def claude_tokens(usage: Mapping[str, Any]) -> TokenCounts:
 
 
 class ClaudeLineHandler:
-    """Parses transcript lines; de-duplicates across every file of one scan."""
+    """Parses transcript lines, keeping each message's final usage; de-duplicates across every file of one scan."""
 
     def __init__(self) -> None:
         self.malformed = 0
         self.duplicates = 0
-        self._seen: set[tuple[str, str]] = set()
+        self._emitted: set[str] = set()  # message (or request) ids of earlier files
+        self._held: dict[str, tuple[bool, ImportedCall]] = {}  # this file's messages: (sidechain, best line)
         self._path = ""
         self._subagent = False
 
@@ -54,32 +61,56 @@ class ClaudeLineHandler:
         self._subagent = f"{os.sep}subagents{os.sep}" in path
 
     def __call__(self, obj: dict[str, Any]) -> Iterable[ImportedCall]:
+        parsed = self._parse(obj)
+        if parsed is None:
+            return ()
+        sidechain, call = parsed
+        group = call.response_id or call.upstream_request_id
+        if not group:
+            return () if call.tokens.is_empty else (call,)
+        if group in self._emitted:
+            self.duplicates += 1
+            return ()
+        held = self._held.get(group)
+        if held is not None:
+            self.duplicates += 1
+        if held is None or _better(sidechain, call, *held):
+            self._held[group] = (sidechain, call)
+        return ()
+
+    def _parse(self, obj: dict[str, Any]) -> tuple[bool, ImportedCall] | None:
+        """(sidechain, call) of an assistant line; None for any other line."""
         message = obj.get("message")
         if obj.get("type") != "assistant" or not isinstance(message, dict):
-            return ()
+            return None
         usage, model = message.get("usage"), message.get("model")
         ts = parse_time(obj.get("timestamp"))
         if not isinstance(usage, dict) or not isinstance(model, str) or ts is None:
             self.malformed += 1
-            return ()
+            return None
         if model == "<synthetic>":  # Claude Code's own placeholder replies: no API call behind them
-            return ()
+            return None
         msg_id, req_id = str(message.get("id") or ""), str(obj.get("requestId") or "")
-        if msg_id or req_id:
-            if (msg_id, req_id) in self._seen:
-                self.duplicates += 1
-                return ()
-            self._seen.add((msg_id, req_id))
-        tokens = claude_tokens(usage)
-        if tokens.is_empty:
-            return ()
-        # The provider's request id matches what the proxy stores, so proxy-captured calls dedupe.
-        request_id = req_id or (f"claude-code:{msg_id}" if msg_id else f"claude-code:{self._path}:{obj.get('uuid')}")
-        cwd = obj.get("cwd")
         sidechain = self._subagent or obj.get("isSidechain") is True
-        return (ImportedCall(source=SOURCE, provider="anthropic", model=model, tokens=tokens, timestamp=ts,
-                             request_id=request_id, cwd=cwd if isinstance(cwd, str) else None,
-                             agent="claude-code/subagent" if sidechain else "claude-code", path=self._path),)
+        cwd, key = obj.get("cwd"), req_id or msg_id or f"{self._path}:{obj.get('uuid')}"
+        return sidechain, ImportedCall(
+            source=SOURCE, provider="anthropic", model=model, tokens=claude_tokens(usage), timestamp=ts,
+            call_key=f"import:{SOURCE}:{key}", upstream_request_id=req_id or None, response_id=msg_id or None,
+            cwd=cwd if isinstance(cwd, str) else None, path=self._path,
+            agent="claude-code/subagent" if sidechain else "claude-code")
+
+    def end_file(self) -> Iterable[ImportedCall]:
+        held, self._held = self._held, {}
+        self._emitted.update(held)
+        return [call for _side, call in held.values() if not call.tokens.is_empty]
+
+
+def _better(sidechain: bool, call: ImportedCall, held_sidechain: bool, held: ImportedCall) -> bool:
+    """Does a later line of a message replace the one held? The parent's over a sidechain replay's;
+    then the larger total (a streaming snapshot grows); a tie goes to the later line."""
+    if sidechain != held_sidechain:
+        return not sidechain
+    return call.tokens.total >= held.tokens.total
 
 
 def claude_roots(env: Mapping[str, str], home: str) -> list[str]:

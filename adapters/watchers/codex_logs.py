@@ -5,8 +5,11 @@ Outside assumptions (Codex rollout files `${CODEX_HOME:-~/.codex}/sessions/**/*.
 and `info.last_token_usage` (this turn); `input_tokens` INCLUDES `cached_input_tokens`, and
 `reasoning_output_tokens` is inside `output_tokens` (OpenAI convention). The model comes from
 the latest `turn_context` payload. Codex re-emits the same token_count; an event whose
-cumulative total equals the previous one is a duplicate. Request ids are built from the file
-name and the cumulative total, so re-imports are idempotent.
+cumulative total equals the previous one is a duplicate.
+Identity (docs/identity.md): key `import:codex:<file name>:<cumulative total>`, so re-imports
+are replays. Rollouts keep no upstream request id or response id (token_count events carry
+usage only), so a Codex call the proxy also captured is matched by its token classes within a
+few minutes (domain/identity.py, rule 3).
 """
 
 from __future__ import annotations
@@ -88,8 +91,11 @@ class CodexLineHandler:
         if tokens.is_empty:
             return ()
         return (ImportedCall(source=SOURCE, provider="openai", model=self._model, tokens=tokens, timestamp=ts,
-                             request_id=f"codex:{self._stem}:{':'.join(map(str, total))}", cwd=self._cwd,
+                             call_key=f"import:codex:{self._stem}:{':'.join(map(str, total))}", cwd=self._cwd,
                              agent="codex", path=self._path),)
+
+    def end_file(self) -> Iterable[ImportedCall]:
+        return ()  # every call is complete on its own line
 
 
 def codex_root(env: Mapping[str, str], home: str) -> str:

@@ -16,13 +16,17 @@ from costhq.domain.imports import ImportedCall, ScanStats
 
 
 class Handler(Protocol):
-    """Turns parsed lines into calls; one instance per scan, so de-duplication spans files."""
+    """Turns parsed lines into calls; one instance per scan, so de-duplication spans files.
+
+    `end_file` gives the calls it held back until the file's end (a message's final usage is
+    only known once every line of it has been read)."""
 
     malformed: int
     duplicates: int
 
     def start_file(self, path: str) -> None: ...
     def __call__(self, obj: dict[str, Any]) -> Iterable[ImportedCall]: ...
+    def end_file(self) -> Iterable[ImportedCall]: ...
 
 
 def parse_time(text: object) -> datetime | None:
@@ -60,7 +64,7 @@ class LineScan:
         self._needle = needle
         self._handler = handler
         self._offset = offset
-        self._since = since
+        self._since_time = since
         self._counts = [0, 0, 0, 0]  # files, lines, malformed, bytes
         self.end_offset = offset
 
@@ -80,9 +84,14 @@ class LineScan:
                 self._handler.start_file(path)
                 self._counts[0] += 1
                 yield from self._lines(fh)
+            yield from self._since(self._handler.end_file())
+
+    def _since(self, calls: Iterable[ImportedCall]) -> Iterator[ImportedCall]:
+        since = self._since_time
+        return (c for c in calls if since is None or c.timestamp >= since)
 
     def _lines(self, fh: BinaryIO) -> Iterator[ImportedCall]:
-        counts, needle, since, handler = self._counts, self._needle, self._since, self._handler
+        counts, needle, since, handler = self._counts, self._needle, self._since_time, self._handler
         fh.seek(self._offset)
         pos = self._offset
         for line in fh:

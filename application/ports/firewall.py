@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
     from costhq.domain.audit import AuditEntry, AuditEvent
     from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+    from costhq.domain.estimates import CostSample, RequestShape
     from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
+    from costhq.domain.usage import UsageRecord
 
 
 class AuditLog(Protocol):
@@ -31,10 +33,25 @@ class AuditLog(Protocol):
     def last(self, n: int) -> list[AuditEntry]:
         """The newest `n` entries, oldest first."""
         ...
+    def usage_mark(self) -> int:
+        """The highest usage record id stored (0 when none): ids above it are newer records."""
+        ...
+    def usage_after(self, after_id: int) -> Iterator[UsageRecord]:
+        """Stored usage records with id > `after_id`, in id order (what the chain must cover)."""
+        ...
+
+
+class AuditAnchor(Protocol):
+    """The chain's head kept outside the database (the data dir's head file)."""
+
+    def read(self) -> tuple[str, str | None] | None:
+        """(`SEQ:HASH`, HMAC tag or None), or None when no head was anchored yet."""
+        ...
 
 
 class BudgetRepository(Protocol):
-    """Budget rules, recorded spend per rule filter, and in-flight reservations."""
+    """Budget rules, recorded spend per rule filter, in-flight reservations, and what recent calls
+    cost against their estimate (issue 14)."""
 
     def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule: ...
     def get(self, rule_id: int) -> BudgetRule | None: ...
@@ -46,18 +63,54 @@ class BudgetRepository(Protocol):
     def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
         """Unexpired reservations matching the filter (calendar bounds on reservation time)."""
         ...
-    def standing(self, wheres: list[SpendFilter], *, now: datetime,
-                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
-        """(`spent`, `reserved`) of each filter, in one read (reserved 0 without `with_reserved`)."""
+    def standing(self, wheres: list[SpendFilter], *, now: datetime, with_reserved: bool = True,
+                 exclude: int | None = None) -> list[tuple[Decimal, Decimal]]:
+        """(`spent`, `reserved`) of each filter, in one read (reserved 0 without `with_reserved`);
+        reservation `exclude` (the caller's own lease) is left out of `reserved`."""
         ...
     def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
                 at: datetime, expires_at: datetime) -> int:
         """Store a reservation; returns its id."""
         ...
+    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
+              amount: Decimal, at: datetime, expires_at: datetime) -> int:
+        """Set reservation `reservation_id` (a process's lease) to `amount` and `expires_at`, or store a
+        new one when it is None or gone (expired); returns its id."""
+        ...
     def release(self, reservation_id: int) -> bool: ...
     def expire(self, now: datetime) -> int:
         """Drop reservations whose expiry has passed; returns how many."""
         ...
+    def rules_version(self) -> int:
+        """A number that changes whenever a rule is added, changed or removed."""
+        ...
+    def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
+        """Store (model, client, sample, at) of recorded calls; only the newest SAMPLE_WINDOW of a
+        model and client need be kept."""
+        ...
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        """The newest `n` samples of `model` (and `client`, unless None), oldest first."""
+        ...
+    def response_tokens(self, response_id: str) -> int | None:
+        """Input (every class) + output tokens of the recorded call whose response had this id."""
+        ...
+
+
+class FirewallProbe(Protocol):
+    """Reads the request path makes without a transaction or the write lock (a persistent read
+    connection, answered from memory until another connection commits)."""
+
+    def rules_version(self) -> int:
+        """BudgetRepository.rules_version, cheaply."""
+        ...
+    def blocking_rules(self) -> bool:
+        """At least one `block` rule exists."""
+        ...
+    def runaway_blocking(self, now: datetime) -> bool:
+        """Runaway blocking is configured, or a `block` trip is still open somewhere."""
+        ...
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]: ...
+    def response_tokens(self, response_id: str) -> int | None: ...
 
 
 class RunawayRepository(Protocol):
@@ -95,12 +148,14 @@ class RequestGuard(Protocol):
 
     `before` runs (in a worker thread) before anything reaches upstream; it may raise
     `BudgetExceeded` / `RunawayDetected` to refuse the call, else returns a token (e.g. a
-    reservation) that `settle` receives with the call's actual cost when the response ends.
-    `fingerprint` is sha256 of model + the canonical JSON body (identical-call detection).
+    reservation) that `settle` receives with the call's stored record when the response ends
+    (None when nothing was stored). A token whose `observed` is False did not feed the runaway
+    detector: the caller feeds it after the fact. `fingerprint` is sha256 of model + the
+    canonical JSON body (identical-call detection); `client` names the calling tool (the
+    User-Agent's product), whose recent calls the estimate learns from.
     """
 
     def before(
-        self, *, session_id: int, provider: str, model: str, body_bytes: int,
-        max_output_tokens: int | None, fingerprint: str,
+        self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str, client: str,
     ) -> object | None: ...
-    def settle(self, token: object | None, actual_cost: Decimal | None) -> None: ...
+    def settle(self, token: object | None, record: UsageRecord | None) -> None: ...

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
     from costhq.application.ports.firewall import AuditLog
+    from costhq.domain.identity import Sighting, StoredIdentities
     from costhq.domain.sessions import Annotation, Commit, FileChange, NewSession, Session, Stats
-    from costhq.domain.usage import UsageRecord
+    from costhq.domain.usage import Origin, UsageRecord
 
 
 class SessionRepository(Protocol):
@@ -34,17 +35,28 @@ class SessionRepository(Protocol):
 
 
 class UsageRepository(Protocol):
-    """AI usage records; adding one updates the session totals in the same transaction."""
+    """AI usage records; adding one updates the session totals in the same transaction.
+
+    A record's `call_key` is unique: adding a stored key raises Conflict (the identity rule,
+    domain/identity.py, skips replays before they get here). Upstream ids are never unique.
+    """
 
     def add(self, record: UsageRecord) -> UsageRecord: ...
     def add_many(self, records: list[UsageRecord]) -> int:
         """Bulk add (imports): one statement batch, each session's totals bumped once; returns
-        how many were added. Request ids must be new (see `known_request_ids`)."""
+        how many were added. Call keys must be new."""
         ...
+    def get(self, usage_id: int) -> UsageRecord | None: ...
     def for_session(self, session_id: int) -> list[UsageRecord]: ...
-    def has_request_id(self, request_id: str) -> bool: ...
-    def known_request_ids(self, request_ids: list[str]) -> set[str]:
-        """The subset of `request_ids` already recorded (one look-up per batch)."""
+    def identities(self, probes: list[Sighting]) -> StoredIdentities:
+        """What the identity rule needs to decide `probes`, in one look-up: the stored records
+        that share a probe's upstream request id or response id, or that pair with it by
+        fingerprint (an id-less import and a record of another origin with the same provider
+        and token classes within FINGERPRINT_WINDOW), each with the origins it has absorbed;
+        and which probe keys are stored, as a record's own or an absorbed observation's."""
+        ...
+    def add_alias(self, call_key: str, usage_id: int, origin: Origin) -> None:
+        """Record `usage_id` absorbed the observation keyed `call_key` that `origin` made of it."""
         ...
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from costhq.application.errors import StorageBusy
 from costhq.domain.audit import AuditEvent, verify
-from costhq.domain.budgets import BudgetScope, NewBudgetRule, SpendFilter
+from costhq.domain.budgets import BudgetAction, BudgetScope, NewBudgetRule, SpendFilter
 from costhq.domain.pricing import PriceSource
 from costhq.domain.runaway import (
     ActivityEvent,
@@ -222,3 +222,96 @@ def test_standing_reads_every_filter_at_once_with_the_same_answers(make_uow: Mak
             (Decimal("1.25"), Decimal(0))]  # reserved at T0, before the window's start
         assert uow.budgets.standing(wheres[:1], now=T0, with_reserved=False) == [(Decimal("3.25"), Decimal(0))]
         assert uow.budgets.standing([], now=T0) == []
+
+
+def test_usage_digests_read_back_equal_the_digests_logged_and_times_never_go_backwards(make_uow: MakeUow) -> None:
+    from costhq.domain.audit_coverage import usage_digest
+
+    with make_uow() as uow:
+        sid = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p")).id
+        mark = uow.audit.usage_mark()
+        manual = attrs.evolve(_usage(sid, "0.05", "gpt-4o", T0 + timedelta(microseconds=7)), cost=Decimal("0.05"))
+        logged = [uow.usage.add(manual), uow.usage.add(_usage(sid, "0.123456789012", "o3", T0))]
+        later = uow.audit.append(AuditEvent(event="note", actor="cli", payload={}, at=T0 + timedelta(hours=1)))
+        earlier = uow.audit.append(AuditEvent(event="note", actor="cli", payload={}, at=T0))
+    with make_uow() as uow:
+        stored = list(uow.audit.usage_after(mark))
+        assert [r.id for r in stored] == [r.id for r in logged] and uow.audit.usage_mark() == logged[-1].id
+        assert [usage_digest(r) for r in stored] == [usage_digest(r) for r in logged]
+        assert list(uow.audit.usage_after(logged[0].id or 0)) == stored[1:]
+    # Sealed after its predecessor (the APSW file's migration entries carry today's time).
+    assert earlier.at == later.at >= "2026-03-10T13:00:00.000000Z"
+
+
+@pytest.fixture(params=["in_memory", "apsw", "postgres"])
+def with_probe(request: pytest.FixtureRequest, db_path: Any) -> tuple[MakeUow, Any]:
+    """A unit-of-work factory and a FirewallProbe over the same storage."""
+    from costhq.adapters.persistence.apsw_firewall import ApswFirewallProbe
+    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+    from costhq.adapters.persistence.memory_firewall import InMemoryFirewallProbe
+
+    if request.param == "in_memory":
+        store = InMemoryStore()
+        return (lambda: InMemoryUnitOfWork(store)), InMemoryFirewallProbe(store)
+    if request.param == "postgres":
+        from costhq.adapters.persistence.postgres.firewall import PgFirewallProbe
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url = request.getfixturevalue("pg_url")
+        pg_probe = PgFirewallProbe(url)
+        request.addfinalizer(pg_probe.close)
+        return (lambda: PgUnitOfWork(url)), pg_probe
+
+    def uow() -> ApswUnitOfWork:
+        return ApswUnitOfWork(str(db_path))
+
+    with uow():
+        pass  # create the schema before the probe's read connection opens the file
+    probe = ApswFirewallProbe(str(db_path))
+    request.addfinalizer(probe.close)
+    return uow, probe
+
+
+def test_leases_samples_versions_and_response_tokens(with_probe: tuple[MakeUow, Any]) -> None:
+    from costhq.domain.estimates import CostSample
+
+    make_uow, probe = with_probe
+    later = T0 + timedelta(minutes=10)
+    with make_uow() as uow:
+        sid = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p")).id
+        v0 = uow.budgets.rules_version()
+        rule = uow.budgets.add(NewBudgetRule(scope=BudgetScope.SESSION, limit=Decimal(1), session_id=sid), at=T0)
+        lease = uow.budgets.lease(None, session_id=sid, project="/p", model="m", amount=Decimal("0.3"), at=T0,
+                                  expires_at=later)
+        assert uow.budgets.lease(lease, session_id=sid, project="/p", model="m", amount=Decimal("0.4"), at=T0,
+                                 expires_at=later) == lease
+        uow.budgets.reserve(session_id=sid, project="/p", model="m", amount=Decimal("0.25"), at=T0, expires_at=later)
+        where = SpendFilter(session_id=sid)
+        assert uow.budgets.standing([where], now=T0) == [(Decimal(0), Decimal("0.65"))]
+        assert uow.budgets.standing([where], now=T0, exclude=lease) == [(Decimal(0), Decimal("0.25"))]
+        uow.budgets.expire(later)
+        renewed = uow.budgets.lease(lease, session_id=sid, project="/p", model="m", amount=Decimal("0.1"), at=later,
+                                    expires_at=later + timedelta(minutes=1))
+        # The old row expired: a new one (SQLite may reuse the id) holds the lease.
+        assert uow.budgets.standing([where], now=later) == [(Decimal(0), Decimal("0.1"))]
+        assert uow.budgets.standing([where], now=later, exclude=renewed) == [(Decimal(0), Decimal(0))]
+        uow.usage.add(attrs.evolve(_usage(sid, "0.5", "m", T0), response_id="resp_7",
+                                   tokens=TokenCounts(input=10, cache_read=20, cache_write_5m=3, output=4)))
+        uow.budgets.add_samples([("m", c, CostSample(estimated_input=Decimal(i), input_cost=Decimal("0.5"),
+                                                     output_tokens=i), T0) for i, c in enumerate("aabab")])
+        v1 = uow.budgets.rules_version()
+        uow.budgets.remove(rule.id)
+        assert v0 != v1 != uow.budgets.rules_version()
+        uow.budgets.add(NewBudgetRule(scope=BudgetScope.TOTAL, limit=Decimal(1), action=BudgetAction.WARN), at=T0)
+    assert [s.output_tokens for s in probe.samples("m", "a", 2)] == [1, 3]  # the newest two, oldest first
+    assert [s.output_tokens for s in probe.samples("m", None, 3)] == [2, 3, 4]
+    assert probe.samples("other", None, 5) == []
+    assert (probe.response_tokens("resp_7"), probe.response_tokens("nope")) == (37, None)
+    with make_uow() as uow:
+        assert probe.rules_version() == uow.budgets.rules_version()
+    assert probe.blocking_rules() is False  # only a warn rule is left
+    assert probe.runaway_blocking(T0) is False
+    with make_uow() as uow:
+        uow.runaway.save_config(attrs.evolve(RunawayConfig(), action=RunawayAction.BLOCK))
+    assert probe.runaway_blocking(T0) is True

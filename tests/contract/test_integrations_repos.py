@@ -127,11 +127,12 @@ def test_bulk_add_stores_what_add_stores_and_bumps_totals_once_per_session(uow: 
     from costhq.domain.errors import SessionNotFound
 
     recs = [
-        attrs.evolve(_usage(0, t(9, 5), "claude-sonnet-4", D("0.0123456789"), 100, 20), request_id="r1",
-                     rates={"input": D("3"), "output": D("15")}, agent="claude-code", served_model="claude-x"),
-        attrs.evolve(_usage(0, t(11), "claude-sonnet-4", None, 7, 1), request_id="r2",
+        attrs.evolve(_usage(0, t(9, 5), "claude-sonnet-4", D("0.0123456789"), 100, 20), call_key="r1",
+                     rates={"input": D("3"), "output": D("15")}, agent="claude-code", served_model="claude-x",
+                     upstream_request_id="req_1", response_id="msg_1", request_id="legacy"),
+        attrs.evolve(_usage(0, t(11), "claude-sonnet-4", None, 7, 1), call_key="r2", usage_missing=True,
                      price_source=PriceSource.UNPRICED, partial=True, error=True, stream=True, duration_ms=1500),
-        attrs.evolve(_usage(0, t(10), "claude-opus-4", D("2"), 1, 1), request_id="r3",
+        attrs.evolve(_usage(0, t(10), "claude-opus-4", D("2"), 1, 1), call_key="r3", input_estimated=True,
                      rates={"input": D("3"), "output": D("15")}),
     ]
     with uow() as u:
@@ -139,12 +140,11 @@ def test_bulk_add_stores_what_add_stores_and_bumps_totals_once_per_session(uow: 
         one = u.sessions.add(NewSession(name="one", start_time=t(9), working_directory="/o"))
         assert u.usage.add_many([attrs.evolve(r, session_id=bulk.id) for r in recs]) == 3
         for r in recs:
-            u.usage.add(attrs.evolve(r, session_id=one.id, request_id=f"{r.request_id}-one"))
-        assert u.usage.known_request_ids(["r1", "zz", "r3", "r2-one"]) == {"r1", "r3", "r2-one"}
-        assert u.usage.known_request_ids([]) == set()
+            u.usage.add(attrs.evolve(r, session_id=one.id, call_key=f"{r.call_key}-one"))
+        assert set(_keys(u, ["r1", "zz", "r3", "r2-one"])) == {"r1", "r3", "r2-one"}
     with uow() as u:
         def strip(rows: list[UsageRecord]) -> list[Any]:
-            return [attrs.evolve(r, id=None, session_id=0, request_id=(r.request_id or "")[:2]) for r in rows]
+            return [attrs.evolve(r, id=None, session_id=0, call_key=(r.call_key or "")[:2]) for r in rows]
 
         assert strip(u.usage.for_session(bulk.id)) == strip(u.usage.for_session(one.id))
         b, o = u.sessions.get(bulk.id), u.sessions.get(one.id)
@@ -152,7 +152,15 @@ def test_bulk_add_stores_what_add_stores_and_bumps_totals_once_per_session(uow: 
         assert (b.ai_cost, b.ai_tokens, b.ai_calls, b.unpriced_calls, b.last_activity) == (
             o.ai_cost, o.ai_tokens, o.ai_calls, o.unpriced_calls, o.last_activity)
     with pytest.raises(SessionNotFound), uow() as u:  # nothing half-written: the batch rolls back
-        u.usage.add_many([attrs.evolve(recs[0], session_id=bulk.id, request_id="n1"),
-                          attrs.evolve(recs[0], session_id=999, request_id="n2")])
+        u.usage.add_many([attrs.evolve(recs[0], session_id=bulk.id, call_key="n1"),
+                          attrs.evolve(recs[0], session_id=999, call_key="n2")])
     with uow() as u:
-        assert u.usage.known_request_ids(["n1", "n2"]) == set() and u.sessions.get(bulk.id).ai_calls == 3
+        assert _keys(u, ["n1", "n2"]) == {} and u.sessions.get(bulk.id).ai_calls == 3
+
+
+def _keys(u: Any, keys: list[str]) -> dict[str, int]:
+    from costhq.domain.identity import Sighting
+    from costhq.domain.usage import Origin
+
+    probes = [Sighting(origin=Origin.IMPORT, provider="anthropic", call_key=k) for k in keys]
+    return dict(u.usage.identities(probes).keys)

@@ -16,6 +16,7 @@ from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.application.errors import Conflict
 from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.errors import SessionNotFound
+from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.pricing import PriceSource
 from costhq.domain.sessions import (
     Annotation,
@@ -44,7 +45,8 @@ def new_session(uow_factory: MakeUow, name: str = "task", *, start: float = 0, s
 
 
 def record(session_id: int, *, cost: Decimal | None = D("0.0123456789"), ts: float = 1,
-           request_id: str | None = None, total: int = 150) -> UsageRecord:
+           request_id: str | None = None, total: int = 150, call_key: str | None = None,
+           upstream_request_id: str | None = None) -> UsageRecord:
     return UsageRecord(
         session_id=session_id,
         provider="anthropic",
@@ -58,6 +60,11 @@ def record(session_id: int, *, cost: Decimal | None = D("0.0123456789"), ts: flo
         origin=Origin.PROXY,
         agent="coder",
         request_id=request_id,
+        call_key=call_key,
+        upstream_request_id=upstream_request_id,
+        response_id="msg_1",
+        usage_missing=True,
+        input_estimated=True,
         duration_ms=812,
         stream=True,
         partial=True,
@@ -242,21 +249,33 @@ def test_usage_for_session_is_in_time_order(make_uow: MakeUow) -> None:
         assert [u.request_id for u in uow.usage.for_session(s.id)] == ["early", "late"]
 
 
-def test_a_repeated_request_id_is_a_conflict_that_changes_nothing(make_uow: MakeUow) -> None:
+def test_a_repeated_call_key_is_a_conflict_that_changes_nothing(make_uow: MakeUow) -> None:
     s = new_session(make_uow)
     with make_uow() as uow:
-        uow.usage.add(record(s.id, request_id="req_1"))
+        uow.usage.add(record(s.id, call_key="proxy:1", upstream_request_id="req_1"))
         uow.usage.add(record(s.id))
-        uow.usage.add(record(s.id))  # many records may lack a request id
-    with make_uow() as uow:
-        with pytest.raises(Conflict):
-            uow.usage.add(record(s.id, request_id="req_1", cost=D(5)))
-        assert uow.usage.has_request_id("req_1") is True
-        assert uow.usage.has_request_id("req_2") is False
+        uow.usage.add(record(s.id))  # many records lack a key (`cs log-ai`)
+    with make_uow() as uow, pytest.raises(Conflict):
+        uow.usage.add(record(s.id, call_key="proxy:1", cost=D(5)))
     with make_uow() as uow:
         after = uow.sessions.get(s.id)
         assert len(uow.usage.for_session(s.id)) == 3
     assert (after.ai_cost, after.ai_calls) == (D("0.0370370367"), 3)  # type: ignore[union-attr]
+
+
+def test_repeated_upstream_ids_and_request_ids_never_conflict(make_uow: MakeUow) -> None:
+    """Servers repeat ids (`chatcmpl-123`, a gateway's `x-request-id`): every distinct call is kept."""
+    s = new_session(make_uow)
+    with make_uow() as uow:
+        for n in range(3):
+            uow.usage.add(record(s.id, call_key=f"proxy:{n}", upstream_request_id="req_same", request_id="r"))
+    with make_uow() as uow:
+        rows = uow.usage.for_session(s.id)
+        assert [(u.call_key, u.upstream_request_id, u.response_id, u.request_id) for u in rows] == [
+            (f"proxy:{n}", "req_same", "msg_1", "r") for n in range(3)]
+        assert (rows[0].usage_missing, rows[0].input_estimated) == (True, True)
+        assert uow.usage.get(rows[1].id) == rows[1]  # type: ignore[arg-type]
+        assert uow.usage.get(999) is None
 
 
 def test_usage_for_a_missing_session_is_refused(make_uow: MakeUow) -> None:
@@ -333,7 +352,8 @@ class Boom(Exception):
 def test_an_exception_rolls_back_everything_in_the_unit_of_work(make_uow: MakeUow) -> None:
     s = new_session(make_uow)
     with pytest.raises(Boom), make_uow() as uow:
-        uow.usage.add(record(s.id, request_id="r"))
+        added = uow.usage.add(record(s.id, call_key="proxy:r"))
+        uow.usage.add_alias("import:x:r", added.id, Origin.IMPORT)  # type: ignore[arg-type]
         uow.activity.add_file_change(change(s.id, "a"))
         uow.activity.add_commit(Commit(session_id=s.id, hash="h", message="m", timestamp=T0))
         uow.activity.add_annotation(Annotation(session_id=s.id, message="m", timestamp=T0))
@@ -343,7 +363,9 @@ def test_an_exception_rolls_back_everything_in_the_unit_of_work(make_uow: MakeUo
     with make_uow() as uow:
         assert uow.sessions.get(s.id) == s
         assert uow.sessions.get(2) is None
-        assert uow.usage.has_request_id("r") is False
+        assert uow.usage.identities([Sighting(origin=Origin.LIBRARY, provider="anthropic", call_key="proxy:r"),
+                                     Sighting(origin=Origin.LIBRARY, provider="anthropic", call_key="import:x:r")]
+                                    ) == StoredIdentities()
         assert (uow.usage.for_session(s.id), uow.activity.files(s.id)) == ([], [])
         assert (uow.activity.commits(s.id), uow.activity.annotations(s.id)) == ([], [])
     # SQLite (and its fake) reuse a rolled-back id; a PostgreSQL sequence never hands one out twice.

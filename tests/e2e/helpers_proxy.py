@@ -3,8 +3,13 @@
 Behaviour by requested model: `fail-500` answers 500; `slow-*` streams one event every 0.2 s for
 1.4 s (longer than a 0.5 s idle timeout); `cut-*` sends the first event, then drops the connection;
 `stall-*` waits 3 s before answering (non-stream) or after the first event (stream); `hold-*`
-streams its last event only once `release` is set (for shutdown tests).
-Every response has a fresh id, so request-id de-duplication never merges two calls.
+streams its last event only once `release` is set (for shutdown tests); `sameid-*` answers with
+the fixed id `chatcmpl-123` / `msg_123` / `resp_123` (as OpenAI-compatible local servers and
+gateways do); `nousage-*` answers without any usage, `zero-*` with all-zero usage; `spaced-*`
+streams chat chunks as Python's `json.dumps` writes them (`"choices": []`) with an `obfuscation`
+field last, as some gateways and the real API do.
+Every response carries the upstream's request id header as the real APIs do: `request-id` from
+Anthropic, `x-request-id` from OpenAI (`req_<n>`, fresh each time); `HEAD` is answered as a probe.
 """
 
 from __future__ import annotations
@@ -35,16 +40,30 @@ ANTHROPIC_USAGE = {"input_tokens": 100, "cache_read_input_tokens": 2000, "cache_
 _ids = itertools.count(1)
 
 
-def sse(events: list[tuple[str | None, Any]]) -> list[bytes]:
+def sse(events: list[tuple[str | None, Any]], *, spaced: bool = False) -> list[bytes]:
     out = []
     for name, data in events:
-        payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+        if spaced and isinstance(data, dict):
+            data = {**data, "obfuscation": "x7Q"}
+        payload = data if isinstance(data, str) else json.dumps(data, separators=(", ", ": ") if spaced else (",", ":"))
         out.append((f"event: {name}\n" if name else "").encode() + f"data: {payload}\n\n".encode())
     return out
 
 
-def chat_chunks(model: str, include_usage: bool) -> list[bytes]:
-    cid = f"chatcmpl-{next(_ids)}"
+def _id(prefix: str, requested: str) -> str:
+    return f"{prefix}123" if requested.startswith("sameid-") else f"{prefix}{next(_ids)}"
+
+
+def _usage(usage: dict[str, Any], requested: str) -> dict[str, Any] | None:
+    if requested.startswith("nousage-"):
+        return None
+    if requested.startswith("zero-"):
+        return {k: 0 for k, v in usage.items() if isinstance(v, int)}
+    return usage
+
+
+def chat_chunks(model: str, include_usage: bool, requested: str = "") -> list[bytes]:
+    cid = _id("chatcmpl-", requested)
     base = {"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model, "system_fingerprint": "fp"}
     extra = {"usage": None} if include_usage else {}
     deltas = [{"role": "assistant", "content": ""}, {"content": "Hel"}, {"content": "lo"}]
@@ -53,14 +72,14 @@ def chat_chunks(model: str, include_usage: bool) -> list[bytes]:
         for d in deltas]
     events.append((None, {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
                           **extra}))
-    if include_usage:
-        events.append((None, {**base, "choices": [], "usage": OPENAI_USAGE}))
+    if include_usage and _usage(OPENAI_USAGE, requested) is not None:
+        events.append((None, {**base, "choices": [], "usage": _usage(OPENAI_USAGE, requested)}))
     events.append((None, "[DONE]"))
-    return sse(events)
+    return sse(events, spaced=requested.startswith("spaced-"))
 
 
-def anthropic_events(model: str) -> list[bytes]:
-    mid = f"msg_{next(_ids)}"
+def anthropic_events(model: str, requested: str = "") -> list[bytes]:
+    mid = _id("msg_", requested)
     start_usage = {**ANTHROPIC_USAGE, "output_tokens": 1}
     return sse([
         ("message_start", {"type": "message_start", "message": {
@@ -78,8 +97,8 @@ def anthropic_events(model: str) -> list[bytes]:
     ])
 
 
-def responses_events(model: str) -> list[bytes]:
-    rid = f"resp_{next(_ids)}"
+def responses_events(model: str, requested: str = "") -> list[bytes]:
+    rid = _id("resp_", requested)
     base = {"id": rid, "object": "response", "created_at": 1, "model": model, "output": [], "status": "in_progress"}
     done = {**base, "status": "completed", "usage": RESPONSES_USAGE, "output": [
         {"type": "message", "id": "m1", "status": "completed", "role": "assistant",
@@ -98,9 +117,17 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
-        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
+        self.extra_headers: dict[str, str] = {}  # added to every answer (another proxy's headers, in tests)
+        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST", "HEAD"])])
 
     async def handle(self, request: Request) -> Response:
+        response = await self._answer(request)
+        name = "request-id" if request.url.path.startswith("/v1/messages") else "x-request-id"
+        response.headers[name] = f"req_{next(_ids)}"
+        response.headers.update(self.extra_headers)
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         raw = await request.body()
         body = json.loads(raw) if raw else {}
         self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": body})
@@ -109,6 +136,8 @@ class FakeUpstream:
         if model == "fail-500":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500,
                                 headers={"x-request-id": f"req_{next(_ids)}", "request-id": f"req_{next(_ids)}"})
+        if request.method == "HEAD":
+            return Response(status_code=200)
         if path == "/v1/models":
             return JSONResponse({"object": "list", "data": [{"id": GPT, "object": "model", "created": 1,
                                                             "owned_by": "openai"}]})
@@ -123,10 +152,10 @@ class FakeUpstream:
             await asyncio.sleep(3)
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunks = (anthropic_events(served) if path == "/v1/messages" else responses_events(served)
-                      if path == "/v1/responses" else chat_chunks(served, include))
+            chunks = (anthropic_events(served, model) if path == "/v1/messages" else responses_events(served, model)
+                      if path == "/v1/responses" else chat_chunks(served, include, model))
             return StreamingResponse(self._drip(chunks, model), media_type="text/event-stream")
-        return JSONResponse(self._json(path, served))
+        return JSONResponse(self._json(path, served, model))
 
     async def _drip(self, chunks: list[bytes], model: str) -> AsyncIterator[bytes]:
         if model.startswith("cut-"):
@@ -142,20 +171,24 @@ class FakeUpstream:
                 await asyncio.to_thread(self.release.wait, 30)
             yield chunk
 
-    def _json(self, path: str, served: str) -> dict[str, Any]:
-        n = next(_ids)
+    def _json(self, path: str, served: str, requested: str) -> dict[str, Any]:
         if path == "/v1/messages":
-            return {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": served,
-                    "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn",
-                    "stop_sequence": None, "usage": ANTHROPIC_USAGE}
-        if path == "/v1/responses":
-            return {"id": f"resp_{n}", "object": "response", "created_at": 1, "model": served, "status": "completed",
-                    "output": [{"type": "message", "id": "m1", "status": "completed", "role": "assistant",
-                                "content": [{"type": "output_text", "text": "Hello", "annotations": []}]}],
-                    "usage": RESPONSES_USAGE}
-        return {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1, "model": served,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
-                             "finish_reason": "stop", "logprobs": None}], "usage": OPENAI_USAGE}
+            doc = {"id": _id("msg_", requested), "type": "message", "role": "assistant", "model": served,
+                   "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn",
+                   "stop_sequence": None, "usage": _usage(ANTHROPIC_USAGE, requested)}
+        elif path == "/v1/responses":
+            doc = {"id": _id("resp_", requested), "object": "response", "created_at": 1, "model": served,
+                   "status": "completed",
+                   "output": [{"type": "message", "id": "m1", "status": "completed", "role": "assistant",
+                               "content": [{"type": "output_text", "text": "Hello", "annotations": []}]}],
+                   "usage": _usage(RESPONSES_USAGE, requested)}
+        else:
+            doc = {"id": _id("chatcmpl-", requested), "object": "chat.completion", "created": 1, "model": served,
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
+                                "finish_reason": "stop", "logprobs": None}], "usage": _usage(OPENAI_USAGE, requested)}
+        if doc["usage"] is None:
+            del doc["usage"]
+        return doc
 
 
 class ServedApp:

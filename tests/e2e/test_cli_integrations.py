@@ -68,9 +68,12 @@ def test_usage_the_proxy_captured_under_the_same_request_id_is_not_counted_again
         uow.usage.add(UsageRecord(
             session_id=started["id"], provider="anthropic", model="claude-test", tokens=TokenCounts(input=1),
             total_tokens=1, cost=Decimal("0.000003"), price_source=PriceSource.CUSTOM,
-            timestamp=datetime(2026, 11, 20, 10, 30, tzinfo=UTC), origin=Origin.PROXY, request_id="req_B"))
+            timestamp=datetime(2026, 11, 20, 10, 30, tzinfo=UTC), origin=Origin.PROXY, call_key="proxy:1",
+            upstream_request_id="req_B", response_id="msg_B"))
     out = cs.ok("import", "claude-code")
-    assert (out["imported"], out["skipped"]) == (3, 1)
+    assert (out["imported"], out["skipped"], out["alreadyCaptured"]) == (3, 1, 1)
+    again = cs.ok("import", "claude-code")  # the captured call is now a plain replay of its key
+    assert (again["imported"], again["skipped"], again["alreadyCaptured"]) == (0, 4, 0)
 
 
 def test_attach_puts_calls_into_the_session_whose_scope_and_window_hold_them(cs: Cs, tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def test_first_run_migrates_every_row_and_the_pricing_file_exactly_once(cs_with_
 
     custom = cs.ok("pricing", "list")["custom"]
     assert custom == [{"model": "my-model", "source": "custom", "inputPer1M": 2, "outputPer1M": 8}]
+    # Issue 14: the migrated calls and the copied override are in the audit chain.
+    verified = cs.ok("audit", "verify")
+    assert (verified["ok"], verified["entries"]) == (True, 4)  # 2 migrations, the usage digests, the price
 
     # A second run finds ~/.costhq and never migrates again; the old dir is left exactly as it was.
     again = cs("list", "--json")

@@ -151,7 +151,8 @@ def test_pricing_list_warns_once_the_built_in_data_has_the_corrected_entry(cs: C
 @pytest.mark.parametrize("args", [
     ["show", "٣"], ["list", "-l", "١٢"], ["export", "-l", "②"], ["runaway", "config", "--churn", "３"],
     ["runaway", "config", "--loop-window", "99999999999999999999999"], ["runaway", "status", "-s", "٣"],
-    ["dashboard", "--port", "３७３７", "--no-open"],
+    ["dashboard", "--port", "３७３７", "--no-open"], ["proxy", "start", "--port", "٣٧٣٩"],
+    ["proxy", "start", "-s", "١"], ["proxy", "status", "--port", "٣٧٣٩"],
 ])
 def test_every_numeric_flag_takes_ascii_digits_only(cs: Cs, args: list[str]) -> None:
     cs.ok("start", "s")

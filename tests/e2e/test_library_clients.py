@@ -172,18 +172,25 @@ def test_the_session_of_cs_run_is_taken_from_the_environment(home: Path, monkeyp
     assert _usage(run_sid) == [(*CHAT, False, False, LIB)]
 
 
-def test_a_repeated_request_id_is_recorded_once(home: Path) -> None:
+def test_a_repeated_upstream_request_id_never_drops_a_call(home: Path) -> None:
+    """Gateways repeat `request-id` / `x-request-id`: 20 calls are 20 records, each with its own key."""
     def same_id(request: httpx2.Request) -> httpx2.Response:
         response = Recorded()(request)
-        return httpx2.Response(200, json=response.json(), headers={"request-id": "req_same"})
+        header = "x-request-id" if request.url.path.endswith("/chat/completions") else "request-id"
+        return httpx2.Response(200, json=response.json(), headers={header: "req_same"})
 
     with AgentSession("dup") as s:
-        client = TrackedAnthropic(api_key="k", http_client=httpx2.Client(transport=httpx2.MockTransport(same_id)),
-                                  session=s)
-        for _ in range(2):
-            client.messages.create(model="claude-sonnet-4", max_tokens=10, messages=MSG)
-    assert len(_usage(s.id)) == 1
-    assert (s.spent, s.status().ai_calls) == (CLAUDE_COST, 1)  # the duplicate left no pending cost behind
+        http = httpx2.Client(transport=httpx2.MockTransport(same_id))
+        claude = TrackedAnthropic(api_key="k", http_client=http, session=s)
+        gpt = TrackedOpenAI(api_key="k", http_client=http, session=s)
+        for _ in range(10):
+            claude.messages.create(model="claude-sonnet-4", max_tokens=10, messages=MSG)
+            gpt.chat.completions.create(model="gpt-4o", messages=MSG)
+    assert flush(timeout=30)
+    rows = build_container().get_session()(cwd=os.getcwd(), session_id=s.id, detail=True).usage
+    assert len(rows) == 20 and {r.upstream_request_id for r in rows} == {"req_same"}
+    assert len({r.call_key for r in rows}) == 20 and all((r.call_key or "").startswith("lib:") for r in rows)
+    assert (s.spent, s.status().ai_calls) == (10 * CLAUDE_COST + 10 * CHAT_COST, 20)
 
 
 def test_preflight_budget_refuses_before_sending(home: Path) -> None:

@@ -132,7 +132,8 @@ def test_start_json_prints_one_exact_line_and_status_reads_pid_file_and_health(c
         status = cs.ok("proxy", "status", "--port", str(port))
         assert (status["running"], status["pid"], status["port"]) == (True, proxy.proc.pid, port)
         h = status["health"]
-        assert sorted(h) == ["pinnedSession", "port", "session", "status", "upstreams", "uptime", "version"]
+        assert sorted(h) == ["pinnedSession", "port", "requests", "session", "status", "upstreams", "uptime",
+                                 "version"]
         assert (h["status"], h["version"], h["port"], h["session"]) == ("ok", VERSION, port, None)
         assert h["uptime"] >= 0 and set(h["upstreams"]) == {"anthropic", "openai"}
     finally:

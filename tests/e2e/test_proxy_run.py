@@ -100,7 +100,7 @@ def test_run_budget_is_a_session_budget_enforced_by_the_firewall_with_a_402(
     assert (err["code"], err["type"]) == ("budget_exceeded", "budget_exceeded")
     details = err["details"]
     assert (details["scope"], details["limit"], details["spent"], details["reserved"]) == ("session", 0.001, 0, 0)
-    assert details["worstCase"] > 0.001 and details["ruleId"] == 1
+    assert details["expected"] > 0.001 and details["ruleId"] == 1
     [rule] = cs.ok("budget", "list")["budgets"]
     assert (rule["scope"], rule["sessionId"], rule["limit"]) == ("session", summary["id"], 0.001)
     assert (summary["aiCalls"], summary["aiCost"]) == (0, 0)
@@ -133,3 +133,64 @@ def test_run_watches_the_childs_files_like_cs_start(run_env: tuple[Cs, FakeUpstr
     assert summary["filesChanged"] == 1
     shown = cs.ok("show", str(summary["id"]), "--files")
     assert [(f["filePath"], f["changeType"]) for f in shown["files"]] == [("notes.txt", "created")]
+
+
+# A stand-in for Codex (0.171.0, read in its source and run against the fake): its built-in `openai`
+# provider takes the base URL only from the `openai_base_url` config key (`-c` here), never from
+# OPENAI_BASE_URL, tries a Responses WebSocket first and falls back to HTTP streaming on 426.
+FAKE_CODEX = """#!{python}
+import json, os, sys
+import httpx2, openai
+args = sys.argv[1:]
+base = next((args[i + 1].split("=", 1)[1].strip('"') for i, a in enumerate(args[:-1])
+             if a == "-c" and args[i + 1].startswith("openai_base_url=")), None)
+print(json.dumps({{"argv": args, "OPENAI_BASE_URL": os.environ.get("OPENAI_BASE_URL")}}), flush=True)
+if base is None:
+    sys.exit(5)  # the real Codex would call https://api.openai.com/v1: nothing captured
+ws = httpx2.get(base + "/responses", headers={{"connection": "Upgrade", "upgrade": "websocket",
+                                               "sec-websocket-version": "13", "sec-websocket-key": "S9QU6fMO=="}})
+client = openai.OpenAI(base_url=base, api_key="sk-child", max_retries=0)
+events = [e.type for e in client.responses.create(model="gpt-4o", input="hi", stream=True)]
+print(json.dumps({{"ws": ws.status_code, "last": events[-1]}}), flush=True)
+"""
+
+
+@pytest.fixture
+def codex(tmp_path: Path) -> Path:
+    path = tmp_path / "bin" / "codex"
+    path.parent.mkdir()
+    path.write_text(FAKE_CODEX.format(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+def test_run_points_codex_at_the_proxy_with_its_own_config_override_and_records_its_calls(
+        run_env: tuple[Cs, FakeUpstream, Path], codex: Path) -> None:
+    cs, fake, _child = run_env
+    r = cs("run", "--json", "--", str(codex), "exec", "say hi")
+    assert r.code == 0, r.stderr
+    seen, outcome, summary = (json.loads(line) for line in r.stdout.splitlines())
+    url = seen["OPENAI_BASE_URL"]
+    assert seen["argv"] == ["-c", f'openai_base_url="{url}"', "exec", "say hi"]
+    assert outcome == {"ws": 426, "last": "response.completed"}
+    assert (summary["aiCalls"], summary["aiCost"]) == (1, 0.007)
+    assert [q["path"] for q in fake.requests] == ["/v1/responses"]
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_run_leaves_a_codex_endpoint_the_user_chose_and_says_so(
+        run_env: tuple[Cs, FakeUpstream, Path], codex: Path, how: str) -> None:
+    cs, fake, _child = run_env
+    args = [str(codex), "exec", "hi"]
+    if how == "flag":
+        args = [str(codex), "-c", "model_provider=ollama", "exec", "hi"]
+        said = "codex already has -c model_provider"
+    else:
+        (cs.home / ".codex").mkdir()
+        (cs.home / ".codex" / "config.toml").write_text('model_provider = "azure"\n')
+        said = f"codex already has an endpoint or provider in {cs.home / '.codex' / 'config.toml'}"
+    r = cs("run", "--json", "--", *args)
+    assert r.code == 5, r.stderr  # the stand-in exits 5 when it would not reach the proxy
+    seen, summary = (json.loads(line) for line in r.stdout.splitlines())
+    assert seen["argv"] == args[1:] and said in r.stderr
+    assert (summary["aiCalls"], fake.requests) == (0, [])

@@ -48,6 +48,9 @@ class World:
     def log(self) -> usage.LogUsage:
         return usage.LogUsage(self.uow, self.clock, self.git, self.prices)
 
+    def record(self) -> usage.RecordUsage:
+        return usage.RecordUsage(self.uow, self.clock, self.git, self.prices)
+
     def get(self) -> sessions.GetSession:
         return sessions.GetSession(self.uow, self.git)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,8 +15,6 @@ from costhq.domain.budgets import (
     BudgetRule,
     BudgetScope,
     NewBudgetRule,
-    default_max_output,
-    estimate_input_tokens,
     evaluate,
     first_blocking,
     window,
@@ -112,12 +111,6 @@ def test_invalid_rules_are_refused() -> None:
         NewBudgetRule(scope=BudgetScope.TOTAL, limit=Decimal(0))
 
 
-def test_worst_case_inputs() -> None:
-    assert (estimate_input_tokens(3000), estimate_input_tokens(3001), estimate_input_tokens(0)) == (1000, 1001, 0)
-    assert (default_max_output("gpt-4o-mini"), default_max_output("claude-sonnet-4-5"),
-            default_max_output("mystery")) == (16_384, 64_000, 16_384)
-
-
 def _calls(keys: list[str], every: int = 10) -> list[ActivityEvent]:
     return [ActivityEvent(session_id=1, kind=EventKind.CALL, key=k, at=T + timedelta(seconds=i * every))
             for i, k in enumerate(keys)]
@@ -196,19 +189,46 @@ def test_audit_chain_verifies_and_detects_each_tampering() -> None:
     assert (ok.ok, ok.count, ok.head_seq, ok.head_hash) == (True, 6, 6, chain[-1].hash)
     import attrs
 
-    edited = [*chain[:2], attrs.evolve(chain[2], payload={"i": 99}), *chain[3:]]
-    assert (audit.verify(edited).bad_seq, audit.verify(edited).reason) == (3, "edited")
-    deleted = chain[:3] + chain[4:]
-    assert (audit.verify(deleted).bad_seq, audit.verify(deleted).reason) == (4, "deleted")
-    truncated = audit.verify(chain[:4], expect_head=f"6:{chain[-1].hash}")
-    assert (truncated.bad_seq, truncated.reason) == (5, "truncated")
-    assert audit.verify(chain, expect_head=chain[3].hash).ok  # the chain grew since that head
+    def kind(entries: list[audit.AuditEntry], **kw: Any) -> tuple[int | None, str | None]:
+        found = audit.verify(entries, **kw)
+        return found.bad_seq, found.reason
+
+    assert kind([*chain[:2], attrs.evolve(chain[2], payload={"i": 99}), *chain[3:]]) == (3, "edited")
+    assert kind(chain[:3] + chain[4:]) == (4, "deleted")
+    assert kind(chain[:3] + [attrs.evolve(e, seq=e.seq - 1) for e in chain[4:]]) == (4, "deleted")
+    assert kind(chain[:3] + [attrs.evolve(e, seq=e.seq + 10) for e in chain[3:]]) == (4, "renumbered")
+    assert kind([*chain[:2], attrs.evolve(chain[3], seq=3), attrs.evolve(chain[2], seq=4), *chain[4:]]) == (
+        3, "reordered")
+    assert kind(chain[:4], anchors={"head file": f"6:{chain[-1].hash}"}) == (5, "truncated")
+    assert kind([], anchors={"head file": f"6:{chain[-1].hash}"}) == (1, "truncated")
+    assert kind(chain, anchors={"kept": f"4:{chain[2].hash}"}) == (4, "edited")  # other history at seq 4
+    assert audit.verify(chain, anchors={"kept": chain[3].hash}).ok  # the chain grew since that head
 
 
-def test_hmac_chain_cannot_be_verified_or_forged_without_the_key() -> None:
-    chain = _chain(3, key=b"s3cret")
-    assert audit.verify(chain, key=b"s3cret").ok
-    assert (audit.verify(chain).bad_seq, audit.verify(chain, key=b"wrong").bad_seq) == (1, 1)
-    forged = _chain(3)  # a plain-SHA chain rewritten by someone without the key
-    assert (audit.verify(forged, key=b"s3cret").bad_seq, audit.verify(forged, key=b"s3cret").reason) == (1, "forged")
+def test_hmac_segment_starts_when_the_key_is_turned_on_and_cannot_be_forged_without_it() -> None:
+    key = b"s3cret"
+    plain = _chain(3)
+    keyed = [*plain]
+    for i in range(3, 5):
+        ev = audit.AuditEvent(event="note", actor="cli", payload={"i": i}, at=T)
+        keyed.append(audit.seal(ev, seq=i + 1, prev_hash=keyed[-1].hash, key=key))
+    v = audit.verify(keyed, key=key)
+    assert (v.ok, v.keyed_from) == (True, 4)  # the old, unkeyed entries are not flagged
+    assert (audit.verify(keyed).bad_seq, audit.verify(keyed).reason) == (4, "key_required")
+    assert (audit.verify(keyed, key=b"wrong").bad_seq, audit.verify(keyed, key=b"wrong").reason) == (4, "edited")
+    unkeyed_after = audit.seal(audit.AuditEvent(event="note", actor="cli", payload={}, at=T), seq=6,
+                               prev_hash=keyed[-1].hash, key=None)
+    found = audit.verify([*keyed, unkeyed_after], key=key)
+    assert (found.bad_seq, found.reason) == (6, "forged")
+    migration = audit.seal(audit.AuditEvent(event="migration", actor="system", payload={}, at=T), seq=6,
+                           prev_hash=keyed[-1].hash, key=None)
+    assert audit.verify([*keyed, migration], key=key).ok  # the schema ladder has no key
     assert audit.canonical_bytes({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
+
+
+def test_audit_time_never_goes_backwards() -> None:
+    first = audit.seal(audit.AuditEvent(event="a", actor="cli", payload={}, at=T), seq=1, prev_hash=audit.GENESIS,
+                       key=None)
+    earlier = audit.AuditEvent(event="b", actor="cli", payload={}, at=T - timedelta(seconds=5))
+    second = audit.seal(earlier, seq=2, prev_hash=first.hash, key=None, prev_at=first.at)
+    assert second.at == first.at == "2026-03-10T12:00:00.000000Z" and audit.verify([first, second]).ok

@@ -1,6 +1,6 @@
 """The library's background writer: batches, order, the flush timer, flush(), and failures.
 
-The writer's port is "a LogUsageBatch-shaped callable"; these tests give it a recording fake.
+The writer's port is "a RecordUsage-shaped callable"; these tests give it a recording fake.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from costhq.adapters.library.writer import BackgroundWriter
-from costhq.application.usage import UsageInput
-from costhq.application.usage_batch import BatchOutcome, QueuedUsage
+from costhq.application.usage import BatchOutcome, QueuedUsage, UsageInput
 from costhq.domain.errors import InvalidArgument
 
 
@@ -31,13 +30,13 @@ class FakeBatchLog:
         self.entered.set()
         if self._gate is not None:
             assert self._gate.wait(10)
-        self.batches.append([i.call.request_id or "" for i in items])
-        return [BatchOutcome(error=InvalidArgument("bad call")) if i.call.request_id == "bad" else BatchOutcome()
+        self.batches.append([i.call.call_key or "" for i in items])
+        return [BatchOutcome(error=InvalidArgument("bad call")) if i.call.call_key == "bad" else BatchOutcome()
                 for i in items]
 
 
 def _item(rid: str) -> QueuedUsage:
-    return QueuedUsage(call=UsageInput(provider="openai", model="gpt-4o", request_id=rid))
+    return QueuedUsage(call=UsageInput(provider="openai", model="gpt-4o", call_key=rid))
 
 
 def _wait_for(condition: Any, timeout: float = 10.0) -> None:

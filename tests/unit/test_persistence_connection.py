@@ -8,6 +8,7 @@ import apsw
 import pytest
 
 from costhq.adapters.persistence import schema
+from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.transaction import StorageError, WriteTransaction, translate_errors
 from costhq.application.errors import Conflict, IncompatibleStorage, StorageBusy
@@ -101,7 +102,13 @@ def test_constraint_violations_become_conflicts_and_roll_back(tmp_path: Path) ->
         ("ai_usage", "SELECT id FROM ai_usage WHERE session_id = 1 ORDER BY timestamp"),
         ("ai_usage", "SELECT id FROM ai_usage WHERE timestamp >= '2025'"),
         ("ai_usage", "SELECT id FROM ai_usage WHERE model = 'm'"),
-        ("ai_usage", "SELECT id FROM ai_usage WHERE request_id = 'r'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE call_key = 'k'"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE upstream_request_id IN ('r', 's')"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE response_id IN (SELECT value FROM json_each('[\"x\"]'))"),
+        ("ai_usage", "SELECT id FROM ai_usage WHERE origin = 'import' AND upstream_request_id IS NULL"
+                     " AND response_id IS NULL AND provider = 'openai' AND input_tokens = 1 AND output_tokens = 2"
+                     " AND timestamp BETWEEN 'a' AND 'b'"),
+        ("ai_usage_aliases", "SELECT origin FROM ai_usage_aliases WHERE usage_id IN (1, 2)"),
         ("file_changes", "SELECT id FROM file_changes WHERE file_path = 'a'"),
         ("commits", "SELECT id FROM commits WHERE session_id = 1"),
         ("file_changes", "SELECT id FROM file_changes WHERE session_id = 1"),
@@ -115,3 +122,52 @@ def test_dashboard_and_repository_queries_use_an_index(tmp_path: Path, table: st
     finally:
         conn.close()
     assert plan.startswith((f"SEARCH {table} USING", f"SCAN {table} USING")) and "INDEX" in plan, plan
+
+
+def test_the_identity_look_ups_read_indexes_only(tmp_path: Path) -> None:
+    """One look-up per batch (issue 17) must never scan `ai_usage`: the proxy asks it for every call."""
+    from costhq.adapters.persistence.apsw_identity import _CANDIDATES, _KEYS
+
+    conn = open_connection(str(tmp_path / "costhq.db"))
+    try:
+        empty = {"rids": "[]", "resps": "[]", "idless": "[]", "prints": "[]", "keys": "[]"}
+        plans = [str(row[-1]) for q in (_CANDIDATES, _KEYS) for row in conn.execute(f"EXPLAIN QUERY PLAN {q}", empty)]
+    finally:
+        conn.close()
+    scans = [p for p in plans if p.startswith("SCAN") and "VIRTUAL TABLE" not in p]
+    assert scans == [] and sum(("USING" in p and "INDEX" in p) or "PRIMARY KEY" in p for p in plans) == 6, plans
+
+
+def test_upgrading_to_step_9_anchors_the_usage_rows_stored_before_the_chain_covered_them(tmp_path: Path) -> None:
+    """An old database's rows (no digest in their entries) are covered by the step's baseline:
+    verify passes after the upgrade, and a cost edited later is reported at the migration entry."""
+    import sqlite3
+
+    from costhq.application.audit import VerifyAudit
+
+    db = tmp_path / "old.db"
+    con = apsw.Connection(str(db))
+    with con:
+        for step in schema.STEPS[:7]:
+            step(con)
+        con.pragma("user_version", 7)
+        con.execute("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
+                    " ('old', 'ended', '2025-01-01T00:00:00.000000Z', '/p')")
+        for i in range(3):
+            con.execute("INSERT INTO ai_usage (session_id, provider, model, input_tokens, output_tokens,"
+                        " total_tokens, cost_units, price_source, origin, timestamp) VALUES"
+                        " (1, 'openai', 'gpt-4o', 10, 5, 15, ?, 'built-in', 'import', '2025-01-01T00:00:00.000000Z')",
+                        (1000 + i,))
+    con.close()
+    verify = VerifyAudit(lambda: ApswUnitOfWork(str(db)))
+    result = verify()
+    assert (result.ok, result.count) == (True, 2)  # migration entries of steps 2 and 9
+    with ApswUnitOfWork(str(db)) as uow:
+        baseline = list(uow.audit.entries())[-1].payload["usage"]
+    assert (baseline["through"], baseline["count"]) == (3, 3)
+    raw = sqlite3.connect(db)
+    raw.execute("UPDATE ai_usage SET cost_units = 1 WHERE id = 2")
+    raw.commit()
+    raw.close()
+    found = verify()
+    assert (found.bad_seq, found.reason, found.table) == (2, "edited", "ai_usage")

@@ -41,8 +41,8 @@ class Guard:
             raise BudgetExceeded("Session budget $1.00 reached")
         return "token"
 
-    def settle(self, token: object, actual_cost: Decimal | None) -> None:
-        self.settled.append((token, actual_cost))
+    def settle(self, token: object, record: Any) -> None:
+        self.settled.append((token, None if record is None else record.cost))
 
 
 def build(world: World, tmp: Path, handler: Any, *, guard: Any = None, pinned: int | None = None,
@@ -51,7 +51,7 @@ def build(world: World, tmp: Path, handler: Any, *, guard: Any = None, pinned: i
 
     current = CurrentProxySession(world.uow)
     resolve = ResolveProxySession(current, EnsureBackgroundSession(world.uow, world.clock))
-    record = RecordProxyUsage(world.log(), resolve)
+    record = RecordProxyUsage(world.record())
 
     def record_one(i: Any) -> Any:
         if spy is not None:
@@ -167,7 +167,7 @@ async def test_guard_refusal_is_402_in_provider_shape_without_contacting_upstrea
     assert r.json()["error"] == {"message": "Session budget $1.00 reached", "type": "budget_exceeded",
                                  "param": None, "code": "budget_exceeded"}
     [call] = guard.calls
-    assert (call["session_id"], call["model"], call["provider"], call["max_output_tokens"]) == (
+    assert (call["session_id"], call["model"], call["provider"], call["shape"].max_output_tokens) == (
         sid, "gpt-4o", "openai", None)
     assert len(call["fingerprint"]) == 64
 
@@ -180,7 +180,7 @@ async def test_guard_is_settled_with_the_recorded_cost(tmp_path: Path) -> None:
     async with Run(app) as http:
         r = await http.post("/anthropic/v1/messages", content=MSG)
         assert r.json()["usage"] == ANTHROPIC_USAGE and app.state.writer.wait_idle(5)
-    assert guard.calls[0]["max_output_tokens"] == 5
+    assert guard.calls[0]["shape"].max_output_tokens == 5
     assert guard.settled == [("token", Decimal("0.0114"))]
 
 

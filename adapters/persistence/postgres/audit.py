@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS
 from costhq.adapters.persistence.postgres.db import PgDb
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, seal
+from costhq.domain.usage import UsageRecord
 
 AUDIT_LOCK = 0x43734851_0002  # pg_advisory_xact_lock key of the chain's tail ('CsHQ', 2)
 _COLS = "seq, at, actor, event, payload, alg, prev_hash, hash"
@@ -29,9 +31,9 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
 
 def _insert(db: PgDb, event: AuditEvent, key: bytes | None) -> AuditEntry:
     db.run("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-    last = db.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-    seq, prev = (last[0]["seq"] + 1, last[0]["hash"]) if last else (1, GENESIS)
-    entry = seal(event, seq=seq, prev_hash=prev, key=key)
+    last = db.rows("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")
+    seq, prev, prev_at = (last[0]["seq"] + 1, last[0]["hash"], last[0]["at"]) if last else (1, GENESIS, "")
+    entry = seal(event, seq=seq, prev_hash=prev, key=key, prev_at=prev_at)
     payload = json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     db.run("INSERT INTO audit_log (seq, at, actor, event, payload, alg, prev_hash, hash)"
            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -39,10 +41,11 @@ def _insert(db: PgDb, event: AuditEvent, key: bytes | None) -> AuditEntry:
     return entry
 
 
-def append_migration_entry(db: PgDb, *, version: int, note: str) -> AuditEntry:
-    """Record a schema step in the chain, inside the ladder's transaction (unkeyed, like SQLite's)."""
+def append_migration_entry(db: PgDb, *, version: int, note: str, **facts: Any) -> AuditEntry:
+    """Record a schema step in the chain, inside the ladder's transaction (unkeyed, like SQLite's);
+    `facts` as SQLite's (step 3's usage baseline)."""
     event = AuditEvent(event="migration", actor="system", payload={"version": version, "note": note,
-                                                                    "backend": "postgresql"},
+                                                                    "backend": "postgresql", **facts},
                        at=datetime.now(UTC))
     return _insert(db, event, None)
 
@@ -56,6 +59,13 @@ class PgAuditLog:
 
     def append(self, event: AuditEvent) -> AuditEntry:
         return _insert(self._db, event, self._key)
+
+    def usage_mark(self) -> int:
+        return int(self._db.rows("SELECT COALESCE(MAX(id), 0) AS mark FROM ai_usage")[0]["mark"])
+
+    def usage_after(self, after_id: int) -> Iterator[UsageRecord]:
+        return iter(self._db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id > %s ORDER BY id", (after_id,),
+                                  UsageRecord))
 
     def head(self) -> AuditEntry | None:
         rows = self._db.rows(f"SELECT {_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1")

@@ -11,16 +11,22 @@ session totals (no model, no window) or on indexed `ai_usage` ranges.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from costhq.adapters.persistence.apsw_firewall import _rule, _trip, config_from_json, config_to_json
+from costhq.adapters.persistence.apsw_firewall import _rule
+from costhq.adapters.persistence.apsw_runaway import _trip, config_from_json, config_to_json
 from costhq.adapters.persistence.converter import parse_time, time_text
-from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
+from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
-from costhq.domain.runaway import ActivityEvent, Detector, EventKind, RunawayConfig, Trip, WindowFacts
+from costhq.domain.runaway import ActivityEvent, Detector, EventKind, RunawayAction, RunawayConfig, Trip, WindowFacts
+
+T = TypeVar("T")
 
 _RULE_COLS = "id, scope, limit_units, action, model, session_id, project, created_at"
 _TRIP_COLS = "id, session_id, detector, action, message, at, until, cleared_at"
@@ -53,10 +59,12 @@ def _spent_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
 
 
 def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
-    """A scalar SQL expression of the filter's unexpired reservations (units; needs `%(now)s`)."""
+    """A scalar SQL expression of the filter's unexpired reservations (units; needs `%(now)s` and
+    `%(exclude)s`, the caller's own lease, or -1)."""
     conds = _conds(where, tag, params, sid="session_id = %(sid{t})s", proj="project = %(proj{t})s",
                    model="model = %(model{t})s", start="created_at >= %(start{t})s", end="created_at < %(end{t})s")
-    return f"(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > %(now)s AND {conds})"
+    return ("(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > %(now)s"
+            f" AND id != %(exclude)s AND {conds})")
 
 
 class PgBudgetRepository:
@@ -95,14 +103,14 @@ class PgBudgetRepository:
         return self._scalar(_spent_sql(where, "", params), params)
 
     def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
-        params: dict[str, Any] = {"now": time_text(now)}
+        params: dict[str, Any] = {"now": time_text(now), "exclude": -1}
         return self._scalar(_reserved_sql(where, "", params), params)
 
-    def standing(self, wheres: list[SpendFilter], *, now: datetime,
-                 with_reserved: bool = True) -> list[tuple[Decimal, Decimal]]:
+    def standing(self, wheres: list[SpendFilter], *, now: datetime, with_reserved: bool = True,
+                 exclude: int | None = None) -> list[tuple[Decimal, Decimal]]:
         if not wheres:
             return []
-        params: dict[str, Any] = {"now": time_text(now)}
+        params: dict[str, Any] = {"now": time_text(now), "exclude": -1 if exclude is None else exclude}
         cols = []
         for i, where in enumerate(wheres):
             cols.append(f"{_spent_sql(where, f'_{i}s', params)} AS s{i}")
@@ -119,11 +127,102 @@ class PgBudgetRepository:
         assert rid is not None
         return rid
 
+    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
+              amount: Decimal, at: datetime, expires_at: datetime) -> int:
+        if reservation_id is not None and self._db.run(
+                "UPDATE budget_reservations SET amount_units = %s, created_at = %s, expires_at = %s WHERE id = %s",
+                (to_units(amount), time_text(at), time_text(expires_at), reservation_id)):
+            return reservation_id
+        return self.reserve(session_id=session_id, project=project, model=model, amount=amount, at=at,
+                            expires_at=expires_at)
+
     def release(self, reservation_id: int) -> bool:
         return self._db.run("DELETE FROM budget_reservations WHERE id = %s", (reservation_id,)) > 0
 
     def expire(self, now: datetime) -> int:
         return self._db.run("DELETE FROM budget_reservations WHERE expires_at <= %s", (time_text(now),))
+
+    def rules_version(self) -> int:
+        return int(self._db.rows("SELECT rules FROM firewall_version WHERE id = 1")[0]["rules"])
+
+    def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
+        with translate_errors(self._db.url), self._db.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO budget_samples (model, client, estimated_units, input_units, output_tokens, at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [(m, c, to_units(s.estimated_input), to_units(s.input_cost), s.output_tokens, time_text(at))
+                 for m, c, s, at in samples])
+            for model, client in sorted({(m, c) for m, c, _s, _at in samples}):  # keep the newest window
+                cur.execute(
+                    "DELETE FROM budget_samples WHERE model = %(m)s AND client = %(c)s AND id <= (SELECT id FROM"
+                    " budget_samples WHERE model = %(m)s AND client = %(c)s ORDER BY id DESC LIMIT 1 OFFSET %(n)s)",
+                    {"m": model, "c": client, "n": 4 * SAMPLE_WINDOW})
+
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        only = " AND client = %(c)s" if client is not None else ""
+        rows = self._db.rows("SELECT estimated_units AS e, input_units AS i, output_tokens AS o FROM budget_samples"
+                             f" WHERE model = %(m)s{only} ORDER BY id DESC LIMIT %(n)s",
+                             {"m": model, "c": client, "n": n})
+        return [CostSample(estimated_input=from_units(r["e"]), input_cost=from_units(r["i"]), output_tokens=r["o"])
+                for r in reversed(rows)]
+
+    def response_tokens(self, response_id: str) -> int | None:
+        # The response body's id (indexed, not unique: the newest record with it answers).
+        rows = self._db.rows(
+            "SELECT input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
+            " + output_tokens AS n FROM ai_usage WHERE response_id = %s ORDER BY id DESC LIMIT 1", (response_id,))
+        return int(rows[0]["n"]) if rows else None
+
+
+class PgFirewallProbe:
+    """FirewallProbe on PostgreSQL: every answer is a fresh read (no cache).
+
+    SQLite's probe answers from memory until `PRAGMA data_version` says another connection
+    committed; PostgreSQL has no such cheap signal across machines, so this one reads the rules
+    version, the block rules and the runaway arming each time, on one autocommit connection (a
+    lock serialises the worker threads on it). Correct, and a few round trips per request.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def _read(self, read: Callable[[PgDb], T]) -> T:
+        from costhq.adapters.persistence.postgres.uow import _default_converter, ensure_schema
+
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                ensure_schema(self._url)
+                self._conn = connect(self._url)
+            return read(PgDb(self._conn, _default_converter(), url=self._url, read_only=True))
+
+    def rules_version(self) -> int:
+        return self._read(lambda db: PgBudgetRepository(db).rules_version())
+
+    def blocking_rules(self) -> bool:
+        return self._read(lambda db: bool(db.rows("SELECT EXISTS (SELECT 1 FROM budgets WHERE action = 'block')"
+                                                  " AS x")[0]["x"]))
+
+    def runaway_blocking(self, now: datetime) -> bool:
+        def read(db: PgDb) -> bool:
+            runaway = PgRunawayRepository(db)
+            return runaway.config().action is RunawayAction.BLOCK or any(
+                t.action is RunawayAction.BLOCK for t in runaway.trips(open_at=now))
+
+        return self._read(read)
+
+    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
+        return self._read(lambda db: PgBudgetRepository(db).samples(model, client, n))
+
+    def response_tokens(self, response_id: str) -> int | None:
+        return self._read(lambda db: PgBudgetRepository(db).response_tokens(response_id))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def _in(kind: str, detector: Detector) -> str:

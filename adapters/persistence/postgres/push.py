@@ -4,8 +4,9 @@ Exactly once: every copied row carries a key made of the push source (`user@mach
 sessions.db`) and its local id — sessions in (`push_source`, `local_id`), calls and
 annotations in `push_key` — and is inserted with ON CONFLICT DO NOTHING; file changes and
 commits are unique per session already. A second push copies only what is new (and updates a
-session's status, end and notes); a call already in the team database under the same request
-id is skipped too. Sessions get team ids and keep their local id as `local_id`. Session totals
+session's status, end and notes); a call already in the team database under the same call key
+is skipped too. The copied calls' digests go into `usage.imported` audit entries (the chain
+covers every usage row). Sessions get team ids and keep their local id as `local_id`. Session totals
 are recomputed from the team rows of the pushed sessions, so they always match their calls.
 The whole push is ONE transaction under an advisory lock on the source: a failure copies
 nothing, and two pushes of one source at once run one after the other. Compute rows of local
@@ -26,7 +27,9 @@ from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.adapters.persistence.postgres.url import is_postgres, redact
 from costhq.application.ports.team import PushCounts
 from costhq.domain.audit import AuditEvent
+from costhq.domain.audit_coverage import usage_entries
 from costhq.domain.errors import InvalidArgument
+from costhq.domain.usage import UsageRecord
 
 _SESSION_FIELDS = [c.split(" AS ")[0] for c in SESSION_COLUMNS.split(", ") if not c.startswith("id ")]
 _INSERT_SESSION = (
@@ -99,6 +102,7 @@ class SqliteToPostgresPush:
         with PgUnitOfWork(target_url, audit_key=self._audit_key, user=self._user, machine=self._machine) as uow:
             db = uow.db
             db.run("SELECT pg_advisory_xact_lock(hashtext(%s))", (source,))
+            since = uow.audit.usage_mark()
             team_ids: dict[int, int] = {}
             new_sessions = 0
             for s in local["sessions"]:
@@ -116,6 +120,12 @@ class SqliteToPostgresPush:
             uow.audit.append(AuditEvent(event="team.push", actor="cli", at=datetime.now(UTC), payload={
                 "source": source, "sessions": result.sessions, "ai_usage": result.ai_usage,
                 "file_changes": result.file_changes, "commits": result.commits, "annotations": result.annotations}))
+            # Issue 14: the chain covers every usage row, the pushed ones too (by their team ids).
+            pushed = db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id > %s"
+                             " AND starts_with(push_key, %s) ORDER BY id", (since, f"{source}#"), UsageRecord)
+            for chunk in usage_entries(pushed):
+                uow.audit.append(AuditEvent(event="usage.imported", actor="cli", at=datetime.now(UTC),
+                                            payload={"usage": chunk, "source": source}))
         return result
 
     @staticmethod

@@ -3,7 +3,7 @@
 Assumptions: runs inside a PgUnitOfWork transaction; each add is one SAVEPOINT that inserts
 the row and bumps the owning session's denormalised totals by increments (row-locked by the
 UPDATE, so concurrent writers on any machine never lose one); duplicates of file changes and
-commits are skipped.
+commits are skipped. A stored `call_key` is a Conflict; identity look-ups live in identity.py.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 
 from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, USAGE_FIELDS
 from costhq.adapters.persistence.postgres.db import PgDb, translate_errors
+from costhq.adapters.persistence.postgres.identity import stored_identities
 from costhq.adapters.persistence.postgres.sessions import TOUCH
 from costhq.domain.errors import SessionNotFound
+from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.sessions import Annotation, Commit, FileChange
-from costhq.domain.usage import UsageRecord
+from costhq.domain.usage import Origin, UsageRecord
 
 T = TypeVar("T")
 INSERT_USAGE = (f"INSERT INTO ai_usage ({', '.join(USAGE_FIELDS)}) VALUES"
@@ -66,14 +68,17 @@ class PgUsageRepository:
         return self._db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE session_id = %s ORDER BY timestamp, id",
                              (session_id,), UsageRecord)
 
-    def has_request_id(self, request_id: str) -> bool:
-        return bool(self._db.rows("SELECT 1 AS found FROM ai_usage WHERE request_id = %s", (request_id,)))
+    def get(self, usage_id: int) -> UsageRecord | None:
+        return self._db.one(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id = %s", (usage_id,), UsageRecord)
 
-    def known_request_ids(self, request_ids: list[str]) -> set[str]:
-        if not request_ids:
-            return set()
-        rows = self._db.rows("SELECT request_id FROM ai_usage WHERE request_id = ANY(%s)", (request_ids,))
-        return {r["request_id"] for r in rows}
+    def identities(self, probes: list[Sighting]) -> StoredIdentities:
+        return stored_identities(self._db, probes)
+
+    def add_alias(self, call_key: str, usage_id: int, origin: Origin) -> None:
+        # A stored alias or a missing record is a Conflict (primary key, foreign key).
+        with self._db.savepoint():
+            self._db.run("INSERT INTO ai_usage_aliases (call_key, usage_id, origin) VALUES (%s, %s, %s)",
+                         (call_key, usage_id, origin.value))
 
 
 class PgActivityRepository:

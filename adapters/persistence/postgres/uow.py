@@ -92,6 +92,9 @@ class PgUnitOfWork:
 
     `user` and `machine` stamp the sessions it creates (who and where). `read_only` opens a
     REPEATABLE READ READ ONLY transaction: a consistent snapshot that takes no row locks.
+    `durable=False` commits with `synchronous_commit = off` (the server does not wait for its WAL
+    flush: a server crash may lose the commit, never corrupt it): for the firewall's leases and
+    samples, never for audit entries.
     """
 
     sessions: PgSessionRepository
@@ -102,12 +105,13 @@ class PgUnitOfWork:
     runaway: PgRunawayRepository
 
     def __init__(self, url: str, converter: cattrs.Converter | RowConverter | None = None, *,
-                 audit_key: bytes | None = None, read_only: bool = False, user: str | None = None,
-                 machine: str | None = None, pool: Any = None) -> None:
+                 audit_key: bytes | None = None, read_only: bool = False, durable: bool = True,
+                 user: str | None = None, machine: str | None = None, pool: Any = None) -> None:
         self._url = url
         self._conv = converter or _default_converter()
         self._audit_key = audit_key
         self._read_only = read_only
+        self._durable = durable
         self._user, self._machine = user, machine
         self._pool = pool
         self._conn: psycopg.Connection[Any] | None = None
@@ -133,6 +137,8 @@ class PgUnitOfWork:
             with translate_errors(self._url):
                 self._tx = conn.transaction()
                 self._tx.__enter__()
+                if not self._durable and not self._read_only:
+                    conn.execute("SET LOCAL synchronous_commit = off")
         except BaseException:
             self._release(conn)
             raise

@@ -16,9 +16,9 @@ _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.
 
 
 def is_postgres(url: str) -> bool:
-    """True for a `postgresql://` / `postgres://` URL, or a key/value conninfo naming a service or host."""
+    """True for a `postgresql://` / `postgres://` URL, or a key/value conninfo (service, host, dbname...)."""
     low = url.strip().lower()
-    return low.startswith(SCHEMES) or bool(re.match(r"^(service|host|dbname)\s*=", low))
+    return low.startswith(SCHEMES) or bool(re.match(r"^(service|host|hostaddr|dbname|user|port)\s*=", low))
 
 
 def redact(text: str, *secrets: str) -> str:

@@ -1,5 +1,6 @@
-"""LogUsageBatch on the in-memory fakes and on a real SQLite file: one unit of work per batch, and
-for every call exactly what LogUsage stores (records, totals, audit entries, firewall verdicts)."""
+"""RecordUsage (the recording pipeline, batched) on the in-memory fakes and on a real SQLite file: one
+unit of work per batch, and for every call exactly what LogUsage stores (records, totals, audit
+entries, firewall verdicts); replays of a stored call key are skipped."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from costhq.application.firewall import UsageFirewall
 from costhq.application.ports.storage import UnitOfWork
 from costhq.application.runaway import RunawayStatus
 from costhq.application.sessions import StartSession
-from costhq.application.usage import BACKGROUND_SESSION_NAME, LogUsage, UsageInput
-from costhq.application.usage_batch import LogUsageBatch, QueuedUsage
+from costhq.application.usage import BACKGROUND_SESSION_NAME, LogUsage, QueuedUsage, RecordUsage, UsageInput
 from costhq.domain.errors import BudgetExceeded, InvalidArgument, NoActiveSession, SessionNotFound
+from costhq.domain.identity import Verdict
 from costhq.domain.usage import Origin, TokenCounts
 from tests.unit.core_world import REPO, SONNET, T0
 
@@ -36,7 +37,7 @@ OTHER = "/work/elsewhere"  # a directory outside any repo, with no active sessio
 
 
 class Rig:
-    """One storage with LogUsage, LogUsageBatch and the firewall hook wired as bootstrap does."""
+    """One storage with LogUsage, RecordUsage and the firewall hook wired as bootstrap does."""
 
     def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
         self.uow, self.clock, self.git = uow, FixedClock(T0), FakeGitMetadata()
@@ -45,17 +46,18 @@ class Rig:
                                   InMemoryCustomPriceStore(), now=self.clock.now)
         firewall = UsageFirewall(FirewallPolicy(tz=UTC))
         self.log = LogUsage(uow, self.clock, self.git, prices, firewall)
-        self.batch = LogUsageBatch(uow, self.clock, self.git, prices, firewall)
+        self.batch = RecordUsage(uow, self.clock, self.git, prices, firewall)
         self.sid = StartSession(uow, self.clock, self.git)(name="s", cwd=REPO).session.id
 
     def audit(self) -> list[tuple[Any, ...]]:
-        """Entries after the schema's own, without the hashes (two files' migration entries differ)."""
+        """Entries after the schema's own, without the hashes and times (two files' migration entries differ,
+        and an entry's time never precedes its predecessor's)."""
         with self.uow() as uow:
-            return [(e.event, e.actor, e.at, dict(e.payload)) for e in uow.audit.entries() if e.event != "migration"]
+            return [(e.event, e.actor, dict(e.payload)) for e in uow.audit.entries() if e.event != "migration"]
 
     def records(self) -> list[tuple[Any, ...]]:
         with self.uow() as uow:
-            return [(r.id, r.session_id, r.cost, r.total_tokens, r.price_source, r.request_id, r.timestamp)
+            return [(r.id, r.session_id, r.cost, r.total_tokens, r.price_source, r.call_key, r.timestamp)
                     for r in uow.usage.for_session(self.sid)]
 
 
@@ -73,7 +75,7 @@ def make_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
 def _call(n: int, rid: str | None = None) -> UsageInput:
     # 500k input x $3 + 20k output x $15 per 1M = $1.80 a call
     return UsageInput(provider="anthropic", model="claude-sonnet-4", tokens=TokenCounts(input=500_000, output=20_000),
-                      origin=Origin.LIBRARY, request_id=rid or f"req-{n}", timestamp=T0 - timedelta(seconds=30 - n))
+                      origin=Origin.LIBRARY, call_key=rid or f"req-{n}", timestamp=T0 - timedelta(seconds=30 - n))
 
 
 def test_a_batch_stores_what_log_usage_stores_call_by_call(make_rig: Callable[[str], Rig]) -> None:
@@ -145,13 +147,15 @@ def test_each_outcome_carries_the_session_right_after_its_call(make_rig: Callabl
     assert session is not None and (session.ai_cost, session.ai_calls) == (Decimal("5.4"), 3)
 
 
-def test_a_request_id_already_stored_or_repeated_in_the_batch_is_skipped(make_rig: Callable[[str], Rig]) -> None:
+def test_a_call_key_already_stored_or_repeated_in_the_batch_is_a_replay(make_rig: Callable[[str], Rig]) -> None:
     rig = make_rig("one")
     rig.log(call=_call(0, "req-a"), cwd=REPO)
     outcomes = rig.batch(items=[QueuedUsage(call=_call(n, rid), cwd=REPO)
                                 for n, rid in enumerate(["req-a", "req-b", "req-b", None])])
-    assert [(o.logged is not None, o.duplicate, o.error) for o in outcomes] == [
-        (False, True, None), (True, False, None), (False, True, None), (True, False, None)]
+    # A replay is answered with the record that holds the call, and writes nothing.
+    assert [(o.identity, o.logged.record.id if o.logged else None, o.error) for o in outcomes] == [
+        (Verdict.REPLAY, 1, None), (Verdict.NEW, 2, None), (Verdict.REPLAY, 2, None), (Verdict.NEW, 3, None)]
+    assert [o.duplicate for o in outcomes] == [True, False, True, False]
     assert [r[5] for r in rig.records()] == ["req-a", "req-b", "req-3"]
     assert [e[0] for e in rig.audit()].count("usage.logged") == 3
 
@@ -190,7 +194,7 @@ class _PoisonedUsage:
         self._inner, self._poison = inner, poison
 
     def add(self, record: Any) -> Any:
-        if record.request_id == self._poison:
+        if record.call_key == self._poison:
             raise Conflict("disk I/O error")  # fails the transaction: the unit of work rolls back whole
         return self._inner.add(record)
 

@@ -1,0 +1,38 @@
+"""What the spend firewall needs from a proxied request before it is forwarded (proxy adapter).
+
+`request_estimate(body, user_agent)` parses the body once and returns the requested model, the
+request's shape (domain.estimates: text, images, files, the Responses API's previous response,
+max tokens), the runaway fingerprint (sha256 of model + canonical JSON, as `calls.request_facts`
+gives the writer) and the calling client (the User-Agent's product: `claude-cli`, `OpenAI/Python`),
+whose recent calls the expected cost learns from. A body that is not a JSON object has an empty shape.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from costhq.adapters.proxy.calls import fingerprint, request_doc
+from costhq.domain.estimates import RequestShape, shape_of
+
+
+@attrs.frozen
+class RequestEstimate:
+    """The firewall's inputs from one request."""
+
+    model: str
+    shape: RequestShape
+    fingerprint: str
+    client: str
+
+
+def client_of(user_agent: bytes | None) -> str:
+    """The product token of a User-Agent (`claude-cli/2.0.14 (external, cli)` -> `claude-cli`)."""
+    text = (user_agent or b"").decode("latin-1").strip()
+    return text.split(" ", 1)[0].split("/", 1)[0][:64].lower() if text else ""
+
+
+def request_estimate(body: bytes, user_agent: bytes | None = None) -> RequestEstimate:
+    doc = request_doc(body)  # parsed once for the shape and the fingerprint
+    model = str(doc.get("model") or "")
+    return RequestEstimate(model=model, shape=shape_of(doc), client=client_of(user_agent),
+                           fingerprint=fingerprint(model, doc))

@@ -1,0 +1,246 @@
+"""The reservation ledger: expected-cost reservations of one process, held in memory against
+headroom the process leases from storage (issue 14; the bound they give is in docs/firewall.md).
+
+Rules:
+- A process that enforces budgets (a proxy, a library user) holds one *lease* per (session,
+  model) it sends calls for: a reservation row whose amount covers that process's calls in
+  flight, what it recorded since the lease was last renewed, and a little headroom ahead. Other
+  processes count the row like any reservation, so every process sees every other's calls.
+- A call is admitted in memory when its expected cost fits in what its lease has left. Else the
+  lease is renewed in ONE storage transaction: for every applicable blocking rule, read the
+  recorded spend and the other reservations, refuse when `spent + others + this process's
+  calls in flight and recorded since + the call > limit`, else set the lease to that need plus
+  as many more such calls as fit in half the headroom left (at most LEASE_AHEAD), for twice the
+  reservation TTL.
+- Invariant, for every blocking rule and across processes: at each admission, recorded spend +
+  every reservation and lease (each call counted at its expected cost until its record is
+  stored) <= limit. A call's hold is released only after its record is stored, so a call is
+  never counted nowhere.
+- A hold not released within the reservation TTL (a crashed call) stops counting, as rows do.
+- A rule change (the storage's rules version) or a lease that will outlive less than one TTL
+  sends the next call to a renewal. Without any blocking rule for the key, calls pass with no
+  reservation at all (until the version changes).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+from costhq.application.budgets import FirewallPolicy, budget_exceeded
+from costhq.application.ports.firewall import FirewallProbe, FirewallUnitOfWork
+from costhq.domain.budgets import BudgetAction, RuleStatus, evaluate, first_blocking, spend_filter
+from costhq.domain.errors import BudgetExceeded
+from costhq.domain.estimates import MIN_SAMPLES, SAMPLE_WINDOW, CostSample
+from costhq.domain.money import ZERO, format_usd, quantize
+
+LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half of what is left): fewer renewals
+MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
+
+
+@attrs.define(eq=False)
+class _Lease:
+    """This process's lease for calls of one model in one session (see the module rules)."""
+
+    session_id: int
+    model: str
+    project: str | None = None
+    version: int = -1
+    db_id: int | None = None
+    granted: Decimal = ZERO
+    consumed: Decimal = ZERO
+    expires_at: datetime | None = None
+    free: bool = False  # no blocking rule applies: calls need no reservation
+    busy: bool = False  # a renewal is running: admissions wait for it
+    held: dict[int, tuple[Decimal, datetime]] = attrs.Factory(dict)
+    renewing: threading.Lock = attrs.Factory(threading.Lock)
+
+    def in_flight(self, now: datetime) -> Decimal:
+        """Holds not yet released, dropping those past their TTL (a crashed call)."""
+        for hid in [h for h, (_a, until) in self.held.items() if until <= now]:
+            del self.held[hid]
+        return sum((a for a, _u in self.held.values()), ZERO)
+
+    def fits(self, amount: Decimal, now: datetime, version: int, ttl: timedelta) -> bool:
+        if self.busy or self.version != version or self.expires_at is None or self.expires_at - now <= ttl:
+            return False
+        return self.free or self.granted - self.in_flight(now) - self.consumed >= amount
+
+
+@attrs.define(eq=False)
+class Hold:
+    """One admitted call's reservation (`lease` None: no blocking rule applies); `released` once over."""
+
+    id: int
+    amount: Decimal
+    lease: _Lease | None
+    released: bool = False
+
+
+class ReservationLedger:
+    """Admission and release of expected-cost reservations for one process (thread-safe).
+
+    `uow` is a unit of work for lease renewals and sample writes (it need not be durable: a
+    lease lost in a power cut only frees headroom); `probe` answers the request path's reads.
+    """
+
+    def __init__(self, uow: Callable[[], FirewallUnitOfWork], probe: FirewallProbe, policy: FirewallPolicy,
+                 *, ahead: int = LEASE_AHEAD) -> None:
+        self.uow, self.probe, self.policy, self._ahead = uow, probe, policy, ahead
+        self._ttl = timedelta(seconds=policy.reservation_ttl_s)
+        self._lock = threading.Lock()
+        self._leases: dict[tuple[int, str], _Lease] = {}
+        self._ids = itertools.count(1)
+        self._samples: dict[tuple[str, str | None], collections.deque[CostSample]] = {}
+        self._pending: list[tuple[str, str, CostSample, datetime]] = []
+
+    # --- admission -------------------------------------------------------------------------------
+    def admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold:
+        """Hold `amount` for one call, or raise BudgetExceeded (nothing held) when a blocking rule
+        would pass its limit (see the module rules)."""
+        if not self.probe.blocking_rules():
+            return Hold(next(self._ids), amount, None)
+        version = self.probe.rules_version()
+        with self._lock:
+            lease = self._leases.setdefault((session_id, model), _Lease(session_id, model))
+            if lease.fits(amount, now, version, self._ttl):
+                return self._hold(lease, amount, now)
+        with lease.renewing:
+            with self._lock:
+                if lease.fits(amount, now, version, self._ttl):
+                    return self._hold(lease, amount, now)
+                lease.busy = True
+            try:
+                return self._renew(lease, amount, now)
+            finally:
+                with self._lock:
+                    lease.busy = False
+
+    def _hold(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
+        if lease.free:
+            return Hold(next(self._ids), amount, None)
+        hold = Hold(next(self._ids), amount, lease)
+        lease.held[hold.id] = (amount, now + self._ttl)
+        return hold
+
+    def _renew(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
+        refusal: BudgetExceeded | None = None
+        with self.uow() as uow:
+            # Taken under the write lock: a call released by now had its record written by a
+            # transaction that has committed (the proxy releases inside its batch, just before the
+            # commit; the library right after it), so it is in `spent`, not in `mine`.
+            with self._lock:
+                settled = lease.consumed
+            version = uow.budgets.rules_version()
+            if lease.version < 0:
+                session = uow.sessions.get(lease.session_id)
+                lease.project = session.working_directory if session else None
+            rules = [r for r in uow.budgets.all() if r.action is BudgetAction.BLOCK
+                     and r.applies(session_id=lease.session_id, project=lease.project, model=lease.model)]
+            grant, db_id = ZERO, lease.db_id
+            if not rules and db_id is not None:
+                uow.budgets.release(db_id)
+                db_id = None
+            elif rules:
+                uow.budgets.expire(now)
+                found = uow.budgets.standing([spend_filter(r, now, self.policy.tz) for r in rules], now=now,
+                                             exclude=db_id)
+                with self._lock:
+                    mine = lease.in_flight(now) + lease.consumed - settled
+                statuses = [evaluate(r, spent=s, reserved=res + mine, incoming=amount, now=now, tz=self.policy.tz)
+                            for r, (s, res) in zip(rules, found, strict=True)]
+                blocking = first_blocking(statuses)
+                refusal = None if blocking is None else _over(blocking, amount)
+                # Refused: the lease shrinks to what this process still holds (its headroom ahead is freed).
+                grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount)
+                db_id = uow.budgets.lease(db_id, session_id=lease.session_id, project=lease.project,
+                                          model=lease.model, amount=grant, at=now, expires_at=now + 2 * self._ttl)
+            self._write_samples(uow)
+        with self._lock:
+            lease.db_id, lease.granted, lease.consumed = db_id, grant, lease.consumed - settled
+            lease.free, lease.expires_at = not rules, now + 2 * self._ttl
+            if refusal is not None:
+                raise refusal  # the lease has nothing ahead now: the next call renews again
+            lease.version = version
+            return self._hold(lease, amount, now)
+
+    def _grant(self, statuses: list[RuleStatus], need: Decimal, amount: Decimal) -> Decimal:
+        """`need` plus whole calls like this one ahead: at most LEASE_AHEAD, and at most half of the
+        headroom left after it (so a tight budget leaves other processes their share)."""
+        left = min(s.rule.limit - s.spent - s.reserved - s.incoming for s in statuses)
+        calls = min(self._ahead, int(left / (2 * amount))) if amount > 0 else 0
+        return quantize(need + amount * max(0, calls))
+
+    def release(self, hold: Hold, recorded: Decimal | None) -> bool:
+        """The call is over: drop its hold; `recorded` is the cost its stored record carries (None
+        when nothing was stored), which the lease now counts until its next renewal. Idempotent:
+        True only the first time. Never touches storage (it may run inside the writer's transaction)."""
+        lease = hold.lease
+        with self._lock:
+            if hold.released:
+                return False
+            hold.released = True
+            if lease is not None and lease.held.pop(hold.id, None) is not None and recorded:
+                lease.consumed += recorded
+            return True
+
+    def close(self, session_id: int | None = None) -> None:
+        """Give the leases back (of one session that ended, else all: at process end) and write the
+        buffered samples, so other processes learn from them."""
+        with self._lock:
+            gone = [k for k in self._leases if session_id is None or k[0] == session_id]
+            ids = [rid for rid in (self._leases.pop(k).db_id for k in gone) if rid is not None]
+        if ids or self._pending:
+            with self.uow() as uow:
+                for rid in ids:
+                    uow.budgets.release(rid)
+                self._write_samples(uow)
+
+    # --- learning --------------------------------------------------------------------------------
+    def samples(self, model: str, client: str) -> list[CostSample]:
+        """Recent samples of `model` from `client`, or of `model` from any client while this
+        client has fewer than MIN_SAMPLES (loaded from storage once per process)."""
+        own = self._cached(model, client)
+        return own if len(own) >= MIN_SAMPLES else self._cached(model, None)
+
+    def _cached(self, model: str, client: str | None) -> list[CostSample]:
+        with self._lock:
+            found = self._samples.get((model, client))
+        if found is None:
+            loaded = collections.deque(self.probe.samples(model, client, SAMPLE_WINDOW), maxlen=SAMPLE_WINDOW)
+            with self._lock:
+                found = self._samples.setdefault((model, client), loaded)
+        with self._lock:
+            return list(found)
+
+    def learn(self, model: str, client: str, sample: CostSample, at: datetime) -> None:
+        """Remember what a recorded call cost against its estimate: at once in memory; in storage
+        (for other processes) at the next lease renewal or `close` (never here: this may run inside
+        the writer's transaction). At most MAX_PENDING samples wait."""
+        with self._lock:
+            for key in ((model, client), (model, None)):
+                if key in self._samples:
+                    self._samples[key].append(sample)
+            self._pending = [*self._pending[-(MAX_PENDING - 1):], (model, client, sample, at)]
+
+    def _write_samples(self, uow: FirewallUnitOfWork) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending:
+            uow.budgets.add_samples(pending)
+
+
+def _over(s: RuleStatus, amount: Decimal) -> BudgetExceeded:
+    r = s.rule
+    what = f"{r.scope.value} budget #{r.id}" + (f" for {r.model}" if r.model else "")
+    err = budget_exceeded(s, f"{what} would be exceeded: spent {format_usd(s.spent)} + in flight "
+                             f"{format_usd(s.reserved)} + this request's expected {format_usd(amount)} > limit "
+                             f"{format_usd(r.limit)}")
+    err.details["expected"] = str(amount)
+    return err

@@ -1,0 +1,203 @@
+"""Issue 14: expected-cost estimates (domain) and the reservation ledger + guard on verified fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from decimal import Decimal
+
+import pytest
+
+from costhq.adapters.persistence.memory_firewall import InMemoryFirewallProbe
+from costhq.application.budgets import FirewallPolicy, SetBudget
+from costhq.application.firewall import FirewallGuard
+from costhq.application.reservations import ReservationLedger
+from costhq.application.usage import UsageInput
+from costhq.domain.errors import BudgetExceeded
+from costhq.domain.estimates import (
+    DEFAULT_EXPECTED_OUTPUT,
+    CostSample,
+    RequestShape,
+    expected_cost,
+    expected_output,
+    input_ratio,
+    input_tokens,
+    shape_of,
+)
+from costhq.domain.usage import Origin, TokenCounts
+from tests.unit.core_world import REPO, SONNET, World, make_world
+
+D = Decimal
+
+
+def test_the_shape_counts_text_and_what_the_request_references_never_blob_bytes() -> None:
+    blob = "A" * 300_000  # a base64 image: 300 KB that must not count as 75,000 text tokens
+    req = {"model": "m", "max_output_tokens": 700, "previous_response_id": "resp_9", "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "abcd"},
+                                     {"type": "input_image", "image_url": f"data:image/png;base64,{blob}"},
+                                     {"type": "input_file", "file_id": "file-1"}]}]}
+    shape = shape_of(req)
+    text = sum(len(k) for k in ("model", "max_output_tokens", "previous_response_id", "input", "role", "content",
+                                "type", "text")) + len("m" + "resp_9" + "user" + "input_text" + "abcd")
+    assert shape == RequestShape(text_bytes=text, images=1, files=1, previous_response_id="resp_9",
+                                 max_output_tokens=700)
+    anthropic = {"messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "data": blob}},
+        {"type": "document", "source": {"type": "base64", "data": blob}},
+        {"type": "document", "source": {"type": "text", "data": "ééé"}}]}], "max_tokens": True}
+    a = shape_of(anthropic)
+    assert (a.images, a.files, a.max_output_tokens) == (1, 1, None)  # a bool is no ceiling
+    assert a.text_bytes < 200  # the text document counts (6 bytes of ééé), the blobs do not
+    assert input_tokens(shape, "openai", referenced=20_500) == -(-text // 4) + 1_536 + 10_000 + 20_500
+    assert input_tokens(RequestShape(images=2), "anthropic") == 3_200
+
+
+def test_expected_output_is_a_high_percentile_of_recent_calls_capped_by_max_tokens() -> None:
+    def s(out: int) -> CostSample:
+        return CostSample(estimated_input=D("0.01"), input_cost=D("0.002"), output_tokens=out)
+
+    assert expected_output([], None) == DEFAULT_EXPECTED_OUTPUT == 4_096
+    assert expected_output([], 64_000) == 4_096 and expected_output([], 1_000) == 1_000
+    assert expected_output([s(100), s(200)], None) == 4_096  # fewer than 3 samples: the default
+    ten = [s(n) for n in (10, 20, 30, 40, 50, 60, 70, 80, 90, 1_000)]
+    assert expected_output(ten, None) == 90 and expected_output(ten, 50) == 50  # p90, nearest rank
+    assert input_ratio(ten) == D("0.2") and input_ratio(ten[:2]) == 1
+    assert expected_cost(SONNET, input_tokens=10_000, output_tokens=1_000, ratio=D("0.2")) == D("0.021")
+
+
+def _ledger(w: World, ttl: int = 600, ahead: int = 4) -> ReservationLedger:
+    return ReservationLedger(w.uow, InMemoryFirewallProbe(w.store), FirewallPolicy(tz=UTC, reservation_ttl_s=ttl),
+                             ahead=ahead)
+
+
+def _guard(w: World, ledger: ReservationLedger | None = None) -> FirewallGuard:
+    policy = FirewallPolicy(tz=UTC)
+    return FirewallGuard(w.uow, w.clock, w.prices, policy, ledger or _ledger(w))
+
+
+def _session_with_budget(w: World, limit: str) -> int:
+    sid = w.start()(name="t", cwd=REPO).session.id
+    SetBudget(w.uow, w.clock)(scope="session", limit=D(limit), session_id=sid)
+    return sid
+
+
+def _reserved(w: World) -> list[D]:
+    with w.uow() as uow:
+        return sorted(r.amount for r in uow.budgets._fw.reservations.values())
+
+
+def test_holds_fill_the_limit_exactly_and_the_lease_takes_whole_calls_ahead() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "1")
+    ledger = _ledger(w)
+    holds = [ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now()) for _ in range(10)]
+    assert _reserved(w) == [D(1)]  # ten calls held: the lease covers exactly the limit
+    with pytest.raises(BudgetExceeded) as exc:
+        ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now())
+    assert (exc.value.details["reserved"], exc.value.details["expected"]) == ("1.0000000000", "0.1")
+    first = _ledger(w).admit  # another process
+    with pytest.raises(BudgetExceeded):
+        first(session_id=sid, model="m", amount=D("0.0000000001"), now=w.clock.now())
+    for h in holds[:5]:
+        assert ledger.release(h, None) is True and ledger.release(h, None) is False  # idempotent
+    ledger.admit(session_id=sid, model="m", amount=D("0.4"), now=w.clock.now())  # in memory: 0.5 is free again
+    with pytest.raises(BudgetExceeded):  # others still see the whole lease until it is renewed or given back
+        _ledger(w).admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now())
+    ledger.close()
+    assert _ledger(w).admit(session_id=sid, model="m", amount=D(1), now=w.clock.now()).lease is not None
+
+
+def test_a_lease_leaves_other_processes_their_share_of_a_tight_budget() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "0.25")
+    a, b = _ledger(w), _ledger(w)
+    a.admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now())
+    assert _reserved(w) == [D("0.1")]  # 0.15 left is 1.5 calls: half of it holds no whole call
+    b.admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now())
+    with pytest.raises(BudgetExceeded):
+        a.admit(session_id=sid, model="m", amount=D("0.1"), now=w.clock.now())
+
+
+def test_recorded_spend_moves_from_the_hold_to_spent_and_a_new_rule_applies_at_once() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "1")
+    ledger = _ledger(w)
+    h = ledger.admit(session_id=sid, model="claude-sonnet-4", amount=D("0.5"), now=w.clock.now())
+    logged = w.log()(call=UsageInput(provider="anthropic", model="claude-sonnet-4", origin=Origin.PROXY,
+                                     tokens=TokenCounts(input=100_000, output=10_000)), cwd=REPO, session_id=sid)
+    assert logged.record.cost == D("0.45")
+    ledger.release(h, logged.record.cost)
+    ledger.admit(session_id=sid, model="claude-sonnet-4", amount=D("0.5"), now=w.clock.now())  # 0.45 + 0.5 <= 1
+    SetBudget(w.uow, w.clock)(scope="daily", limit=D("0.9"))  # the rules version changes: the lease renews
+    with pytest.raises(BudgetExceeded) as exc:
+        ledger.admit(session_id=sid, model="claude-sonnet-4", amount=D("0.01"), now=w.clock.now())
+    assert exc.value.details["scope"] == "daily"
+
+
+def test_a_hold_never_released_stops_counting_after_the_ttl_and_close_gives_leases_back() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "1")
+    ledger = _ledger(w, ttl=60)
+    ledger.admit(session_id=sid, model="m", amount=D("0.9"), now=w.clock.now())  # a crashed call
+    with pytest.raises(BudgetExceeded):
+        ledger.admit(session_id=sid, model="m", amount=D("0.2"), now=w.clock.now())
+    w.clock.advance(seconds=61)
+    ledger.admit(session_id=sid, model="m", amount=D("0.2"), now=w.clock.now())
+    ledger.close()
+    assert _reserved(w) == []
+
+
+def test_without_a_blocking_rule_nothing_is_reserved() -> None:
+    w = make_world()
+    sid = w.start()(name="t", cwd=REPO).session.id
+    SetBudget(w.uow, w.clock)(scope="session", limit=D("0.01"), session_id=sid, action="warn")
+    hold = _ledger(w).admit(session_id=sid, model="m", amount=D(5), now=w.clock.now())
+    assert (hold.lease, _reserved(w)) == (None, [])
+
+
+def test_the_guard_counts_the_previous_response_and_learns_from_settled_calls() -> None:
+    """The issue's overshoot: a Responses call continuing `resp_1` is billed resp_1's whole context;
+    its small body used to be the estimate."""
+    w = make_world()
+    sid = _session_with_budget(w, "10")
+    guard = _guard(w)
+    prior = w.log()(call=UsageInput(provider="anthropic", model="claude-sonnet-4", request_id="resp_1",
+                                    tokens=TokenCounts(input=20_000, output=500), origin=Origin.PROXY),
+                    cwd=REPO, session_id=sid)
+    shape = RequestShape(text_bytes=400, previous_response_id="resp_1", max_output_tokens=1_000)
+    est = guard.estimate(provider="anthropic", model="claude-sonnet-4", shape=shape, client="cli")
+    assert (est.input_tokens, est.output_tokens, est.amount) == (20_600, 1_000, D("0.0768"))  # 20,600 x $3 + $15k
+    for _ in range(3):
+        ticket = guard.reserve(session_id=sid, provider="anthropic", model="claude-sonnet-4", shape=shape,
+                               client="cli")
+        guard.settle(ticket, prior.record)  # billed like resp_1: $0.0675, 500 out
+    learned = guard.estimate(provider="anthropic", model="claude-sonnet-4", shape=shape, client="cli")
+    assert (learned.output_tokens, learned.amount) == (500, D("0.0675"))  # ratio 60,000/61,800 of full input
+    other = guard.estimate(provider="anthropic", model="claude-sonnet-4", shape=shape, client="other-tool")
+    assert other.amount == D("0.0675")  # a client never seen falls back to the model's recent calls
+
+
+def test_a_refusal_is_audited_and_an_unpriced_model_has_no_estimate() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "0.001")
+    guard = _guard(w)
+    shape = RequestShape(text_bytes=40_000, max_output_tokens=100)
+    with pytest.raises(BudgetExceeded):
+        guard.reserve(session_id=sid, provider="anthropic", model="claude-sonnet-4", shape=shape, client="c")
+    with w.uow() as uow:
+        block = uow.audit.last(1)[0]
+    assert (block.event, block.payload["expected"], block.payload["scope"]) == (
+        "firewall.block", "0.0315000000", "session")  # 10,000 x $3/M + 100 x $15/M
+    assert guard.estimate(provider="acme", model="mystery", shape=shape, client="c") is None
+
+
+def test_the_proxy_reads_the_estimate_and_the_same_fingerprint_from_one_parse() -> None:
+    from costhq.adapters.proxy.calls import request_facts
+    from costhq.adapters.proxy.estimate import client_of, request_estimate
+
+    body = b'{"model": "gpt-4o", "max_completion_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}'
+    est = request_estimate(body, b"OpenAI/Python 2.3.0")
+    assert (est.model, est.shape.max_output_tokens, est.client) == ("gpt-4o", 50, "openai")
+    assert est.fingerprint == request_facts(body)[2]
+    assert (client_of(b"claude-cli/2.0.14 (external, cli)"), client_of(None), client_of(b"  ")) == (
+        "claude-cli", "", "")
+    assert request_estimate(b"not json").shape == RequestShape()
