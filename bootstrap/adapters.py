@@ -4,6 +4,8 @@ Config (`config.toml`):
     [firewall]  unpriced = "allow" | "block";  reservation_ttl_seconds = 600
     [budgets]   timezone = "Europe/Paris"      (default: the system zone)
     [audit]     key = "..."                    (COSTHQ_AUDIT_KEY wins; enables HMAC-SHA-256)
+    [storage]   url = "postgresql://..."       (COSTHQ_DATABASE_URL wins; team mode, issue 16)
+    [user]      name = "ann"; machine = "ann-laptop"   (who and where on team records)
 """
 
 from __future__ import annotations
@@ -18,17 +20,36 @@ from costhq.domain.errors import InvalidArgument
 
 
 def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True) -> Any:
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable}
+    if settings.database_url:  # issue 16: every front end builds its units of work here
+        kw.update(settings.who)
+    return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "apsw_uow.ApswUnitOfWork", **kw)
 
-    db, key = str(settings.db_path), audit_key(settings)
-    return lambda: ApswUnitOfWork(db, audit_key=key, read_only=read_only, durable=durable)
+
+def _storage(settings: Settings, pg: str, sqlite: str, **kw: Any) -> Any:
+    """Persistence adapter `module.Class` of the configured back end, built on the URL or the file."""
+    import importlib
+
+    target, where = (pg, settings.database_url) if settings.database_url else (sqlite, str(settings.db_path))
+    module, _, cls = target.rpartition(".")
+    return getattr(importlib.import_module(f"costhq.adapters.persistence.{module}"), cls)(where, **kw)
 
 
 def firewall_probe(settings: Settings) -> Any:
     """The request path's reads (rules version, runaway arming, samples) on a persistent connection."""
-    from costhq.adapters.persistence.apsw_firewall import ApswFirewallProbe
+    return _storage(settings, "postgres.firewall.PgFirewallProbe", "apsw_firewall.ApswFirewallProbe")
 
-    return ApswFirewallProbe(str(settings.db_path))
+
+def schema_admin(settings: Settings) -> Any:
+    """`cs db migrate`'s port on the configured back end."""
+    return _storage(settings, "postgres.admin.PgSchemaAdmin", "sqlite_admin.SqliteSchemaAdmin")
+
+
+def history_push(settings: Settings) -> Any:
+    """`cs db push`'s port: this machine's SQLite history into a team database."""
+    from costhq.adapters.persistence.postgres.push import SqliteToPostgresPush
+
+    return SqliteToPostgresPush(str(settings.db_path), **settings.who, audit_key=audit_key(settings))
 
 
 def git() -> Any:
@@ -57,7 +78,10 @@ def audit_key(settings: Settings) -> bytes | None:
 
 
 def audit_anchor(settings: Settings) -> Any:
-    """The audit chain's head file in the data dir (written after each commit that appends)."""
+    """The audit chain's head file in the data dir (written after each commit that appends); none on
+    a team database (docs/team.md: a machine's file would not follow the other machines' appends)."""
+    if settings.database_url:
+        return None
     from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 
     return FileAuditAnchor(head_path(settings.db_path), audit_key(settings))
@@ -124,12 +148,13 @@ def file_state(path: str) -> tuple[int, int, int]:
 
 
 def dashboard_queries(settings: Settings) -> Any:
+    if settings.database_url:  # not ported yet: refuse rather than show the local file's figures
+        raise InvalidArgument("the dashboard and `cs card` do not read a PostgreSQL database yet (docs/team.md);"
+                          " unset COSTHQ_DATABASE_URL / [storage] url to see this machine's SQLite data")
     from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
 
     return ApswDashboardQueries(str(settings.db_path))
 
 
 def data_reset(settings: Settings) -> Any:
-    from costhq.adapters.persistence.apsw_reset import ApswDataReset
-
-    return ApswDataReset(str(settings.db_path), audit_key=audit_key(settings))
+    return _storage(settings, "postgres.reset.PgDataReset", "apsw_reset.ApswDataReset", audit_key=audit_key(settings))

@@ -7,7 +7,6 @@ dependency-injector (ADR 0003).
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,7 @@ def _proxy_config(core: Any) -> Any:
     return proxy_config(core.settings())
 
 
-def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None, transport: Any = None,
-               recorder: str | None = None) -> Any:
+def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None, transport: Any = None) -> Any:
     """The Starlette proxy app wired to the core's use cases."""
     from costhq.adapters._shared.version import VERSION
     from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
@@ -30,13 +28,9 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
     current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
     record, batch, armed = _proxy_storage(core)
-    if batch is not contextlib.nullcontext and (recorder or config.recorder) == "process":  # SQLite: a child
-        from costhq.adapters.proxy.recorder import RecorderProcess
-
-        # The guard's settle runs inside the batch, before its commit (issue 14; it never writes).
-        batch = RecorderProcess(_recorder_storage, core.settings(), hooks_before_commit=True)
     deps = ProxyDeps(
         record=record, batch=batch, armed=armed,
+        recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
         current_session=lambda pinned: current(pinned_session=pinned),
         resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
         guard=core.request_guard(), upstreams=config.upstreams, spool_dir=Path(core.settings().data_dir),
@@ -87,23 +81,10 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     return record_one, batch, armed
 
 
-def _recorder_storage(settings: Any) -> tuple[Any, Any]:
-    """(record, batch) in the usage recorder process (ADR 0009): its own graph over the same settings."""
-    from costhq.bootstrap.core import Core
-
-    core = Core(settings)
-    record, batch, _armed = _proxy_storage(core)
-    # Load the price catalogue now, while the proxy starts, not under the first batch: a call's
-    # reservation is released (and its estimate learned, issue 14) only once its record is stored.
-    core.price_book().quote("openai", "gpt-4o")
-    return record, batch
-
-
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:
     from costhq.adapters.proxy.server import ProxyServer
 
-    return ProxyServer(lambda bound, recorder=None: _proxy_app(core, config, port=bound, pinned_session=pinned_session,
-                                                               recorder=recorder),
+    return ProxyServer(lambda bound: _proxy_app(core, config, port=bound, pinned_session=pinned_session),
                        port=port, data_dir=Path(core.settings().data_dir))
 
 

@@ -180,6 +180,12 @@ class Core:
         """A new StartFresh per dashboard: it clears that dashboard's alerts too."""
         return _use("dashboard.StartFresh")(self.data_reset(), clear_alerts=clear_alerts, clock=self.clock())
 
+    # --- team mode: schema migrations and pushes (issue 16) ---------------------------------------
+    schema_admin = _Part(lambda c: _adapters().schema_admin(c.settings()))
+    history_push = _Part(lambda c: _adapters().history_push(c.settings()))
+    migrate_storage = _uc("team.MigrateStorage", "schema_admin")
+    push_history = _uc("team.PushHistory", "history_push")
+
     # --- local models and hardware presets -------------------------------------------------------
     list_presets = _uc("local_models.ListPresets", "uow")
     set_preset = _uc("local_models.SetPreset", "uow")

@@ -1,4 +1,6 @@
-"""Settings: the data dir (`$COSTHQ_HOME` or `~/.costhq`), file locations, and `config.toml`."""
+"""Settings: the data dir (`$COSTHQ_HOME` or `~/.costhq`), file locations, and `config.toml`;
+`COSTHQ_DATABASE_URL` (else `[storage] url`) names a shared PostgreSQL database (issue 16,
+`postgresql://...` or a libpq key/value string); without it everything stays in the SQLite file."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class Settings:
     data_dir: Path
     legacy_dir: Path
     config: dict[str, Any] = attrs.field(factory=dict)
+    database_url: str | None = None  # issue 16: a PostgreSQL back end instead of sessions.db
 
     @property
     def db_path(self) -> Path:
@@ -41,6 +44,19 @@ class Settings:
         value = self.config.get(name, {})
         return value if isinstance(value, dict) else {}
 
+    @property
+    def who(self) -> dict[str, str]:
+        """Who and where on team records: `[user] name` (else the OS user; "unknown" without one, as
+        in containers) and `[user] machine` (else the host name)."""
+        import getpass
+        import socket
+
+        try:
+            user = str(self.section("user").get("name") or getpass.getuser())
+        except (KeyError, OSError):
+            user = "unknown"
+        return {"user": user, "machine": str(self.section("user").get("machine") or socket.gethostname())}
+
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the environment and `config.toml`. A malformed config is an error, never ignored."""
@@ -56,7 +72,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             config = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"{config_path} is not valid TOML: {exc}") from exc
-    return Settings(data_dir=data_dir, legacy_dir=home / ".codesession", config=config)
+    return Settings(data_dir=data_dir, legacy_dir=home / ".codesession", config=config,
+                    database_url=_database_url(env, config))
+
+
+def _database_url(env: dict[str, str], config: dict[str, Any]) -> str | None:
+    """`COSTHQ_DATABASE_URL`, else `[storage] url`; anything but PostgreSQL is refused (password redacted)."""
+    storage = config.get("storage", {})
+    url = env.get("COSTHQ_DATABASE_URL") or (storage.get("url") if isinstance(storage, dict) else None)
+    if not url:
+        return None
+    from costhq.adapters.persistence.postgres.url import is_postgres, redact  # stdlib only: no psycopg
+
+    if not is_postgres(url := str(url).strip()):
+        raise InvalidArgument(f"COSTHQ_DATABASE_URL / [storage] url must be a postgresql:// URL or a libpq"
+                              f" connection string, not {redact(url)!r}")
+    return url
 
 
 def user_timezone(settings: Settings, env: dict[str, str] | None = None) -> Any:

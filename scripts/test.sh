@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need — Debian's chromium
-# for the browser tests, the project with its dev extras in .venv — then runs every check.
+# and postgresql, the project with its dev extras in .venv — then runs every check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian's packages the tests need: chromium (browser tests) and the postgresql server (the
+# PostgreSQL back end's tests start a throwaway cluster of their own with its initdb/pg_ctl).
+NEED=""
+command -v chromium >/dev/null 2>&1 || NEED="$NEED chromium"
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || NEED="$NEED postgresql"
+if [ -n "$NEED" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $NEED >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -59,6 +59,8 @@ CORE: tuple[Commands, ...] = (
     Commands(("dashboard", "card"), _CLI + "commands_dashboard:register_dashboard"),
     Commands(("mcp",), _CLI + "commands_mcp:register"),
     Commands(("skill",), _CLI + "commands_skill:register"),
+    # issue 16: schema migrations and team pushes
+    Commands(("db",), _CLI + "commands_db:register"),
 )
 
 

@@ -12,6 +12,7 @@ import sys
 import urllib.request
 from typing import Annotated, Any
 
+import attrs
 from cyclopts import App, Parameter
 
 from costhq.adapters.cli.output import emit_json, say
@@ -133,7 +134,12 @@ def _run(c: Any, command: list[str], *, name: str | None, budget: Any, resume: b
     if budget is not None:
         c.set_budget()(scope="session", limit=budget, session_id=sid)
     try:
-        proxy = c.front_ends().proxy_server(port=0, pinned_session=sid).thread()
+        # Recorded on a thread: one agent's calls come one after another, and its budget needs each
+        # stored (its hold released, its cost learned: issue 14) before the next, which a recorder
+        # process does a few ms later (ADR 0009).
+        front = c.front_ends()
+        config = attrs.evolve(front.proxy_config(), recorder="thread")
+        proxy = front.proxy_server(port=0, pinned_session=sid, config=config).thread()
         try:
             # The same file and commit watchers as `cs start`: live file events, churn detection,
             # and paths outside git that the end-of-session backfill cannot see.

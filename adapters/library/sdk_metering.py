@@ -13,6 +13,7 @@ Rules (DESIGN §4):
   then takes that key, so the two paths meet on it and the call is stored once. The upstream's
   request-id header and the response id are kept to match the call seen by another path; a
   repeated request id (gateways) never merges two calls of the library.
+- A response without usage is recorded as a 0-token call flagged `usage_missing`, never dropped.
 - Invalid usage (a negative, fractional, non-numeric or absurd count, past 10^12) never raises
   into the caller's API call: the call is recorded as a 0-token call flagged `usage_missing`
   (its usage cannot be trusted, so no part of it is billed).
@@ -225,12 +226,15 @@ def _parsed(result: Any, stream: bool) -> Any:
 
 def response_call(provider: str, model: str, result: Any, started: float, *,
                   stream: bool = False) -> UsageInput | None:
-    """The call of a non-streamed response; None when it carries no usage."""
+    """The call of a non-streamed response; one answered without usage is a 0-token call flagged
+    `usage_missing` (as the proxy keeps it). None only for a raw stream left unread or an unparsable body."""
     parsed = _parsed(result, stream)
     usage = getattr(parsed, "usage", None)
     tokens, invalid = _checked(anthropic_tokens if provider == "anthropic" else openai_tokens, usage)
     if tokens is None:
-        return None
+        if stream or parsed is None:
+            return None
+        tokens, invalid = TokenCounts(), True
     key, rid = call_identity(result)
     rid = rid or _str(getattr(parsed, "_request_id", None))
     return UsageInput(provider=provider, model=model, served_model=getattr(parsed, "model", None),

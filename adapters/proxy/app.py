@@ -59,6 +59,8 @@ class ProxyDeps:
         armed: `() -> bool`, asked on the event loop for every request, so it must be cheap and never
             block: False means no firewall rule can refuse or reserve, and the guard is skipped.
         batch: context manager the usage writer records each group of calls in (one transaction).
+        recorder: `(build, storage, settings)`, module-level callables: with a real `batch` a child
+            process records, its `(record, batch, ...)` being `storage(build(settings))` (ADR 0009).
         version: the CostHQ version.
     """
 
@@ -75,6 +77,7 @@ class ProxyDeps:
     find_local: Callable[[str], Any] | None = None  # issue 8: local model by name (sync, storage)
     armed: Callable[[], bool] = lambda: True
     batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+    recorder: tuple[Callable[[Any], Any], Callable[[Any], Any], Any] | None = None
 
 
 def _is_loopback(client: Any) -> bool:
@@ -133,7 +136,13 @@ class ProxyApp:
 
 def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
     """The proxy app around one pooled upstream `client` (the app closes it at shutdown)."""
-    writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=deps.batch)
+    batch: Any = deps.batch
+    if deps.recorder is not None and batch is not contextlib.nullcontext:
+        from costhq.adapters.proxy.recorder import RecorderProcess
+
+        # The guard's settle never writes storage, so it runs inside each batch, before the commit (issue 14).
+        batch = RecorderProcess(deps.recorder[:2], deps.recorder[2], hooks_before_commit=True)
+    writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=batch)
     counts = RequestCounts()
     forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer, counts=counts)
     started = time.monotonic()
@@ -181,5 +190,5 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
         lifespan=lifespan,
     )
     app.state.writer = writer
-    app.state.recorder = deps.batch if hasattr(deps.batch, "close") else None  # a RecorderProcess, if any
+    app.state.recorder = batch if batch is not deps.batch else None  # the RecorderProcess, if any
     return ProxyApp(app, forwarder)

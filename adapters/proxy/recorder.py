@@ -8,9 +8,9 @@ each stored record. The writer thread keeps every other rule of its own (spool f
 SQLite and pricing work on the other core.
 
 Rules:
-- The child builds its own storage with `factory(arg)` (the composition root's), so nothing but
+- The child builds its own storage with the composition root's callables, so nothing but
   picklable settings and usage records cross the pipe; never a request body or a credential.
-- `start` returns once the child is ready (imports, storage, price catalogue): a call's firewall
+- `start` returns once the child is ready (imports, storage): a call's firewall
   hold is released only once its record is stored, so the first calls must not wait for them.
 - The child ignores SIGINT/SIGTERM (the proxy drains the writer, then closes the child) and exits
   when the pipe closes, so it never outlives the proxy; a batch whose proxy died meanwhile (e.g.
@@ -38,7 +38,7 @@ import attrs
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
-START_TIMEOUT_S = 120.0  # imports and the price catalogue, on a loaded machine
+START_TIMEOUT_S = 120.0  # the child's imports and storage, on a loaded machine
 REPLY_TIMEOUT_S = 120.0  # longer than SQLite's busy waits of a batch; past it the child is replaced
 
 
@@ -59,9 +59,11 @@ class RecorderError(CostHQError):
 class RecorderProcess:
     """The usage writer's batches, recorded by a child process (`record_batch`)."""
 
-    def __init__(self, factory: Callable[[Any], tuple[Callable[[Any], Any], Callable[[], Any]]], arg: Any, *,
+    def __init__(self, factory: tuple[Callable[[Any], Any], Callable[[Any], Any]], arg: Any, *,
                  hooks_before_commit: bool = False) -> None:
-        self._factory, self._arg = factory, arg  # `factory` must be a module-level function (pickled by name)
+        # `factory` = (build, storage), module-level callables (pickled by name): the child records
+        # with `storage(build(arg))[:2]`, i.e. (record, batch).
+        self._factory, self._arg = factory, arg
         # True when the items' `after` hooks must run inside the batch, before its commit (they then
         # must not write storage: the child holds the write lock meanwhile).
         self._hooks_before_commit = hooks_before_commit
@@ -160,10 +162,10 @@ def _serve(fd: int, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
     try:
-        factory, arg = pickle.loads(conn.recv_bytes())
+        (build, storage), arg = pickle.loads(conn.recv_bytes())
     except (EOFError, OSError):
         return
-    record, batch = factory(arg)
+    record, batch = storage(build(arg))[:2]
     try:
         conn.send_bytes(pickle.dumps(("ready", None), pickle.HIGHEST_PROTOCOL))
     except OSError:

@@ -195,11 +195,10 @@ class ProxyThread:
 class ProxyServer:
     """The proxy app (built by bootstrap for the port it gets) and how to serve it.
 
-    `app_for(port, recorder=None)` returns the ASGI app; the port is known only after binding (0
-    picks one). `recorder` overrides the configured one ("process" | "thread").
+    `app_for(port)` returns the ASGI app; the port is known only after binding (0 picks one).
     """
 
-    app_for: Callable[..., Any]
+    app_for: Callable[[int], Any]
     port: int
     data_dir: Path
 
@@ -222,11 +221,6 @@ class ProxyServer:
                     signal.signal(s, h)
 
     def thread(self) -> ProxyThread:
-        """Started on a background thread (`cs run`); `.port`, `.stop()`.
-
-        It records on a thread too: it serves one agent run whose calls come one after another,
-        and a budget (`cs run --budget`) needs each call stored, its hold released and its cost
-        learned (issue 14) before the next arrives, which a recorder process does a few ms later.
-        """
+        """Started on a background thread (`cs run`); `.port`, `.stop()`."""
         sock = bind(self.port)
-        return ProxyThread(self.app_for(sock.getsockname()[1], recorder="thread"), sock).start()
+        return ProxyThread(self.app_for(sock.getsockname()[1]), sock).start()

@@ -1,4 +1,4 @@
-"""Shared contract-suite fixtures: one factory per port, parametrized over [in_memory, real]."""
+"""Shared contract-suite fixtures: one factory per port, parametrized over [in_memory, apsw, postgres]."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from costhq.application.ports.storage import UnitOfWork
+from tests.postgres.fixtures import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -18,10 +19,15 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "costhq.db"
 
 
-@pytest.fixture(params=["in_memory", "apsw"])
+@pytest.fixture(params=["in_memory", "apsw", "postgres"])
 def make_uow(request: pytest.FixtureRequest, db_path: Path) -> Callable[[], UnitOfWork]:
     """A UnitOfWork factory; every call is a new unit of work on the same storage."""
     if request.param == "in_memory":
         store = InMemoryStore()
         return lambda: InMemoryUnitOfWork(store)
+    if request.param == "postgres":
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url = request.getfixturevalue("pg_url")
+        return lambda: PgUnitOfWork(url)
     return lambda: ApswUnitOfWork(str(db_path))

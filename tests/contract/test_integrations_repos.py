@@ -27,11 +27,16 @@ def t(h: int, m: int = 0, day: int = 20) -> datetime:
     return datetime(2026, 11, day, h, m, tzinfo=UTC)
 
 
-@pytest.fixture(params=["in_memory", "apsw"])
+@pytest.fixture(params=["in_memory", "apsw", "postgres"])
 def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     if request.param == "in_memory":
         store = InMemoryStore()
         return lambda: InMemoryUnitOfWork(store)
+    if request.param == "postgres":
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url = request.getfixturevalue("pg_url")
+        return lambda: PgUnitOfWork(url)
     return lambda: ApswUnitOfWork(str(tmp_path / "costhq.db"))
 
 

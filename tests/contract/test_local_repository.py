@@ -23,12 +23,18 @@ from costhq.domain.usage import TokenCounts, UsageRecord
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["in_memory", "apsw"])
+@pytest.fixture(params=["in_memory", "apsw", "postgres"])
 def backend(request: pytest.FixtureRequest, db_path: Path) -> tuple[Callable[[], Any], Any]:
     """(uow factory, Start Fresh) on one storage."""
     if request.param == "in_memory":
         store = InMemoryStore()
         return (lambda: InMemoryUnitOfWork(store)), InMemoryDataReset(store)
+    if request.param == "postgres":
+        from costhq.adapters.persistence.postgres.reset import PgDataReset
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url = request.getfixturevalue("pg_url")
+        return (lambda: PgUnitOfWork(url)), PgDataReset(url)
     from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 
     return (lambda: ApswUnitOfWork(str(db_path))), ApswDataReset(str(db_path))

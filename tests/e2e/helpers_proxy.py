@@ -7,7 +7,8 @@ streams its last event only once `release` is set (for shutdown tests); `sameid-
 the fixed id `chatcmpl-123` / `msg_123` / `resp_123` (as OpenAI-compatible local servers and
 gateways do); `nousage-*` answers without any usage, `zero-*` with all-zero usage; `spaced-*`
 streams chat chunks as Python's `json.dumps` writes them (`"choices": []`) with an `obfuscation`
-field last, as some gateways and the real API do.
+field last, as some gateways and the real API do; `long-*` answers Anthropic with LONG_USAGE (past 200k
+input tokens), `reason-*` answers OpenAI chat with REASONING_USAGE.
 Every response carries the upstream's request id header as the real APIs do: `request-id` from
 Anthropic, `x-request-id` from OpenAI (`req_<n>`, fresh each time); `HEAD` is answered as a probe.
 """
@@ -37,6 +38,10 @@ RESPONSES_USAGE = {"input_tokens": 1000, "input_tokens_details": {"cached_tokens
 ANTHROPIC_USAGE = {"input_tokens": 100, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1500,
                    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 500},
                    "output_tokens": 250}
+LONG_USAGE = {"input_tokens": 150000, "cache_read_input_tokens": 40000, "cache_creation_input_tokens": 15000,
+              "cache_creation": {"ephemeral_5m_input_tokens": 10000, "ephemeral_1h_input_tokens": 5000},
+              "output_tokens": 2000}
+REASONING_USAGE = {**OPENAI_USAGE, "completion_tokens_details": {"reasoning_tokens": 120}}
 _ids = itertools.count(1)
 
 
@@ -55,6 +60,10 @@ def _id(prefix: str, requested: str) -> str:
 
 
 def _usage(usage: dict[str, Any], requested: str) -> dict[str, Any] | None:
+    if requested.startswith("long-") and usage is ANTHROPIC_USAGE:
+        return LONG_USAGE
+    if requested.startswith("reason-") and usage is OPENAI_USAGE:
+        return REASONING_USAGE
     if requested.startswith("nousage-"):
         return None
     if requested.startswith("zero-"):
@@ -80,7 +89,8 @@ def chat_chunks(model: str, include_usage: bool, requested: str = "") -> list[by
 
 def anthropic_events(model: str, requested: str = "") -> list[bytes]:
     mid = _id("msg_", requested)
-    start_usage = {**ANTHROPIC_USAGE, "output_tokens": 1}
+    usage = _usage(ANTHROPIC_USAGE, requested) if requested.startswith("long-") else ANTHROPIC_USAGE
+    start_usage = {**usage, "output_tokens": 1}
     return sse([
         ("message_start", {"type": "message_start", "message": {
             "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
@@ -92,7 +102,7 @@ def anthropic_events(model: str, requested: str = "") -> list[bytes]:
                                  "delta": {"type": "text_delta", "text": "Hello"}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]}}),
+                           "usage": {"output_tokens": usage["output_tokens"]}}),
         ("message_stop", {"type": "message_stop"}),
     ])
 

@@ -57,6 +57,19 @@ def test_invalid_anthropic_usage_is_recorded_as_a_call_without_usage() -> None:
     assert call is not None and (call.tokens, call.usage_missing) == (TokenCounts(), True)
 
 
+def test_a_response_without_usage_is_a_zero_token_call_flagged_never_dropped() -> None:
+    # The proxy keeps such a call (adapters/proxy/calls.py); the library dropped it (golden suite, issue 17).
+    gpt = ChatCompletion.model_construct(id="chatcmpl-1", object="chat.completion", created=1,
+                                         model="gpt-4o-2024-08-06", choices=[], usage=None)
+    msg = Message.model_construct(id="msg_1", type="message", role="assistant", model="claude-sonnet-4-20250514",
+                                  content=[], usage=None)
+    for provider, result in (("openai", gpt), ("anthropic", msg)):
+        call = response_call(provider, "m", result, 0.0)
+        assert call is not None
+        assert (call.tokens, call.usage_missing, call.error, call.response_id) == (
+            TokenCounts(), True, False, result.id)
+
+
 def test_valid_usage_is_not_flagged_and_json_floats_that_are_whole_are_counts() -> None:
     call = response_call("openai", "gpt-4o", chat(prompt_tokens=1200.0, completion_tokens=300, cached=200), 0.0)
     assert call is not None and not call.usage_missing

@@ -1,0 +1,134 @@
+"""PostgreSQL repositories of issue 7 (ports: ImportRepository, ReportRepository, TodayRepository).
+
+Assumptions: runs inside a PgUnitOfWork transaction. Reports aggregate in SQL; day, week
+(Monday) and month buckets are computed by PostgreSQL's own IANA zone support
+(`AT TIME ZONE`) on the stored UTC text, after the zone name is checked against Python's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS
+from costhq.adapters.persistence.apsw_integrations import _project, _row, zone
+from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.domain.imports import ImportCursor
+from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
+from costhq.domain.sessions import Session
+from costhq.domain.today import TodayProject
+
+_LOCAL = "(u.timestamp::timestamptz AT TIME ZONE %(tz)s)"
+_AGG = (
+    "COUNT(*) AS calls, SUM(u.input_tokens)::bigint AS input, SUM(u.cache_read_tokens)::bigint AS cache_read,"
+    " SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens)::bigint AS cache_write,"
+    " SUM(u.output_tokens)::bigint AS output, SUM(u.reasoning_tokens)::bigint AS reasoning,"
+    " SUM(u.total_tokens)::bigint AS total_tokens, COALESCE(SUM(u.cost_units), 0)::bigint AS cost_units,"
+    " COUNT(*) FILTER (WHERE u.cost_units IS NULL) AS unpriced_calls,"
+    " MIN(u.timestamp) AS first, MAX(u.timestamp) AS last"
+)
+_KEYS = {
+    ReportKind.DAILY: f"to_char({_LOCAL}, 'YYYY-MM-DD')",
+    ReportKind.WEEKLY: f"to_char(date_trunc('week', {_LOCAL}), 'YYYY-MM-DD')",
+    ReportKind.MONTHLY: f"to_char({_LOCAL}, 'YYYY-MM')",
+    ReportKind.MODELS: "COALESCE(u.served_model, u.model)",
+    ReportKind.PROJECTS: "s.working_directory",
+}
+
+
+def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
+    zone(where.timezone)
+    params: dict[str, Any] = {"tz": where.timezone}
+    conds = ["TRUE"]
+    if where.since is not None:
+        conds.append("u.timestamp >= %(since)s")
+        params["since"] = time_text(where.since)
+    if where.until is not None:
+        conds.append("u.timestamp < %(until)s")
+        params["until"] = time_text(where.until)
+    if where.project is not None:
+        conds.append("s.working_directory = %(project)s")
+        params["project"] = where.project
+    if where.model:
+        conds.append("strpos(lower(COALESCE(u.served_model, u.model)), %(model)s) > 0")
+        params["model"] = where.model.lower()
+    return " AND ".join(conds), params
+
+
+class PgReportRepository:
+    """ReportRepository: GROUP BY over `ai_usage` joined to `sessions`."""
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def _grouped(self, key: str, where: ReportFilter) -> list[ReportRow]:
+        cond, params = _where(where)
+        rows = self._db.rows(
+            f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
+            f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
+        return [_row(r) for r in rows]
+
+    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
+        if kind is ReportKind.BLOCKS:
+            return self.hours(where)
+        return self._grouped(_KEYS[kind], where)
+
+    def hours(self, where: ReportFilter) -> list[ReportRow]:
+        return self._grouped("substr(u.timestamp, 1, 13)", where)
+
+    def last_session(self, scope: str) -> Session | None:
+        return self._db.one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE working_directory = %s"
+                            " ORDER BY start_time DESC, id DESC LIMIT 1", (scope,), Session)
+
+
+class PgImportRepository:
+    """ImportRepository on `import_cursors` and `sessions`."""
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def cursor(self, path: str) -> ImportCursor | None:
+        rows = self._db.rows("SELECT path, byte_offset AS offset, size, inode, mtime_ns FROM import_cursors"
+                             " WHERE path = %s", (path,))
+        return ImportCursor(**rows[0]) if rows else None
+
+    def save_cursor(self, cursor: ImportCursor) -> None:
+        self._db.run(
+            "INSERT INTO import_cursors (path, byte_offset, size, inode, mtime_ns)"
+            " VALUES (%(path)s, %(offset)s, %(size)s, %(inode)s, %(mtime_ns)s) ON CONFLICT (path) DO UPDATE SET"
+            " byte_offset = excluded.byte_offset, size = excluded.size, inode = excluded.inode,"
+            " mtime_ns = excluded.mtime_ns",
+            {"path": cursor.path, "offset": cursor.offset, "size": cursor.size, "inode": cursor.inode,
+             "mtime_ns": cursor.mtime_ns})
+
+    def covering_session(self, scope: str, at: datetime) -> Session | None:
+        return self._db.one(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE working_directory = %(scope)s AND start_time <= %(at)s"
+            " AND (status = 'active' OR end_time >= %(at)s) AND name != 'Imported'"
+            " ORDER BY start_time DESC, id DESC LIMIT 1", {"scope": scope, "at": time_text(at)}, Session)
+
+    def named_session(self, name: str, scope: str) -> Session | None:
+        return self._db.one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = %s AND working_directory = %s"
+                            " ORDER BY start_time DESC, id DESC LIMIT 1", (name, scope), Session)
+
+
+class PgTodayRepository:
+    """TodayRepository on `today_projects`."""
+
+    _COLS = "id, path, COALESCE(name, path) AS name, added_at"
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def add(self, project: TodayProject) -> TodayProject:
+        self._db.run("INSERT INTO today_projects (path, name, added_at) VALUES (%s, %s, %s)"
+                     " ON CONFLICT (path) DO NOTHING", (project.path, project.name, time_text(project.added_at)))
+        (row,) = self._db.rows(f"SELECT {self._COLS} FROM today_projects WHERE path = %s", (project.path,))
+        return _project(row)
+
+    def remove(self, path: str) -> bool:
+        return bool(self._db.run("DELETE FROM today_projects WHERE path = %s", (path,)))
+
+    def all(self) -> list[TodayProject]:
+        return [_project(r) for r in self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")]

@@ -1,0 +1,117 @@
+"""PostgreSQL LocalRepository (port: LocalRepository): hardware presets, local models, compute per call.
+
+Assumptions: runs inside a PgUnitOfWork transaction; `local_usage` is a 1:1 side table of
+`ai_usage` (ON DELETE CASCADE); amounts are BIGINT 1e-10 USD; summaries aggregate in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costhq.adapters.persistence.apsw_local import _compute, _model, _preset
+from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.domain.local_models import ComputeGroup, ComputeSummary, HardwarePreset, LocalCompute, LocalModel
+from costhq.domain.money import from_units, to_units
+from costhq.domain.reports import ReportFilter
+
+_PRESET = "SELECT name, usd_per_hour_units AS units, source, description, builtin FROM hardware_presets"
+_MODEL = "SELECT name, runtime, hardware, base_url, api_equivalent, added_at FROM local_models"
+_COMPUTE = ("SELECT usage_id, local_model AS model, hardware, usd_per_hour_units AS rate, duration_ms,"
+            " cost_units AS cost, api_equivalent_model AS api_model, api_equivalent_units AS api_cost FROM local_usage")
+
+
+def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if where.since is not None:
+        clauses.append("u.timestamp >= %(since)s")
+        params["since"] = time_text(where.since)
+    if where.until is not None:
+        clauses.append("u.timestamp < %(until)s")
+        params["until"] = time_text(where.until)
+    if where.project is not None:
+        clauses.append("s.working_directory = %(project)s")
+        params["project"] = where.project
+    if where.model:
+        clauses.append("strpos(lower(l.local_model), lower(%(model)s)) > 0")
+        params["model"] = where.model
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class PgLocalRepository:
+    """LocalRepository on `hardware_presets`, `local_models` and `local_usage`."""
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def presets(self) -> list[HardwarePreset]:
+        return [_preset(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
+
+    def preset(self, name: str) -> HardwarePreset | None:
+        rows = self._db.rows(_PRESET + " WHERE name = %s", (name,))
+        return _preset(rows[0]) if rows else None
+
+    def put_preset(self, preset: HardwarePreset) -> None:
+        self._db.run(
+            "INSERT INTO hardware_presets (name, usd_per_hour_units, source, description, builtin)"
+            " VALUES (%(name)s, %(units)s, %(source)s, %(description)s, %(builtin)s) ON CONFLICT (name) DO UPDATE"
+            " SET usd_per_hour_units = excluded.usd_per_hour_units, source = excluded.source,"
+            " description = excluded.description, builtin = excluded.builtin",
+            {"name": preset.name, "units": to_units(preset.usd_per_hour), "source": preset.source,
+             "description": preset.description, "builtin": int(preset.builtin)})
+
+    def remove_preset(self, name: str) -> bool:
+        return self._db.run("DELETE FROM hardware_presets WHERE name = %s", (name,)) > 0
+
+    def models(self) -> list[LocalModel]:
+        return [_model(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
+
+    def model(self, name: str) -> LocalModel | None:
+        rows = self._db.rows(_MODEL + " WHERE name = %s", (name,))
+        return _model(rows[0]) if rows else None
+
+    def put_model(self, model: LocalModel) -> None:
+        self._db.run(
+            "INSERT INTO local_models (name, runtime, hardware, base_url, api_equivalent, added_at)"
+            " VALUES (%(name)s, %(runtime)s, %(hardware)s, %(base_url)s, %(api)s, %(at)s) ON CONFLICT (name)"
+            " DO UPDATE SET runtime = excluded.runtime, hardware = excluded.hardware, base_url = excluded.base_url,"
+            " api_equivalent = excluded.api_equivalent, added_at = excluded.added_at",
+            {"name": model.name, "runtime": model.runtime, "hardware": model.hardware, "base_url": model.base_url,
+             "api": model.api_equivalent, "at": time_text(model.added_at)})
+
+    def remove_model(self, name: str) -> bool:
+        return self._db.run("DELETE FROM local_models WHERE name = %s", (name,)) > 0
+
+    def models_on(self, preset: str) -> list[str]:
+        rows = self._db.rows("SELECT name FROM local_models WHERE hardware = %s ORDER BY name", (preset,))
+        return [r["name"] for r in rows]
+
+    def add_compute(self, compute: LocalCompute) -> LocalCompute:
+        self._db.run(
+            "INSERT INTO local_usage (usage_id, local_model, hardware, usd_per_hour_units, duration_ms, cost_units,"
+            " api_equivalent_model, api_equivalent_units) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (compute.usage_id, compute.model, compute.hardware, to_units(compute.usd_per_hour), compute.duration_ms,
+             to_units(compute.cost), compute.api_equivalent_model,
+             None if compute.api_equivalent_cost is None else to_units(compute.api_equivalent_cost)))
+        found = self.compute_for(compute.usage_id or 0)
+        assert found is not None
+        return found
+
+    def compute_for(self, usage_id: int) -> LocalCompute | None:
+        rows = self._db.rows(_COMPUTE + " WHERE usage_id = %s", (usage_id,))
+        return _compute(rows[0]) if rows else None
+
+    def summary(self, where: ReportFilter) -> ComputeSummary:
+        clause, params = _where(where)
+        return ComputeSummary(by_hardware=self._groups("l.hardware", clause, params),
+                              by_model=self._groups("l.local_model", clause, params))
+
+    def _groups(self, key: str, clause: str, params: dict[str, Any]) -> list[ComputeGroup]:
+        rows = self._db.rows(
+            f"SELECT {key} AS key, COUNT(*) AS calls, SUM(l.duration_ms)::bigint AS ms,"
+            " SUM(l.cost_units)::bigint AS cost, COALESCE(SUM(l.api_equivalent_units), 0)::bigint AS api,"
+            " SUM(u.total_tokens)::bigint AS tokens"
+            " FROM local_usage l JOIN ai_usage u ON u.id = l.usage_id JOIN sessions s ON s.id = u.session_id"
+            f"{clause} GROUP BY {key} ORDER BY cost DESC, key", params)
+        return [ComputeGroup(key=r["key"], calls=r["calls"], duration_ms=r["ms"], cost=from_units(r["cost"]),
+                             api_equivalent_cost=from_units(r["api"]), total_tokens=r["tokens"]) for r in rows]

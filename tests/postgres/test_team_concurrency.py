@@ -1,0 +1,112 @@
+"""Several writers on one team database: the audit chain stays one valid chain, and a budget's
+"sum, compare, reserve" never races (the rules' row lock holds it across connections)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+from costhq.domain.audit import AuditEvent, verify
+from costhq.domain.budgets import BudgetScope, NewBudgetRule, SpendFilter
+from costhq.domain.sessions import NewSession
+
+T0 = datetime(2026, 2, 1, 12, tzinfo=UTC)
+
+
+def _append(url: str, worker: int, count: int) -> None:
+    for i in range(count):
+        with PgUnitOfWork(url, machine=f"m{worker}") as uow:
+            uow.audit.append(AuditEvent(event="note", actor=f"m{worker}", payload={"i": i}, at=T0))
+
+
+def test_processes_appending_at_once_keep_one_valid_chain(pg_url: str) -> None:
+    with PgUnitOfWork(pg_url):
+        pass  # migrate once (entries 1-3)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append, args=(pg_url, w, 15)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    with PgUnitOfWork(pg_url, read_only=True) as uow:
+        entries = list(uow.audit.entries())
+    assert [e.seq for e in entries] == list(range(1, 64))
+    result = verify(entries)
+    assert result.ok and result.count == 63
+
+
+def test_concurrent_reservations_never_overshoot_a_team_budget(pg_url: str) -> None:
+    with PgUnitOfWork(pg_url) as uow:
+        sid = uow.sessions.add(NewSession(name="s", start_time=T0, working_directory="/team")).id
+        uow.budgets.add(NewBudgetRule(scope=BudgetScope.PROJECT, limit=Decimal(1), project="/team"), at=T0)
+    granted: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(5):
+                with PgUnitOfWork(pg_url) as uow:
+                    rules = uow.budgets.all()  # the row lock: held until this unit of work commits
+                    ((spent, reserved),) = uow.budgets.standing([SpendFilter(project="/team")], now=T0)
+                    if spent + reserved + Decimal("0.3") <= rules[0].limit:
+                        granted.append(uow.budgets.reserve(session_id=sid, project="/team", model="m",
+                                                           amount=Decimal("0.3"), at=T0,
+                                                           expires_at=T0 + timedelta(minutes=10)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(granted) == 3  # 0.9 <= 1; a fourth 0.3 would overshoot
+    with PgUnitOfWork(pg_url) as uow:
+        assert uow.budgets.reserved(SpendFilter(project="/team"), now=T0) == Decimal("0.9")
+
+
+def test_reservation_ledgers_of_several_processes_never_overshoot_a_team_budget(pg_url: str) -> None:
+    """Issue 14 on PostgreSQL: four ledgers (one per process, each with its own probe and lease
+    units of work) admit calls of $0.10 under a $1 block rule at once. Leases that take nothing
+    ahead make the count exact: ten calls fit, the other ten are refused."""
+    from costhq.adapters.persistence.postgres.firewall import PgFirewallProbe
+    from costhq.application.budgets import FirewallPolicy
+    from costhq.application.reservations import ReservationLedger
+    from costhq.domain.errors import BudgetExceeded
+
+    with PgUnitOfWork(pg_url) as uow:
+        sid = uow.sessions.add(NewSession(name="s", start_time=T0, working_directory="/team")).id
+        uow.budgets.add(NewBudgetRule(scope=BudgetScope.SESSION, limit=Decimal(1), session_id=sid), at=T0)
+    probes = [PgFirewallProbe(pg_url) for _ in range(4)]
+    ledgers = [ReservationLedger(lambda: PgUnitOfWork(pg_url, durable=False), p, FirewallPolicy(tz=UTC), ahead=0)
+               for p in probes]
+    admitted: list[Decimal] = []
+    refused: list[BudgetExceeded] = []
+    errors: list[BaseException] = []
+
+    def process(ledger: ReservationLedger) -> None:
+        try:
+            for _ in range(5):
+                try:
+                    admitted.append(ledger.admit(session_id=sid, model="m", amount=Decimal("0.1"), now=T0).amount)
+                except BudgetExceeded as exc:
+                    refused.append(exc)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=process, args=(ledger,)) for ledger in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in probes:
+        p.close()
+    assert errors == []
+    assert (len(admitted), sum(admitted), len(refused)) == (10, Decimal("1.0"), 10)
+    with PgUnitOfWork(pg_url, read_only=True) as uow:
+        assert uow.budgets.reserved(SpendFilter(session_id=sid), now=T0) == Decimal("1.0")
