@@ -17,7 +17,11 @@ Rules:
   SIGKILL) is rolled back, not committed: the next start replays it from the spool.
 - A child that dies or stops answering fails its batch with `RecorderUnavailable` (the writer
   retries the batch; the records stay in the spool) and is started again for the next attempt.
-  A batch committed just before such a death is not doubled: records carry request ids.
+  A batch committed just before such a death is not doubled: the recording pipeline recognises
+  a call it already stored (its call key).
+- With `hooks_before_commit` a batch has two phases: the child writes it, the proxy runs the
+  items' `after` hooks (the guard's settle, which never writes storage) on the stored records,
+  then the child commits.
 """
 
 from __future__ import annotations
