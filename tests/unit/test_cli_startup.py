@@ -28,6 +28,8 @@ HEAVY = (
     "PIL", "chartkick", "docstring_parser",
     "cattrs",  # sessions and usage rows are structured by the converter's own hooks (ADR 0003)
     "asyncio", "dependency_injector",  # only the long-running front ends' container uses it (ADR 0003)
+    "psycopg", "psycopg_pool",  # the team back end loads only with a database URL (docs/team.md)
+    "aiohttp", "uvloop", "httptools", "hypothesis",  # the proxy's serving stack; a test-only library
     "logging",  # SQLite logs nothing on a clean open (no WAL recovery: see connection.py)
 )
 # Other features' modules: a hot command must not pay for them.
