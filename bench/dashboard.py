@@ -40,7 +40,7 @@ def ts(d: datetime) -> str:
 
 def generate(db: str, n_sessions: int, n_calls: int, now: datetime) -> None:
     """Bulk insert with executemany (one transaction), then fix up the denormalised session totals."""
-    from costhq.adapters.persistence.connection import open_connection
+    from costhq.adapters.persistence.sqlite.connection import open_connection
 
     rnd = random.Random(42)
     conn = open_connection(db)

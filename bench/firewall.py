@@ -197,7 +197,7 @@ def bench_proxy(worlds: list[tuple[Any, int]], env: dict[str, str], n: int) -> t
 
 
 def bench_runaway(tmp: str, sizes: tuple[int, ...], n: int) -> None:
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.domain.runaway import ActivityEvent, EventKind, RunawayConfig, detect, detect_facts
 
     cfg = RunawayConfig()

@@ -29,7 +29,7 @@ def child(root: str, db: str) -> None:
     from datetime import UTC, datetime
 
     from costhq.adapters._shared.clock import SystemClock
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.adapters.watchers.watchdog_files import WatchdogFileWatcher
     from costhq.application.tracking import RecordFileChange
     from costhq.domain.sessions import NewSession

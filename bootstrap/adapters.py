@@ -23,7 +23,7 @@ def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = 
     kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable}
     if settings.database_url:  # issue 16: every front end builds its units of work here
         kw.update(settings.who)
-    return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "apsw_uow.ApswUnitOfWork", **kw)
+    return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "sqlite.uow.ApswUnitOfWork", **kw)
 
 
 def _storage(settings: Settings, pg: str, sqlite: str, **kw: Any) -> Any:
@@ -37,12 +37,12 @@ def _storage(settings: Settings, pg: str, sqlite: str, **kw: Any) -> Any:
 
 def firewall_probe(settings: Settings) -> Any:
     """The request path's reads (rules version, runaway arming, samples) on a persistent connection."""
-    return _storage(settings, "postgres.firewall.PgFirewallProbe", "apsw_firewall.ApswFirewallProbe")
+    return _storage(settings, "postgres.firewall.PgFirewallProbe", "sqlite.firewall.ApswFirewallProbe")
 
 
 def schema_admin(settings: Settings) -> Any:
     """`cs db migrate`'s port on the configured back end."""
-    return _storage(settings, "postgres.admin.PgSchemaAdmin", "sqlite_admin.SqliteSchemaAdmin")
+    return _storage(settings, "postgres.admin.PgSchemaAdmin", "sqlite.admin.SqliteSchemaAdmin")
 
 
 def history_push(settings: Settings) -> Any:
@@ -151,10 +151,10 @@ def dashboard_queries(settings: Settings) -> Any:
     if settings.database_url:  # not ported yet: refuse rather than show the local file's figures
         raise InvalidArgument("the dashboard and `cs card` do not read a PostgreSQL database yet (docs/team.md);"
                           " unset COSTHQ_DATABASE_URL / [storage] url to see this machine's SQLite data")
-    from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
+    from costhq.adapters.persistence.sqlite.queries import ApswDashboardQueries
 
     return ApswDashboardQueries(str(settings.db_path))
 
 
 def data_reset(settings: Settings) -> Any:
-    return _storage(settings, "postgres.reset.PgDataReset", "apsw_reset.ApswDataReset", audit_key=audit_key(settings))
+    return _storage(settings, "postgres.reset.PgDataReset", "sqlite.reset.ApswDataReset", audit_key=audit_key(settings))

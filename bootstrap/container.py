@@ -52,8 +52,8 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     """
     import contextlib
 
-    from costhq.adapters.persistence.apsw_proxy import ApswBatch, ApswFirewallArming
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.adapters.persistence.sqlite.proxy import ApswBatch, ApswFirewallArming
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
     from costhq.domain.identity import Verdict
 

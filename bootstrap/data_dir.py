@@ -19,7 +19,7 @@ def prepare_data_dir(settings: Settings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (legacy / "sessions.db").exists():
         return
-    from costhq.adapters.persistence.legacy import migrate_codesession
+    from costhq.adapters.persistence.sqlite.legacy import migrate_codesession
 
     report = migrate_codesession(legacy, settings.db_path)
     legacy_pricing = legacy / "pricing.json"

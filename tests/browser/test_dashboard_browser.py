@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from costhq.adapters._shared.clock import FixedClock
 from costhq.adapters.http.app import make_app
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from tests.e2e.helpers_dashboard import NOW, ServerThread, _call, free_port, memory_deps, seed
 
 pytestmark = pytest.mark.browser

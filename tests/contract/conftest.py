@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.ports.storage import UnitOfWork
 from tests.postgres.fixtures import pg_cluster, pg_url  # noqa: F401  (fixtures)
 

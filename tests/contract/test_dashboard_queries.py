@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from costhq.adapters.persistence.apsw_queries import ApswDashboardQueries
-from costhq.adapters.persistence.apsw_reset import ApswDataReset
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
+from costhq.adapters.persistence.memory.queries import InMemoryDashboardQueries, InMemoryDataReset
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.queries import ApswDashboardQueries
+from costhq.adapters.persistence.sqlite.reset import ApswDataReset
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.dashboard import local_day_windows
 from costhq.domain.analytics import SessionQuery, SessionSort, Window
 from costhq.domain.audit import AuditEvent

@@ -194,7 +194,7 @@ def test_rollup_follows_deletes_and_is_built_from_existing_calls(make_uow: MakeU
             assert conn.execute("SELECT SUM(cost_units), SUM(calls) FROM spend_hourly").fetchall() == [
                 (10_000_000_000, 2)]
             # a file migrated from v5: step 6 rebuilds the rollup from the calls already stored
-            from costhq.adapters.persistence.firewall_schema import SQL
+            from costhq.adapters.persistence.sqlite.firewall_schema import SQL
 
             conn.execute("DROP TRIGGER spend_hourly_insert; DROP TRIGGER spend_hourly_delete;"
                          " DROP TRIGGER spend_hourly_update; DROP TABLE spend_hourly;")
@@ -246,10 +246,10 @@ def test_usage_digests_read_back_equal_the_digests_logged_and_times_never_go_bac
 @pytest.fixture(params=["in_memory", "apsw", "postgres"])
 def with_probe(request: pytest.FixtureRequest, db_path: Any) -> tuple[MakeUow, Any]:
     """A unit-of-work factory and a FirewallProbe over the same storage."""
-    from costhq.adapters.persistence.apsw_firewall import ApswFirewallProbe
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-    from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-    from costhq.adapters.persistence.memory_firewall import InMemoryFirewallProbe
+    from costhq.adapters.persistence.memory.firewall import InMemoryFirewallProbe
+    from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
+    from costhq.adapters.persistence.sqlite.firewall import ApswFirewallProbe
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 
     if request.param == "in_memory":
         store = InMemoryStore()

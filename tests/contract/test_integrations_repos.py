@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.imports import ImportCursor
 from costhq.domain.pricing import PriceSource

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from costhq.adapters.persistence.apsw_reset import ApswDataReset
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.adapters.persistence.memory_queries import InMemoryDataReset
+from costhq.adapters.persistence.memory.queries import InMemoryDataReset
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.sqlite.reset import ApswDataReset
 from costhq.application.errors import Conflict
 from costhq.domain.local_models import BUILTIN_PRESETS, HardwarePreset, LocalCompute, LocalModel
 from costhq.domain.pricing import PriceSource
@@ -35,7 +35,7 @@ def backend(request: pytest.FixtureRequest, db_path: Path) -> tuple[Callable[[],
 
         url = request.getfixturevalue("pg_url")
         return (lambda: PgUnitOfWork(url)), PgDataReset(url)
-    from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 
     return (lambda: ApswUnitOfWork(str(db_path))), ApswDataReset(str(db_path))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.errors import Conflict
 from costhq.application.ports.storage import UnitOfWork
 from costhq.domain.errors import SessionNotFound

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog, InMemoryCustomPriceStore
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.adapters.persistence.price_catalog import PriceCatalog
 from costhq.application.ports.pricing import CustomPriceStore, PriceBook

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog
 from costhq.adapters.persistence.price_book import Catalog
 from costhq.adapters.persistence.price_catalog import PriceCatalog
 from costhq.domain.pricing import CorrectionState, ModelPrice, PriceCorrection, PriceSource, Rate

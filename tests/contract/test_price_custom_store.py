@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
-from costhq.adapters.persistence.memory_prices import InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCustomPriceStore
 from costhq.application.ports.pricing import CustomPriceStore
 from costhq.domain.pricing import CustomPrice
 

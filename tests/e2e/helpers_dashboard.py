@@ -98,9 +98,9 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
     from costhq.adapters.http.alerts import FirewallAlerts
     from costhq.adapters.http.deps import DashboardDeps, Security
     from costhq.adapters.http.routes_local import LocalDeps
-    from costhq.adapters.persistence.memory import InMemoryUnitOfWork
-    from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
-    from costhq.adapters.persistence.memory_queries import InMemoryDashboardQueries, InMemoryDataReset
+    from costhq.adapters.persistence.memory.prices import InMemoryCatalog, InMemoryCustomPriceStore
+    from costhq.adapters.persistence.memory.queries import InMemoryDashboardQueries, InMemoryDataReset
+    from costhq.adapters.persistence.memory.store import InMemoryUnitOfWork
     from costhq.adapters.persistence.price_book import CatalogPriceBook
     from costhq.adapters.watchers.fake_git import FakeGitMetadata
     from costhq.application import budgets, dashboard, local_models, pricing, sessions

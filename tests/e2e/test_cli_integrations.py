@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.domain.pricing import PriceSource
 from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 from tests.e2e.cli_runner import Cs, make_repo

@@ -9,10 +9,10 @@ import attrs
 import psycopg
 import pytest
 
+from costhq.adapters.persistence.errors import StorageError
 from costhq.adapters.persistence.postgres import schema
 from costhq.adapters.persistence.postgres.db import PgDb, connect
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork, _migrated
-from costhq.adapters.persistence.transaction import StorageError
 from costhq.application.errors import IncompatibleStorage
 from costhq.domain.audit import verify
 from costhq.domain.audit_coverage import aggregate_digest

@@ -35,7 +35,7 @@ HEAVY = (
 # Other features' modules: a hot command must not pay for them.
 FOREIGN = (
     "costhq.application.dashboard", "costhq.application.imports", "costhq.application.tracking",
-    "costhq.application.proxy", "costhq.domain.analytics", "costhq.adapters.persistence.apsw_integrations",
+    "costhq.application.proxy", "costhq.domain.analytics", "costhq.adapters.persistence.sqlite.integrations",
     "costhq.adapters.http", "costhq.adapters.proxy", "costhq.adapters.library", "costhq.adapters.mcp",
     "costhq.adapters.watchers.live", "costhq.bootstrap.container",
 )

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from costhq.adapters._shared.clock import FixedClock
 from costhq.adapters.http.app import make_app
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from tests.e2e.helpers_dashboard import NOW, memory_deps, seed
 
 RESET = {"confirm": "RESET"}

@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from costhq.adapters._shared.clock import FixedClock
 from costhq.adapters.http.app import make_app
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.adapters.watchers.fake_git import FakeGitMetadata
 from costhq.application import local_models as uc

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from costhq.adapters._shared.clock import FixedClock
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.adapters.watchers.fake_git import FakeGitMetadata
 from costhq.application import local_models as uc

@@ -7,10 +7,11 @@ from pathlib import Path
 import apsw
 import pytest
 
-from costhq.adapters.persistence import schema
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.transaction import StorageError, WriteTransaction, translate_errors
+from costhq.adapters.persistence.errors import StorageError
+from costhq.adapters.persistence.sqlite import schema
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.errors import Conflict, IncompatibleStorage, StorageBusy
 
 
@@ -126,7 +127,7 @@ def test_dashboard_and_repository_queries_use_an_index(tmp_path: Path, table: st
 
 def test_the_identity_look_ups_read_indexes_only(tmp_path: Path) -> None:
     """One look-up per batch (issue 17) must never scan `ai_usage`: the proxy asks it for every call."""
-    from costhq.adapters.persistence.apsw_identity import _CANDIDATES, _KEYS
+    from costhq.adapters.persistence.sqlite.identity import _CANDIDATES, _KEYS
 
     conn = open_connection(str(tmp_path / "costhq.db"))
     try:

@@ -14,9 +14,9 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, USAGE_COLUMNS
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.converter import RowConverter, make_converter, parse_time
+from costhq.adapters.persistence.rows import SESSION_COLUMNS, USAGE_COLUMNS
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.domain.money import from_units
 from costhq.domain.pricing import PriceSource
 from costhq.domain.sessions import ChangeType, FileChange, NewSession, Session

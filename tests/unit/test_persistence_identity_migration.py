@@ -6,9 +6,9 @@ from pathlib import Path
 
 import apsw
 
-from costhq.adapters.persistence import schema
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.connection import open_connection
+from costhq.adapters.persistence.sqlite import schema
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.domain.identity import Ledger, Sighting, Verdict
 from costhq.domain.usage import Origin
 

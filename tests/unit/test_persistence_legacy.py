@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.legacy import MigrationReport, migrate_codesession
+from costhq.adapters.persistence.sqlite.legacy import MigrationReport, migrate_codesession
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.errors import Conflict
 from costhq.domain.pricing import PriceSource
 from costhq.domain.sessions import ChangeType, NewSession, SessionStatus

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from costhq.application.errors import StorageBusy
 from costhq.domain.sessions import NewSession
 

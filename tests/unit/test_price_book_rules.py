@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from costhq.adapters.persistence.custom_prices import JsonCustomPriceStore
-from costhq.adapters.persistence.memory_prices import InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCustomPriceStore
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.domain.errors import InvalidPricing
 from costhq.domain.pricing import CustomPrice, ModelPrice, PriceQuote, PriceSource, Rate

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from costhq.adapters.persistence.memory_firewall import InMemoryFirewallProbe
+from costhq.adapters.persistence.memory.firewall import InMemoryFirewallProbe
 from costhq.application.budgets import FirewallPolicy, SetBudget
 from costhq.application.firewall import FirewallGuard
 from costhq.application.reservations import ReservationLedger

@@ -15,10 +15,10 @@ import attrs
 import pytest
 
 from costhq.adapters._shared.clock import FixedClock
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog, InMemoryCustomPriceStore
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from costhq.adapters.persistence.price_book import CatalogPriceBook
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.adapters.watchers.fake_git import FakeGitMetadata
 from costhq.application.audit import VerifyAudit
 from costhq.application.budgets import FirewallPolicy, SetBudget

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from costhq.adapters._shared.clock import FixedClock
-from costhq.adapters.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from costhq.adapters.persistence.memory.store import InMemoryStore, InMemoryUnitOfWork
 from costhq.application.tracking import NoteBranchSwitch, RecordCommit, RecordFileChange
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.git import CommitInfo

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from costhq.adapters.persistence.memory_prices import InMemoryCatalog
+from costhq.adapters.persistence.memory.prices import InMemoryCatalog
 from costhq.adapters.persistence.price_book import CatalogPriceBook
 from costhq.application.pricing import ListPrices, ResetPricing
 from costhq.application.usage import EnsureBackgroundSession, UsageInput

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS
 from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.adapters.persistence.rows import USAGE_COLUMNS
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, seal
 from costhq.domain.usage import UsageRecord
 

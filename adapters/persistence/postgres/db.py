@@ -15,8 +15,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
+from costhq.adapters.persistence.errors import StorageError
 from costhq.adapters.persistence.postgres.url import password_of, redact
-from costhq.adapters.persistence.transaction import StorageError
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.domain.errors import SessionNotFound
 

@@ -17,10 +17,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from costhq.adapters.persistence.apsw_firewall import _rule
-from costhq.adapters.persistence.apsw_runaway import _trip, config_from_json, config_to_json
 from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
+from costhq.adapters.persistence.rows import budget_rule_from_row, config_from_json, config_to_json, trip_from_row
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
@@ -81,16 +80,16 @@ class PgBudgetRepository:
             f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_RULE_COLS}",
             (rule.scope.value, to_units(rule.limit), rule.action.value, rule.model, rule.session_id,
              rule.project, time_text(at)))
-        return _rule(rows[0])
+        return budget_rule_from_row(rows[0])
 
     def get(self, rule_id: int) -> BudgetRule | None:
         rows = self._db.rows(f"SELECT {_RULE_COLS} FROM budgets WHERE id = %s", (rule_id,))
-        return _rule(rows[0]) if rows else None
+        return budget_rule_from_row(rows[0]) if rows else None
 
     def all(self) -> list[BudgetRule]:
         # The team-budget lock (module docstring): held until this unit of work commits.
         lock = "" if self._db.read_only else " FOR UPDATE"
-        return [_rule(r) for r in self._db.rows(f"SELECT {_RULE_COLS} FROM budgets ORDER BY id{lock}")]
+        return [budget_rule_from_row(r) for r in self._db.rows(f"SELECT {_RULE_COLS} FROM budgets ORDER BY id{lock}")]
 
     def remove(self, rule_id: int) -> bool:
         return self._db.run("DELETE FROM budgets WHERE id = %s", (rule_id,)) > 0
@@ -287,7 +286,7 @@ class PgRunawayRepository:
             f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_TRIP_COLS}",
             (trip.session_id, trip.detector.value, trip.action.value, trip.message, time_text(trip.at),
              time_text(trip.until)))
-        return _trip(rows[0])
+        return trip_from_row(rows[0])
 
     def trips(self, *, session_id: int | None = None, open_at: datetime | None = None) -> list[Trip]:
         conds: list[str] = ["TRUE"]
@@ -300,7 +299,7 @@ class PgRunawayRepository:
             params["at"] = time_text(open_at)
         rows = self._db.rows(f"SELECT {_TRIP_COLS} FROM runaway_trips WHERE {' AND '.join(conds)}"
                              " ORDER BY at DESC, id DESC", params)
-        return [_trip(r) for r in rows]
+        return [trip_from_row(r) for r in rows]
 
     def clear(self, *, session_id: int | None, at: datetime) -> int:
         # Forget the episode's events too, or the next call would trip on the same history.

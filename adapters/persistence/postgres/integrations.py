@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS
-from costhq.adapters.persistence.apsw_integrations import _project, _row, zone
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
 from costhq.domain.imports import ImportCursor
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
 from costhq.domain.sessions import Session
@@ -67,7 +66,7 @@ class PgReportRepository:
         rows = self._db.rows(
             f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
             f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
-        return [_row(r) for r in rows]
+        return [report_row_from_row(r) for r in rows]
 
     def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
         if kind is ReportKind.BLOCKS:
@@ -125,10 +124,11 @@ class PgTodayRepository:
         self._db.run("INSERT INTO today_projects (path, name, added_at) VALUES (%s, %s, %s)"
                      " ON CONFLICT (path) DO NOTHING", (project.path, project.name, time_text(project.added_at)))
         (row,) = self._db.rows(f"SELECT {self._COLS} FROM today_projects WHERE path = %s", (project.path,))
-        return _project(row)
+        return today_project_from_row(row)
 
     def remove(self, path: str) -> bool:
         return bool(self._db.run("DELETE FROM today_projects WHERE path = %s", (path,)))
 
     def all(self) -> list[TodayProject]:
-        return [_project(r) for r in self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")]
+        rows = self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")
+        return [today_project_from_row(r) for r in rows]

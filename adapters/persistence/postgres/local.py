@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from costhq.adapters.persistence.apsw_local import _compute, _model, _preset
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
 from costhq.domain.local_models import ComputeGroup, ComputeSummary, HardwarePreset, LocalCompute, LocalModel
 from costhq.domain.money import from_units, to_units
 from costhq.domain.reports import ReportFilter
@@ -45,11 +45,11 @@ class PgLocalRepository:
         self._db = db
 
     def presets(self) -> list[HardwarePreset]:
-        return [_preset(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
+        return [preset_from_row(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
 
     def preset(self, name: str) -> HardwarePreset | None:
         rows = self._db.rows(_PRESET + " WHERE name = %s", (name,))
-        return _preset(rows[0]) if rows else None
+        return preset_from_row(rows[0]) if rows else None
 
     def put_preset(self, preset: HardwarePreset) -> None:
         self._db.run(
@@ -64,11 +64,11 @@ class PgLocalRepository:
         return self._db.run("DELETE FROM hardware_presets WHERE name = %s", (name,)) > 0
 
     def models(self) -> list[LocalModel]:
-        return [_model(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
+        return [local_model_from_row(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
 
     def model(self, name: str) -> LocalModel | None:
         rows = self._db.rows(_MODEL + " WHERE name = %s", (name,))
-        return _model(rows[0]) if rows else None
+        return local_model_from_row(rows[0]) if rows else None
 
     def put_model(self, model: LocalModel) -> None:
         self._db.run(
@@ -99,7 +99,7 @@ class PgLocalRepository:
 
     def compute_for(self, usage_id: int) -> LocalCompute | None:
         rows = self._db.rows(_COMPUTE + " WHERE usage_id = %s", (usage_id,))
-        return _compute(rows[0]) if rows else None
+        return compute_from_row(rows[0]) if rows else None
 
     def summary(self, where: ReportFilter) -> ComputeSummary:
         clause, params = _where(where)

@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, USAGE_COLUMNS, USAGE_FIELDS, Db
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import RowConverter
 from costhq.adapters.persistence.postgres.db import PgDb, translate_errors
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.adapters.persistence.postgres.url import is_postgres, redact
+from costhq.adapters.persistence.rows import SESSION_COLUMNS, USAGE_COLUMNS, USAGE_FIELDS
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
 from costhq.application.ports.team import PushCounts
 from costhq.domain.audit import AuditEvent
 from costhq.domain.audit_coverage import usage_entries

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, USAGE_FIELDS
 from costhq.adapters.persistence.postgres.db import PgDb, translate_errors
 from costhq.adapters.persistence.postgres.identity import stored_identities
 from costhq.adapters.persistence.postgres.sessions import TOUCH
+from costhq.adapters.persistence.rows import USAGE_COLUMNS, USAGE_FIELDS
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.sessions import Annotation, Commit, FileChange

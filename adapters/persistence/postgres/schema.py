@@ -19,6 +19,7 @@ from typing import Any
 
 from costhq.adapters.persistence.postgres.audit import append_migration_entry
 from costhq.adapters.persistence.postgres.db import PgDb, translate_errors
+from costhq.adapters.persistence.rows import USAGE_COLUMNS
 from costhq.application.errors import IncompatibleStorage
 
 MIGRATION_LOCK = 0x43734851_0001  # pg_advisory_xact_lock key of the ladder ('CsHQ', 1)
@@ -309,7 +310,6 @@ CREATE TRIGGER budgets_version AFTER INSERT OR UPDATE OR DELETE ON budgets
 def _v3_reservations_audit(db: PgDb) -> None:
     """SQLite's step 9 (issue 14, firewall_schema.v9_reservations_audit): cost samples, the rules
     version counter kept by a trigger, and the chain's baseline of the usage rows stored so far."""
-    from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS
     from costhq.domain.audit_coverage import aggregate_digest, usage_digest
     from costhq.domain.usage import UsageRecord
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS as _COLS
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
+from costhq.adapters.persistence.rows import SESSION_COLUMNS as _COLS
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.money import from_units
 from costhq.domain.sessions import NewSession, Session, SessionStatus, Stats

@@ -19,12 +19,13 @@ from typing import Any
 import apsw
 import attrs
 
-from costhq.adapters.persistence.apsw_audit import ApswAuditLog
-from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import RowConverter, time_text
-from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+from costhq.adapters.persistence.rows import USAGE_COLUMNS
+from costhq.adapters.persistence.sqlite.audit import ApswAuditLog
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 from costhq.domain.audit import AuditEntry, AuditEvent
 from costhq.domain.audit_coverage import usage_entries
 from costhq.domain.money import to_units

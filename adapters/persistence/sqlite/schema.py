@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import apsw
 
-from costhq.adapters.persistence.transaction import WriteTransaction
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction
 from costhq.application.errors import IncompatibleStorage
 
 # 'CsHQ' marks the file as ours in `PRAGMA application_id`.
@@ -118,7 +118,7 @@ def _v1_core_tables(conn: apsw.Connection) -> None:
 
 def _v2_firewall_audit_runaway(conn: apsw.Connection) -> None:
     # issue 4: budgets + reservations, the append-only audit chain, runaway state/config.
-    from costhq.adapters.persistence.apsw_audit import V2_SQL, append_migration_entry
+    from costhq.adapters.persistence.sqlite.audit import V2_SQL, append_migration_entry
 
     conn.execute(V2_SQL)
     append_migration_entry(conn, version=2, note="budgets, audit chain, runaway detection")
@@ -126,28 +126,28 @@ def _v2_firewall_audit_runaway(conn: apsw.Connection) -> None:
 
 def _v3_import_cursors(conn: apsw.Connection) -> None:
     # issue 7: per-transcript cursors of `cs auto-log` (byte offset past the last imported line).
-    from costhq.adapters.persistence.apsw_integrations import V3_SQL
+    from costhq.adapters.persistence.sqlite.integrations import V3_SQL
 
     conn.execute(V3_SQL)
 
 
 def _v4_dashboard_rollup(conn: apsw.Connection) -> None:
     # issue 6: hourly usage rollup kept exact by triggers (dashboard totals without full scans).
-    from costhq.adapters.persistence.dashboard_schema import v4_dashboard_rollup
+    from costhq.adapters.persistence.sqlite.dashboard_schema import v4_dashboard_rollup
 
     v4_dashboard_rollup(conn)
 
 
 def _v5_local_models(conn: apsw.Connection) -> None:
     # issue 8: hardware presets (built-ins seeded as editable rows), local models, compute per call.
-    from costhq.adapters.persistence.apsw_local import v5_local_models
+    from costhq.adapters.persistence.sqlite.local import v5_local_models
 
     v5_local_models(conn)
 
 
 def _v6_spend_rollup(conn: apsw.Connection) -> None:
     # issue 4: hourly spend per session and model, so budget windows read a few rows, not a scan.
-    from costhq.adapters.persistence.firewall_schema import v6_spend_rollup
+    from costhq.adapters.persistence.sqlite.firewall_schema import v6_spend_rollup
 
     v6_spend_rollup(conn)
 
@@ -164,7 +164,7 @@ def _v7_runaway_window_indexes(conn: apsw.Connection) -> None:
 def _v8_call_identity(conn: apsw.Connection) -> None:
     # issue 17: a record's own key (`call_key`, unique), the upstream ids it is matched on (never
     # unique: servers repeat them), and the observations of other paths each record absorbed.
-    from costhq.adapters.persistence.identity_schema import v8_call_identity
+    from costhq.adapters.persistence.sqlite.identity_schema import v8_call_identity
 
     v8_call_identity(conn)
 
@@ -172,7 +172,7 @@ def _v8_call_identity(conn: apsw.Connection) -> None:
 def _v9_reservations_audit(conn: apsw.Connection) -> None:
     # issue 14: learned expected costs, the rules version counter, and the audit chain's
     # baseline of the usage rows stored before each record carried its digest.
-    from costhq.adapters.persistence.firewall_schema import v9_reservations_audit
+    from costhq.adapters.persistence.sqlite.firewall_schema import v9_reservations_audit
 
     v9_reservations_audit(conn)
 

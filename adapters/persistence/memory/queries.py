@@ -1,5 +1,5 @@
 """In-memory dashboard read side (ports: DashboardQueries, DataReset): the verified fake of
-apsw_queries.py over an InMemoryStore. tests/contract checks both give the same answers."""
+sqlite/queries.py over an InMemoryStore. tests/contract checks both give the same answers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from costhq.adapters.persistence.converter import time_text
-from costhq.adapters.persistence.memory import InMemoryStore, _State
+from costhq.adapters.persistence.memory.store import InMemoryStore, _State
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
@@ -213,7 +213,7 @@ class InMemoryDataReset:
             kept_ids = {k: v for k, v in st.last_ids.items() if k not in _RESET_IDS}
             fw = attrs.evolve(st.firewall, reservations={}, events=[], trips={})  # session-bound, as in SQL
             if event is not None:
-                from costhq.adapters.persistence.memory_firewall import InMemoryAuditLog
+                from costhq.adapters.persistence.memory.firewall import InMemoryAuditLog
                 from costhq.adapters.persistence.reset_audit import reset_event
 
                 InMemoryAuditLog(fw).append(reset_event(event, counts))

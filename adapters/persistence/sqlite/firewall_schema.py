@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import apsw
 
+from costhq.adapters.persistence.rows import USAGE_COLUMNS
+
 _KEY_OLD = (
     "hour = substr(OLD.timestamp, 1, 13) AND session_id = OLD.session_id AND model = OLD.model"
     " AND served_model = COALESCE(OLD.served_model, '')"
@@ -87,9 +89,9 @@ def v9_reservations_audit(conn: apsw.Connection) -> None:
     - The audit chain's baseline of the usage rows stored before the chain covered each one
       (domain.audit_coverage): their aggregate digest, in the step's migration entry.
     """
-    from costhq.adapters.persistence.apsw_audit import append_migration_entry
-    from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
     from costhq.adapters.persistence.converter import RowConverter
+    from costhq.adapters.persistence.sqlite.audit import append_migration_entry
+    from costhq.adapters.persistence.sqlite.db import Db
     from costhq.domain.audit_coverage import aggregate_digest, usage_digest
     from costhq.domain.usage import UsageRecord
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import apsw
 
-from costhq.adapters.persistence import schema
-from costhq.adapters.persistence.connection import BUSY_TIMEOUT_MS
-from costhq.adapters.persistence.transaction import translate_errors
+from costhq.adapters.persistence.sqlite import schema
+from costhq.adapters.persistence.sqlite.connection import BUSY_TIMEOUT_MS
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.application.ports.team import MigrationResult
 
 

@@ -1,5 +1,5 @@
-"""In-memory AuditLog, BudgetRepository and RunawayRepository: verified fakes of apsw_audit.py /
-apsw_firewall.py, living in an InMemoryUnitOfWork's working copy (so they commit and roll back
+"""In-memory AuditLog, BudgetRepository and RunawayRepository: verified fakes of sqlite/audit.py /
+sqlite/firewall.py, living in an InMemoryUnitOfWork's working copy (so they commit and roll back
 with it). tests/contract checks they behave like the APSW adapters.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
-from costhq.adapters.persistence.apsw_runaway import config_from_json, config_to_json
 from costhq.adapters.persistence.converter import normalise_time
+from costhq.adapters.persistence.rows import config_from_json, config_to_json
 from costhq.application.errors import Conflict
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, json_value, seal
 from costhq.domain.budgets import BudgetAction, BudgetRule, NewBudgetRule, SpendFilter

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS as _COLS
-from costhq.adapters.persistence.apsw_db import TOUCH, Db
 from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.rows import SESSION_COLUMNS as _COLS
+from costhq.adapters.persistence.sqlite.db import TOUCH, Db
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.money import from_units
 from costhq.domain.sessions import NewSession, Session, SessionStatus, Stats

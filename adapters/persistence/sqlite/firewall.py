@@ -14,24 +14,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import Db
-from costhq.adapters.persistence.apsw_runaway import ApswRunawayRepository
-from costhq.adapters.persistence.connection import open_connection
-from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
-from costhq.adapters.persistence.transaction import translate_errors
-from costhq.domain.budgets import BudgetAction, BudgetRule, BudgetScope, NewBudgetRule, SpendFilter
+from costhq.adapters.persistence.converter import RowConverter, time_text
+from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.sqlite.runaway import ApswRunawayRepository
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
+from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
 from costhq.domain.runaway import RunawayAction
-
-_RULE_COLS = "id AS id, scope AS scope, limit_units AS limit_units, action AS action, model AS model, " \
-             "session_id AS session_id, project AS project, created_at AS created_at"
-
-
-def _rule(row: dict[str, Any]) -> BudgetRule:
-    return BudgetRule(id=row["id"], scope=BudgetScope(row["scope"]), limit=from_units(row["limit_units"]),
-                      action=BudgetAction(row["action"]), model=row["model"], session_id=row["session_id"],
-                      project=row["project"], created_at=parse_time(row["created_at"]))
 
 
 def _sum(db: Db, sql: str, params: dict[str, Any]) -> Decimal:
@@ -126,11 +118,11 @@ class ApswBudgetRepository:
         return found
 
     def get(self, rule_id: int) -> BudgetRule | None:
-        rows = self._db.rows(f"SELECT {_RULE_COLS} FROM budgets WHERE id = ?", (rule_id,))
-        return _rule(rows[0]) if rows else None
+        rows = self._db.rows(f"SELECT {RULE_COLUMNS} FROM budgets WHERE id = ?", (rule_id,))
+        return budget_rule_from_row(rows[0]) if rows else None
 
     def all(self) -> list[BudgetRule]:
-        return [_rule(r) for r in self._db.rows(f"SELECT {_RULE_COLS} FROM budgets ORDER BY id")]
+        return [budget_rule_from_row(r) for r in self._db.rows(f"SELECT {RULE_COLUMNS} FROM budgets ORDER BY id")]
 
     def remove(self, rule_id: int) -> bool:
         return self._db.run("DELETE FROM budgets WHERE id = ?", (rule_id,)) > 0

@@ -8,15 +8,14 @@ to its day/week/month in an IANA zone (SQLite knows no zones), memoised per minu
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, Db
-from costhq.adapters.persistence.converter import parse_time, time_text
-from costhq.domain.errors import InvalidArgument
+from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
+from costhq.adapters.persistence.sqlite.db import Db
 from costhq.domain.imports import ImportCursor
-from costhq.domain.money import from_units
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
 from costhq.domain.sessions import Session
 from costhq.domain.today import TodayProject
@@ -35,16 +34,6 @@ CREATE INDEX IF NOT EXISTS sessions_scope_start ON sessions(working_directory, s
 _S_COLS = ", ".join(f"s.{c.split(' AS ')[0]} AS {c.split(' AS ')[1]}" for c in SESSION_COLUMNS.split(", "))
 
 
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone `name`.
-
-    Raises:
-        InvalidArgument: unknown zone.
-    """
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidArgument(f"unknown timezone {name!r}") from exc
 
 
 @functools.lru_cache(maxsize=65536)
@@ -90,11 +79,6 @@ def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def _row(r: dict[str, Any]) -> ReportRow:
-    return ReportRow(key=r["key"], calls=r["calls"], input=r["input"], cache_read=r["cache_read"],
-                     cache_write=r["cache_write"], output=r["output"], reasoning=r["reasoning"],
-                     total_tokens=r["total_tokens"], cost=from_units(r["cost_units"]),
-                     unpriced_calls=r["unpriced_calls"], first=parse_time(r["first"]), last=parse_time(r["last"]))
 
 
 class ApswReportRepository:
@@ -109,7 +93,7 @@ class ApswReportRepository:
         rows = self._db.rows(
             f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
             f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
-        return [_row(r) for r in rows]
+        return [report_row_from_row(r) for r in rows]
 
     def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
         if kind is ReportKind.BLOCKS:
@@ -170,15 +154,13 @@ class ApswTodayRepository:
         self._db.run("INSERT INTO today_projects (path, name, added_at) VALUES (?, ?, ?)"
                      " ON CONFLICT(path) DO NOTHING", (project.path, project.name, time_text(project.added_at)))
         (row,) = self._db.rows(f"SELECT {self._COLS} FROM today_projects WHERE path = ?", (project.path,))
-        return _project(row)
+        return today_project_from_row(row)
 
     def remove(self, path: str) -> bool:
         return bool(self._db.run("DELETE FROM today_projects WHERE path = ?", (path,)))
 
     def all(self) -> list[TodayProject]:
-        return [_project(r) for r in self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")]
+        rows = self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")
+        return [today_project_from_row(r) for r in rows]
 
 
-def _project(row: dict[str, Any]) -> TodayProject:
-    added = parse_time(row["added_at"]) if row["added_at"] else datetime.fromtimestamp(0, UTC)
-    return TodayProject(id=row["id"], path=row["path"], name=row["name"], added_at=added)

@@ -1,6 +1,6 @@
 """Shared plumbing of the APSW repositories: bound, error-translated statements, rows as dicts.
 
-Assumptions: the caller owns the connection and its transaction (see apsw_uow.py).
+Assumptions: the caller owns the connection and its transaction (see sqlite/uow.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 
-from costhq.adapters.persistence.transaction import translate_errors
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
 
 if TYPE_CHECKING:
@@ -20,23 +20,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def columns(*names: str) -> str:
-    return ", ".join(f"{n} AS {n}" for n in names)
 
 
-SESSION_COLUMNS = columns(
-    "id", "name", "status", "start_time", "end_time", "working_directory", "git_root", "start_git_head",
-    "branch", "notes", "files_changed", "commits", "ai_cost_units", "ai_tokens", "ai_calls",
-    "unpriced_calls", "last_activity",
-)
-USAGE_FIELDS = (
-    "session_id", "provider", "model", "served_model", "input_tokens", "cache_read_tokens",
-    "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "total_tokens",
-    "cost_units", "price_source", "rates", "origin", "agent_name", "request_id", "duration_ms", "stream",
-    "partial", "error", "timestamp", "call_key", "upstream_request_id", "response_id", "usage_missing",
-    "input_estimated",
-)
-USAGE_COLUMNS = columns("id", *USAGE_FIELDS)
 TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"
 
 

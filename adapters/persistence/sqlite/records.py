@@ -3,7 +3,7 @@
 Assumptions: runs inside an ApswUnitOfWork transaction; each add is one SAVEPOINT that
 inserts the row and bumps the owning session's denormalised totals by integer increments,
 so a failed call leaves nothing half-done (a stored `call_key` is a Conflict). Duplicate file
-changes / commits are skipped. Identity look-ups live in apsw_identity.py.
+changes / commits are skipped. Identity look-ups live in sqlite/identity.py.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import json
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from costhq.adapters.persistence.apsw_db import TOUCH, USAGE_COLUMNS, USAGE_FIELDS, Db, columns
-from costhq.adapters.persistence.apsw_identity import add_alias, stored_identities
 from costhq.adapters.persistence.converter import time_text
-from costhq.adapters.persistence.transaction import translate_errors
+from costhq.adapters.persistence.rows import USAGE_COLUMNS, USAGE_FIELDS, columns
+from costhq.adapters.persistence.sqlite.db import TOUCH, Db
+from costhq.adapters.persistence.sqlite.identity import add_alias, stored_identities
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.money import to_units

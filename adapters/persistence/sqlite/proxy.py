@@ -20,11 +20,11 @@ from typing import Self
 
 import apsw
 
-from costhq.adapters.persistence.apsw_uow import ApswUnitOfWork
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import parse_time
-from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
+from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.domain.audit import AuditEntry
 
 

@@ -16,16 +16,10 @@ from types import TracebackType
 
 import apsw
 
+from costhq.adapters.persistence.errors import StorageError
 from costhq.application.errors import Conflict, StorageBusy
-from costhq.domain.errors import CostHQError
 
 BEGIN_ATTEMPTS = 3  # x the 5 s busy timeout: a writer waits up to ~15 s before StorageBusy
-
-
-class StorageError(CostHQError):
-    """Any other SQLite failure (I/O error, corrupt file, cannot open)."""
-
-    code = "storage_error"
 
 
 @contextlib.contextmanager

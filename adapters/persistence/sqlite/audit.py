@@ -16,7 +16,8 @@ from typing import Any
 
 import apsw
 
-from costhq.adapters.persistence.apsw_db import USAGE_COLUMNS, Db
+from costhq.adapters.persistence.rows import USAGE_COLUMNS
+from costhq.adapters.persistence.sqlite.db import Db
 from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, seal
 from costhq.domain.usage import UsageRecord
 

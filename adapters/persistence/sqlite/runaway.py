@@ -6,48 +6,21 @@ index range reads (schema step 7), so their cost does not grow with the window's
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
-from costhq.adapters.persistence.apsw_db import Db
 from costhq.adapters.persistence.converter import parse_time, time_text
-from costhq.adapters.persistence.transaction import translate_errors
+from costhq.adapters.persistence.rows import TRIP_COLUMNS, config_from_json, config_to_json, trip_from_row
+from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.money import from_units, to_units
 from costhq.domain.runaway import (
     ActivityEvent,
     Detector,
     EventKind,
-    RunawayAction,
     RunawayConfig,
     Trip,
     WindowFacts,
 )
-
-_TRIP_COLS = "id AS id, session_id AS session_id, detector AS detector, action AS action, message AS message, " \
-             "at AS at, until AS until, cleared_at AS cleared_at"
-
-
-def _trip(row: dict[str, Any]) -> Trip:
-    return Trip(id=row["id"], session_id=row["session_id"], detector=Detector(row["detector"]),
-                action=RunawayAction(row["action"]), message=row["message"], at=parse_time(row["at"]),
-                until=parse_time(row["until"]),
-                cleared_at=parse_time(row["cleared_at"]) if row["cleared_at"] else None)
-
-
-def config_to_json(cfg: RunawayConfig) -> str:
-    """Stored form of the detector config (also used by the in-memory fake)."""
-    return json.dumps({"action": cfg.action.value, "velocity_usd_per_min": str(cfg.velocity_usd_per_min),
-                       **{k: getattr(cfg, k) for k in ("velocity_window_s", "identical_k", "identical_window_s",
-                                                      "loop_repeats", "loop_window_s", "churn_n",
-                                                      "churn_window_s")}}, sort_keys=True)
-
-
-def config_from_json(text: str) -> RunawayConfig:
-    raw = json.loads(text)
-    return RunawayConfig(action=RunawayAction(raw.pop("action")),
-                         velocity_usd_per_min=Decimal(raw.pop("velocity_usd_per_min")), **raw)
 
 
 def _in(kind: str, detector: Detector) -> str:
@@ -119,15 +92,15 @@ class ApswRunawayRepository:
             "INSERT INTO runaway_trips (session_id, detector, action, message, at, until) VALUES (?, ?, ?, ?, ?, ?)",
             (trip.session_id, trip.detector.value, trip.action.value, trip.message, time_text(trip.at),
              time_text(trip.until)))
-        return _trip(self._db.rows(f"SELECT {_TRIP_COLS} FROM runaway_trips WHERE id = ?", (tid,))[0])
+        return trip_from_row(self._db.rows(f"SELECT {TRIP_COLUMNS} FROM runaway_trips WHERE id = ?", (tid,))[0])
 
     def trips(self, *, session_id: int | None = None, open_at: datetime | None = None) -> list[Trip]:
         at = time_text(open_at) if open_at else None
         rows = self._db.rows(
-            f"SELECT {_TRIP_COLS} FROM runaway_trips WHERE (:sid IS NULL OR session_id = :sid)"
+            f"SELECT {TRIP_COLUMNS} FROM runaway_trips WHERE (:sid IS NULL OR session_id = :sid)"
             " AND (:at IS NULL OR (cleared_at IS NULL AND until > :at)) ORDER BY at DESC, id DESC",
             {"sid": session_id, "at": at})
-        return [_trip(r) for r in rows]
+        return [trip_from_row(r) for r in rows]
 
     def clear(self, *, session_id: int | None, at: datetime) -> int:
         # Forget the episode's events too, or the next call would trip on the same history.

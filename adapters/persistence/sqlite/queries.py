@@ -1,4 +1,4 @@
-"""APSW dashboard read side (port: DashboardQueries; Start Fresh is in apsw_reset.py).
+"""APSW dashboard read side (port: DashboardQueries; Start Fresh is in sqlite/reset.py).
 
 Assumptions: every aggregate is one SQL statement over indexed columns (schema v6 adds the
 covering indexes the dashboard needs); reads use a fresh read-only connection, so they never
@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from costhq.adapters.persistence.apsw_db import SESSION_COLUMNS, Db
-from costhq.adapters.persistence.apsw_sessions import _SECONDS
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import make_converter, parse_time, time_text
-from costhq.adapters.persistence.transaction import translate_errors
+from costhq.adapters.persistence.rows import SESSION_COLUMNS
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.sqlite.sessions import _SECONDS
+from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import apsw
 
-from costhq.adapters.persistence import schema
-from costhq.adapters.persistence.transaction import WriteTransaction, translate_errors
+from costhq.adapters.persistence.sqlite import schema
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 
 BUSY_TIMEOUT_MS = 5000
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from costhq.adapters.persistence.apsw_integrations import zone
 from costhq.adapters.persistence.converter import normalise_time
+from costhq.adapters.persistence.rows import zone
 from costhq.domain.imports import ImportCursor
 from costhq.domain.money import ZERO, quantize
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow

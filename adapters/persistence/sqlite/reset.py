@@ -4,12 +4,12 @@ audit chain, runaway settings, import cursors and pricing are not session data a
 
 from __future__ import annotations
 
-from costhq.adapters.persistence.apsw_audit import ApswAuditLog
-from costhq.adapters.persistence.apsw_db import Db
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import make_converter
 from costhq.adapters.persistence.reset_audit import reset_event
+from costhq.adapters.persistence.sqlite.audit import ApswAuditLog
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
 from costhq.domain.analytics import ResetCounts
 from costhq.domain.audit import AuditEvent
 

@@ -17,7 +17,7 @@ from typing import Any, Self, TypeVar
 import attrs
 
 from costhq.adapters.persistence.converter import normalise_time, normalise_usage
-from costhq.adapters.persistence.memory_firewall import (
+from costhq.adapters.persistence.memory.firewall import (
     FirewallState,
     InMemoryAuditLog,
     InMemoryBudgetRepository,
@@ -94,10 +94,10 @@ class InMemoryUnitOfWork:
         self.usage = InMemoryUsageRepository(self._state)
         self.activity = InMemoryActivityRepository(self._state)
         # issue 7: agent integrations
-        from costhq.adapters.persistence.memory_integrations import attach_integrations
+        from costhq.adapters.persistence.memory.integrations import attach_integrations
 
         attach_integrations(self, self._state)
-        from costhq.adapters.persistence.memory_local import InMemoryLocalRepository  # issue 8: local models
+        from costhq.adapters.persistence.memory.local import InMemoryLocalRepository  # issue 8: local models
 
         self.local = InMemoryLocalRepository(self._state)
         # issue 4: firewall repositories share the working copy, so they commit/roll back with it

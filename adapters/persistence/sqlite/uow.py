@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 import apsw
 
-from costhq.adapters.persistence.apsw_audit import ApswAuditLog
-from costhq.adapters.persistence.apsw_db import Db
-from costhq.adapters.persistence.apsw_firewall import ApswBudgetRepository
-from costhq.adapters.persistence.apsw_records import ApswActivityRepository, ApswUsageRepository
-from costhq.adapters.persistence.apsw_runaway import ApswRunawayRepository
-from costhq.adapters.persistence.apsw_sessions import ApswSessionRepository
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
-from costhq.adapters.persistence.connection import open_connection
 from costhq.adapters.persistence.converter import RowConverter
-from costhq.adapters.persistence.transaction import WriteTransaction
+from costhq.adapters.persistence.sqlite.audit import ApswAuditLog
+from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.sqlite.firewall import ApswBudgetRepository
+from costhq.adapters.persistence.sqlite.records import ApswActivityRepository, ApswUsageRepository
+from costhq.adapters.persistence.sqlite.runaway import ApswRunawayRepository
+from costhq.adapters.persistence.sqlite.sessions import ApswSessionRepository
+from costhq.adapters.persistence.sqlite.transaction import WriteTransaction
 
 if TYPE_CHECKING:
     import cattrs
@@ -73,7 +73,7 @@ class ApswUnitOfWork:
         return self
 
     def _bind(self, conn: apsw.Connection) -> None:
-        """Build the repositories over `conn` (apsw_proxy's batched units of work reuse it)."""
+        """Build the repositories over `conn` (sqlite/proxy.py's batched units of work reuse it)."""
         db = Db(conn, self._conv)
         self.sessions, self.usage, self.activity = (
             ApswSessionRepository(db), ApswUsageRepository(db), ApswActivityRepository(db))
@@ -111,10 +111,10 @@ class ApswUnitOfWork:
 
 
 _LAZY_REPOSITORIES = {
-    "imports": "costhq.adapters.persistence.apsw_integrations:ApswImportRepository",
-    "reports": "costhq.adapters.persistence.apsw_integrations:ApswReportRepository",
-    "today": "costhq.adapters.persistence.apsw_integrations:ApswTodayRepository",
-    "local": "costhq.adapters.persistence.apsw_local:ApswLocalRepository",
+    "imports": "costhq.adapters.persistence.sqlite.integrations:ApswImportRepository",
+    "reports": "costhq.adapters.persistence.sqlite.integrations:ApswReportRepository",
+    "today": "costhq.adapters.persistence.sqlite.integrations:ApswTodayRepository",
+    "local": "costhq.adapters.persistence.sqlite.local:ApswLocalRepository",
 }
 _CONVERTER: list[RowConverter] = []
 

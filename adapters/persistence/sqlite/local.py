@@ -11,8 +11,9 @@ from typing import Any
 
 import apsw
 
-from costhq.adapters.persistence.apsw_db import Db
-from costhq.adapters.persistence.converter import parse_time, time_text
+from costhq.adapters.persistence.converter import time_text
+from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
+from costhq.adapters.persistence.sqlite.db import Db
 from costhq.domain.local_models import (
     BUILTIN_PRESETS,
     ComputeGroup,
@@ -72,21 +73,10 @@ def v5_local_models(conn: apsw.Connection) -> None:
                      " VALUES (?, ?, ?, ?, 1)", (p.name, to_units(p.usd_per_hour), p.source, p.description))
 
 
-def _preset(r: dict[str, Any]) -> HardwarePreset:
-    return HardwarePreset(name=r["name"], usd_per_hour=from_units(r["units"]), source=r["source"],
-                          description=r["description"], builtin=bool(r["builtin"]))
 
 
-def _model(r: dict[str, Any]) -> LocalModel:
-    return LocalModel(name=r["name"], runtime=r["runtime"], hardware=r["hardware"], base_url=r["base_url"],
-                      api_equivalent=r["api_equivalent"], added_at=parse_time(r["added_at"]))
 
 
-def _compute(r: dict[str, Any]) -> LocalCompute:
-    return LocalCompute(usage_id=r["usage_id"], model=r["model"], hardware=r["hardware"],
-                        usd_per_hour=from_units(r["rate"]), duration_ms=r["duration_ms"], cost=from_units(r["cost"]),
-                        api_equivalent_model=r["api_model"],
-                        api_equivalent_cost=None if r["api_cost"] is None else from_units(r["api_cost"]))
 
 
 def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
@@ -113,11 +103,11 @@ class ApswLocalRepository:
         self._db = db
 
     def presets(self) -> list[HardwarePreset]:
-        return [_preset(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
+        return [preset_from_row(r) for r in self._db.rows(_PRESET + " ORDER BY name")]
 
     def preset(self, name: str) -> HardwarePreset | None:
         rows = self._db.rows(_PRESET + " WHERE name = ?", (name,))
-        return _preset(rows[0]) if rows else None
+        return preset_from_row(rows[0]) if rows else None
 
     def put_preset(self, preset: HardwarePreset) -> None:
         self._db.run(
@@ -132,11 +122,11 @@ class ApswLocalRepository:
         return self._db.run("DELETE FROM hardware_presets WHERE name = ?", (name,)) > 0
 
     def models(self) -> list[LocalModel]:
-        return [_model(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
+        return [local_model_from_row(r) for r in self._db.rows(_MODEL + " ORDER BY name")]
 
     def model(self, name: str) -> LocalModel | None:
         rows = self._db.rows(_MODEL + " WHERE name = ?", (name,))
-        return _model(rows[0]) if rows else None
+        return local_model_from_row(rows[0]) if rows else None
 
     def put_model(self, model: LocalModel) -> None:
         self._db.run(
@@ -167,7 +157,7 @@ class ApswLocalRepository:
 
     def compute_for(self, usage_id: int) -> LocalCompute | None:
         rows = self._db.rows(_COMPUTE + " WHERE usage_id = ?", (usage_id,))
-        return _compute(rows[0]) if rows else None
+        return compute_from_row(rows[0]) if rows else None
 
     def summary(self, where: ReportFilter) -> ComputeSummary:
         clause, params = _where(where)
