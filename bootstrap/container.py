@@ -46,24 +46,26 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     """(record, batch, armed) for the proxy: the recording pipeline in batches, and the firewall probe.
 
     The proxy records through the core's `RecordUsage` (the pipeline every path uses); on SQLite
-    its units of work are savepoints of an `ApswBatch`, so the writer thread records a whole burst
-    in one transaction. With another storage (tests' in-memory fakes) records go one by one and
-    the guard is always asked.
+    and PostgreSQL its units of work are savepoints of an `ApswBatch` / `PgBatch`, so the writer
+    records a whole burst in one transaction. With another storage (tests' in-memory fakes)
+    records go one by one. The guard is asked on every request unless the SQLite arming probe
+    says no rule can refuse.
     """
     import contextlib
 
-    from costhq.adapters.persistence.sqlite.proxy import ApswBatch, ApswFirewallArming
-    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
     from costhq.domain.identity import Verdict
 
     pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
     observe = ObserveProxyCall(core.uow(), core.clock())
-    if isinstance(core.uow()(), ApswUnitOfWork):
-        db = str(core.settings().db_path)
-        box = ApswBatch(db, audit_key=core.audit_key())
-        pipeline, observe = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock())
-        batch, armed = box, ApswFirewallArming(db, block_unpriced=core.firewall_policy().block_unpriced)
+    box = _usage_batch(core)
+    if box is not None:
+        pipeline, observe, batch = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock()), box
+        if not core.settings().database_url:
+            from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming
+
+            armed = ApswFirewallArming(str(core.settings().db_path),
+                                       block_unpriced=core.firewall_policy().block_unpriced)
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
@@ -79,6 +81,23 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
         return logged
 
     return record_one, batch, armed
+
+
+def _usage_batch(core: Any) -> Any:
+    """The proxy's batch of usage writes on the configured storage (None: a test's fake storage)."""
+    settings = core.settings()
+    if settings.database_url:
+        from costhq.adapters.persistence.postgres.batch import PgBatch
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        if isinstance(core.uow()(), PgUnitOfWork):
+            return PgBatch(settings.database_url, audit_key=core.audit_key(), **settings.who)
+        return None
+    from costhq.adapters.persistence.sqlite.proxy import ApswBatch
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
+
+    return ApswBatch(str(settings.db_path), audit_key=core.audit_key()) if isinstance(core.uow()(), ApswUnitOfWork) \
+        else None
 
 
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:

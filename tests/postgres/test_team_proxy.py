@@ -130,3 +130,90 @@ def test_two_proxies_on_one_team_database_hold_a_project_budget_and_keep_one_aud
     assert events == {"migration": 3, "session.start": 2, "budget.set": 1, "usage.logged": ADMITTED,
                       "firewall.block": 40 - ADMITTED}
     assert (verified["ok"], verified["entries"]) == (True, 6 + 40)
+
+
+def test_the_recorder_process_batches_team_writes_and_a_killed_child_loses_and_doubles_nothing(
+        tmp_path: Path, pg_url: str) -> None:
+    """The proxy's recorder child on PostgreSQL (ADR 0009): calls recorded in batches (one
+    transaction each, a savepoint per call), and a child killed while its batch waits for a lock is
+    replaced; the batch is rolled back by the server and recorded once by the next child."""
+    from costhq.adapters.proxy.server import ProxyThread, bind, proxy_config
+    from costhq.bootstrap.main import build_container
+    from tests.e2e.helpers_live import wait_for
+    from tests.e2e.helpers_proxy import FakeUpstream
+
+    with ServedApp(FakeUpstream().app) as served:
+        env = {"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data"), "COSTHQ_OPENAI_UPSTREAM": served.url,
+               "COSTHQ_DATABASE_URL": pg_url, "COSTHQ_PROXY_RECORDER": "process"}
+        c = build_container(env)
+        sid = c.start_session()(name="recorder", cwd=str(tmp_path)).session.id
+        sock = bind(0)
+        app = c.front_ends().proxy_app(port=sock.getsockname()[1], pinned_session=None,
+                                       config=proxy_config(c.settings(), env))
+        proxy = ProxyThread(app, sock)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{proxy.port}/openai/v1", api_key="sk-x", max_retries=0)
+        proxy.start()
+        try:
+            recorder = app.state.recorder
+            first = recorder.pid
+            assert first is not None and first != os.getpid()
+            threads = [threading.Thread(target=client.chat.completions.create,
+                                        kwargs={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+                       for _ in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert app.state.writer.wait_idle(60)
+            assert _rows(pg_url, "SELECT COUNT(*) FROM ai_usage") == [(12,)]
+            with psycopg.connect(pg_url) as blocker:  # the child's insert waits for this lock
+                blocker.execute("LOCK TABLE ai_usage IN SHARE ROW EXCLUSIVE MODE")
+                client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+                wait_for(lambda: recorder.in_flight, what="a batch sent to the child")
+                os.kill(first, signal.SIGKILL)
+                wait_for(lambda: recorder.pid != first, what="a new recorder child")
+            assert app.state.writer.wait_idle(60)
+        finally:
+            proxy.stop()
+    assert recorder.pid is None
+    assert _rows(pg_url, "SELECT COUNT(*), COUNT(DISTINCT call_key), SUM(cost_units) FROM ai_usage") == [
+        (13, 13, 13 * 57_500_000)]  # 13 x $0.00575, each call once
+    assert _rows(pg_url, f"SELECT ai_calls, ai_cost_units FROM sessions WHERE id = {sid}") == [(13, 13 * 57_500_000)]
+    assert c.verify_audit()().ok
+
+
+def test_a_batch_is_one_team_transaction_where_a_failing_call_rolls_back_alone_and_a_replay_is_not_doubled(
+        tmp_path: Path, pg_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from costhq.adapters.proxy.spool import PendingUsage
+    from costhq.application.usage import UsageInput
+    from costhq.bootstrap.container import _proxy_storage
+    from costhq.bootstrap.main import build_container
+    from costhq.domain.errors import CostHQError
+    from costhq.domain.identity import Verdict
+    from costhq.domain.usage import Origin, TokenCounts
+
+    c = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data"), "COSTHQ_DATABASE_URL": pg_url})
+    sid = c.start_session()(name="batch", cwd=str(tmp_path)).session.id
+    record, batch, _armed = _proxy_storage(c)
+
+    def pending(key: str, session_id: int = sid) -> PendingUsage:
+        call = UsageInput(provider="openai", model="gpt-4o", tokens=TokenCounts(input=1000, output=100),
+                          origin=Origin.PROXY, call_key=key, timestamp=datetime(2026, 12, 4, 9, tzinfo=UTC))
+        return PendingUsage(call=call, session_id=session_id)
+
+    out: list[object] = []
+    with batch():  # as the writer's `record_batch`, without its time budget
+        for item in [pending("proxy:a"), pending("proxy:b", 999), pending("proxy:c"), pending("proxy:a")]:
+            try:
+                out.append(record(item).identity)
+            except CostHQError as exc:  # its savepoint rolled back
+                out.append(exc.code)
+        # One transaction: another connection sees nothing before its commit.
+        assert _rows(pg_url, "SELECT COUNT(*) FROM ai_usage") == [(0,)]
+    assert out == [Verdict.NEW, "session_not_found", Verdict.NEW, Verdict.REPLAY]
+    # The failed call's savepoint rolled back alone; the replay stored nothing.
+    # 1000 x $2.50/M + 100 x $10/M = $0.0035 each
+    assert _rows(pg_url, "SELECT COUNT(*), SUM(cost_units) FROM ai_usage") == [(2, 2 * 35_000_000)]
+    assert c.verify_audit()().ok
