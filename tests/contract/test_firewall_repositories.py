@@ -315,3 +315,12 @@ def test_leases_samples_versions_and_response_tokens(with_probe: tuple[MakeUow, 
     with make_uow() as uow:
         uow.runaway.save_config(attrs.evolve(RunawayConfig(), action=RunawayAction.BLOCK))
     assert probe.runaway_blocking(T0) is True
+    with make_uow() as uow:  # warn again, but a block trip stays open until its window passes
+        uow.runaway.save_config(RunawayConfig())
+        uow.runaway.add_trip(Trip(session_id=sid, detector=Detector.LOOP, action=RunawayAction.BLOCK, message="x",
+                                  at=T0, until=later))
+    assert (probe.runaway_blocking(T0), probe.runaway_blocking(later)) == (True, False)
+    with make_uow() as uow:
+        uow.budgets.add(NewBudgetRule(scope=BudgetScope.TOTAL, limit=Decimal(1)), at=T0)
+        version = uow.budgets.rules_version()
+    assert (probe.blocking_rules(), probe.rules_version()) == (True, version)

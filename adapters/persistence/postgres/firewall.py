@@ -173,13 +173,19 @@ class PgBudgetRepository:
         return int(rows[0]["n"]) if rows else None
 
 
+_RUNAWAY_SQL = ("SELECT (SELECT config FROM runaway_config WHERE id = 1) AS config,"
+                " EXISTS (SELECT 1 FROM runaway_trips WHERE action = 'block' AND cleared_at IS NULL"
+                " AND until > %s) AS open_block")
+
+
 class PgFirewallProbe:
-    """FirewallProbe on PostgreSQL: every answer is a fresh read (no cache).
+    """FirewallProbe on PostgreSQL: every answer is a fresh read (no cache), one statement each.
 
     SQLite's probe answers from memory until `PRAGMA data_version` says another connection
-    committed; PostgreSQL has no such cheap signal across machines, so this one reads the rules
-    version, the block rules and the runaway arming each time, on one autocommit connection (a
-    lock serialises the worker threads on it). Correct, and a few round trips per request.
+    committed; PostgreSQL has no such cheap signal across machines, so this one reads on every
+    call, on one autocommit connection (a lock serialises the worker threads on it): one
+    statement, one round trip per question (three per proxied request with a block rule: the
+    runaway arming, the block rules, the rules version). Never a stale answer.
     """
 
     def __init__(self, url: str) -> None:
@@ -204,12 +210,9 @@ class PgFirewallProbe:
                                                   " AS x")[0]["x"]))
 
     def runaway_blocking(self, now: datetime) -> bool:
-        def read(db: PgDb) -> bool:
-            runaway = PgRunawayRepository(db)
-            return runaway.config().action is RunawayAction.BLOCK or any(
-                t.action is RunawayAction.BLOCK for t in runaway.trips(open_at=now))
-
-        return self._read(read)
+        row = self._read(lambda db: db.rows(_RUNAWAY_SQL, (time_text(now),))[0])
+        config = config_from_json(row["config"]) if row["config"] is not None else RunawayConfig()
+        return config.action is RunawayAction.BLOCK or bool(row["open_block"])
 
     def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
         return self._read(lambda db: PgBudgetRepository(db).samples(model, client, n))
