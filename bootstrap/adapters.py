@@ -40,6 +40,12 @@ def firewall_probe(settings: Settings) -> Any:
     return _storage(settings, "postgres.firewall.PgFirewallProbe", "sqlite.firewall.ApswFirewallProbe")
 
 
+def usage_batch(settings: Settings) -> Any:
+    """The proxy's usage writes in batches (one transaction each, a savepoint per call)."""
+    return _storage(settings, "postgres.batch.PgBatch", "sqlite.proxy.ApswBatch", audit_key=audit_key(settings),
+                    **(settings.who if settings.database_url else {}))
+
+
 def schema_admin(settings: Settings) -> Any:
     """`cs db migrate`'s port on the configured back end."""
     return _storage(settings, "postgres.admin.PgSchemaAdmin", "sqlite.admin.SqliteSchemaAdmin")

@@ -43,29 +43,22 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
 
 def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
-    """(record, batch, armed) for the proxy: the recording pipeline in batches, and the firewall probe.
-
-    The proxy records through the core's `RecordUsage` (the pipeline every path uses); on SQLite
-    and PostgreSQL its units of work are savepoints of an `ApswBatch` / `PgBatch`, so the writer
-    records a whole burst in one transaction. With another storage (tests' in-memory fakes)
-    records go one by one. The guard is asked on every request unless the SQLite arming probe
-    says no rule can refuse.
-    """
+    """(record, batch, armed) for the proxy: the core's `RecordUsage` in batches (savepoints of an `ApswBatch` /
+    `PgBatch`: a burst is one transaction; tests' fakes: one by one), and SQLite's firewall arming probe."""
     import contextlib
 
+    from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
+    from costhq.bootstrap.adapters import usage_batch
     from costhq.domain.identity import Verdict
 
     pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
     observe = ObserveProxyCall(core.uow(), core.clock())
-    box = _usage_batch(core)
-    if box is not None:
+    if type(core.uow()()).__name__ in ("ApswUnitOfWork", "PgUnitOfWork"):  # not a test's fake storage
+        box = usage_batch(core.settings())
         pipeline, observe, batch = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock()), box
         if not core.settings().database_url:
-            from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming
-
-            armed = ApswFirewallArming(str(core.settings().db_path),
-                                       block_unpriced=core.firewall_policy().block_unpriced)
+            armed = ApswFirewallArming(core.settings().db_path, block_unpriced=core.firewall_policy().block_unpriced)
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
@@ -81,23 +74,6 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
         return logged
 
     return record_one, batch, armed
-
-
-def _usage_batch(core: Any) -> Any:
-    """The proxy's batch of usage writes on the configured storage (None: a test's fake storage)."""
-    settings = core.settings()
-    if settings.database_url:
-        from costhq.adapters.persistence.postgres.batch import PgBatch
-        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
-
-        if isinstance(core.uow()(), PgUnitOfWork):
-            return PgBatch(settings.database_url, audit_key=core.audit_key(), **settings.who)
-        return None
-    from costhq.adapters.persistence.sqlite.proxy import ApswBatch
-    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
-
-    return ApswBatch(str(settings.db_path), audit_key=core.audit_key()) if isinstance(core.uow()(), ApswUnitOfWork) \
-        else None
 
 
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:
