@@ -132,6 +132,9 @@ class PortablePgDb:
     def run(self, sql: str, params: Any = None) -> int:
         return self._db.run(to_pyformat(sql), params)
 
+    def many(self, sql: str, params: Any, cls: type[T]) -> list[T]:
+        return self._db.many(to_pyformat(sql), params, cls)
+
 
 class _Savepoint:
     def __init__(self, db: PgDb) -> None:

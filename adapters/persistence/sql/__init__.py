@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_]\w*)|\?|%")
 
@@ -23,6 +25,7 @@ class SqlDb(Protocol):
 
     def rows(self, sql: str, params: Any = ...) -> list[dict[str, Any]]: ...
     def run(self, sql: str, params: Any = ...) -> int: ...
+    def many(self, sql: str, params: Any, cls: type[T]) -> list[T]: ...
 
 
 @functools.lru_cache(maxsize=512)
