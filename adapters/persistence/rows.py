@@ -46,6 +46,8 @@ SESSION_COLUMNS = columns(
     "ai_calls",
     "unpriced_calls",
     "last_activity",
+    "user_name",  # issue 16: who and where (SQLite schema v10; PostgreSQL v1)
+    "machine",
 )
 
 USAGE_FIELDS = (

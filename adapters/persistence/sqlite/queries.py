@@ -16,6 +16,7 @@ from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.adapters.persistence.sqlite.sessions import _SECONDS
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
+from costhq.adapters.persistence.team_sql import who_expressions, who_terms, window_terms
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
@@ -30,7 +31,8 @@ from costhq.domain.analytics import (
     Window,
 )
 from costhq.domain.money import from_units
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session
+from costhq.domain.team import GroupTotals, TeamFilter
 
 _PROMPT = "input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
 _SORT_SQL = {
@@ -45,12 +47,21 @@ _SORT_SQL = {
     SessionSort.COMMITS: "commits",
 }
 _TOTALS = (
-    "SELECT COUNT(*) AS sessions, COALESCE(SUM(status = 'active'), 0) AS active,"
+    "COUNT(*) AS sessions, COALESCE(SUM(status = 'active'), 0) AS active,"
     f" COALESCE(SUM({_SECONDS}), 0) AS seconds, COALESCE(SUM(files_changed), 0) AS files,"
     " COALESCE(SUM(commits), 0) AS commits, COALESCE(SUM(ai_cost_units), 0) AS cost,"
     " COALESCE(SUM(ai_tokens), 0) AS tokens, COALESCE(SUM(ai_calls), 0) AS calls,"
-    " COALESCE(SUM(unpriced_calls), 0) AS unpriced_calls FROM sessions"
+    " COALESCE(SUM(unpriced_calls), 0) AS unpriced_calls"
 )
+
+
+def _ph(name: str) -> str:
+    return f":{name}"
+
+
+def _group(row: dict[str, Any]) -> GroupTotals:
+    key = row.pop("key")
+    return GroupTotals(key=key, totals=Totals(**{**row, "cost": from_units(row["cost"])}))
 
 
 def _hour_bounds(start: datetime | None, end: datetime | None) -> dict[str, str | None]:
@@ -139,12 +150,19 @@ class ApswDashboardQueries:
         return [self._conv.structure(r, Session) for r in self._rows(sql, params)]
 
     def totals(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None) -> Totals:
-        (row,) = self._rows(
-            f"{_TOTALS} WHERE (:lo IS NULL OR start_time >= :lo) AND (:hi IS NULL OR start_time < :hi)",
-            {"now": time_text(now), "lo": start and time_text(start), "hi": end and time_text(end)},
-        )
-        row["cost"] = from_units(row["cost"])
-        return Totals(**row)
+        return self.spend(TeamFilter(start=start, end=end), now=now)[0].totals
+
+    def spend(self, where: TeamFilter, *, now: datetime, by: Dimension | None = None) -> list[GroupTotals]:
+        terms, params = who_terms(_ph, user=where.user, machine=where.machine, project=where.project,
+                                  owner=where.owner)
+        window, bounds = window_terms(_ph, "start_time", where.start, where.end)
+        cond = " WHERE " + " AND ".join(terms + window) if terms or window else ""
+        params.update(bounds, now=time_text(now))
+        if by is None:
+            return [_group(r) for r in self._rows(f"SELECT '' AS key, {_TOTALS} FROM sessions{cond}", params)]
+        rows = self._rows(f"SELECT {who_expressions(_ph)[by]} AS key, {_TOTALS} FROM sessions{cond}"
+                          " GROUP BY 1 ORDER BY cost DESC, sessions DESC, key", params)
+        return [_group(r) for r in rows]
 
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         if not windows:
