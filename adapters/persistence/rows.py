@@ -176,6 +176,7 @@ def report_row_from_row(r: dict[str, Any]) -> ReportRow:
         unpriced_calls=r["unpriced_calls"],
         first=parse_time(r["first"]),
         last=parse_time(r["last"]),
+        group=r.get("grp"),
     )
 
 

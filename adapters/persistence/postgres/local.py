@@ -11,6 +11,7 @@ from typing import Any
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
 from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
+from costhq.adapters.persistence.team_sql import who_terms
 from costhq.domain.local_models import ComputeGroup, ComputeSummary, HardwarePreset, LocalCompute, LocalModel
 from costhq.domain.money import from_units, to_units
 from costhq.domain.reports import ReportFilter
@@ -35,7 +36,10 @@ def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
     if where.model:
         clauses.append("strpos(lower(l.local_model), lower(%(model)s)) > 0")
         params["model"] = where.model
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    terms, who = who_terms(lambda n: f"%({n})s", user=where.user, machine=where.machine, project=None,
+                           owner=where.owner, table="s.")  # issue 16
+    clauses += terms
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", {**params, **who}
 
 
 class PgLocalRepository:

@@ -14,6 +14,7 @@ import apsw
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
 from costhq.adapters.persistence.sqlite.db import Db
+from costhq.adapters.persistence.team_sql import who_terms
 from costhq.domain.local_models import (
     BUILTIN_PRESETS,
     ComputeGroup,
@@ -93,7 +94,10 @@ def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
     if where.model:
         clauses.append("instr(lower(l.local_model), lower(:model)) > 0")
         params["model"] = where.model
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    terms, who = who_terms(lambda n: f":{n}", user=where.user, machine=where.machine, project=None,
+                           owner=where.owner, table="s.")  # issue 16
+    clauses += terms
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", {**params, **who}
 
 
 class ApswLocalRepository:
