@@ -22,7 +22,7 @@ from costhq.domain.analytics import SessionQuery, SessionSort, Window
 from costhq.domain.audit import AuditEvent
 from costhq.domain.sessions import Dimension, Who
 from costhq.domain.team import TeamFilter
-from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
+from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed, seed_team
 
 DROP_ROLLUP = (
     "DROP TRIGGER usage_hourly_insert; DROP TRIGGER usage_hourly_delete; DROP TRIGGER usage_hourly_update;"
@@ -221,22 +221,9 @@ def test_export_rows_are_flat_sessions_with_exact_money_and_live_durations(world
     assert q.export_rows(now=NOW + timedelta(hours=1))[0][5] == 7200  # an active session's duration is live
 
 
-def _team(uow: Callable[..., Any]) -> None:
-    """Two more sessions with who and where (issue 16): ann on her laptop, bob's CI run."""
-    from costhq.domain.sessions import NewSession
-    from tests.e2e.helpers_dashboard import _call
-
-    for user, machine, project, cost, start in (("ann", "laptop", "/repo/a", "0.5", "2026-11-21T08:00:00"),
-                                                ("bob", "ci-1", "/repo/c", "2", "2026-11-22T12:00:00")):
-        with uow(user=user, machine=machine) as u:
-            s = u.sessions.add(NewSession(name=f"{user} task", start_time=at(start), working_directory=project))
-            u.usage.add(_call(s.id, "openai", "gpt-4o", 100, 10, cost, start))
-            u.sessions.end(s.id, end_time=at(start) + timedelta(minutes=30), notes=None)
-
-
 def test_spend_groups_and_filters_by_user_machine_and_project(world: Any) -> None:
     q, _, uow = world
-    _team(uow)
+    seed_team(uow)
     me = Who("me", "box")  # the seed's sessions carry no who: they count as the reader's
     rows = [(g.key, g.totals.sessions, g.totals.active, g.totals.cost, g.totals.calls, g.totals.seconds)
             for g in q.spend(TeamFilter(owner=me), now=NOW, by=Dimension.USER)]
@@ -258,7 +245,7 @@ def test_spend_groups_and_filters_by_user_machine_and_project(world: Any) -> Non
 
 def test_spend_windows_count_sessions_by_start_and_an_empty_filter_has_zero_totals(world: Any) -> None:
     q, _, uow = world
-    _team(uow)
+    seed_team(uow)
     window = TeamFilter(start=at("2026-11-21T00:00:00"), end=at("2026-11-23T00:00:00"))
     assert [(g.key, g.totals.sessions, g.totals.cost) for g in q.spend(window, now=NOW, by=Dimension.USER)] == [
         ("bob", 1, Decimal("2")), ("ann", 1, Decimal("0.5")), ("", 1, Decimal("0.12"))]

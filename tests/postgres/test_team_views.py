@@ -110,3 +110,27 @@ def test_an_old_sqlite_file_upgrades_in_place_and_its_sessions_are_the_configure
     assert conn.execute("SELECT name, user_name, machine FROM sessions ORDER BY id").fetchall() == [
         ("old", None, None), ("work in " + tmp_path.name, "ann", "laptop")]
     conn.close()
+
+
+def test_the_dashboard_api_and_the_stats_card_read_the_team_database(tmp_path: Path, pg_url: str) -> None:
+    from starlette.testclient import TestClient
+
+    from costhq.adapters.http.app import make_app
+    from costhq.bootstrap.main import build_container
+
+    for d in ("home", "data", "a", "b"):
+        (tmp_path / d).mkdir()
+    cs = Cs(home=tmp_path / "home", data=tmp_path / "data", cwd=tmp_path / "a",
+            extra_env={"COSTHQ_DATABASE_URL": pg_url})
+    a, b = _team(cs)
+    card = cs.ok("card", "--period", "all", "-o", str(tmp_path / "card.png"))
+    assert (card["sessions"], card["aiCost"]) == (3, 2.875) and (tmp_path / "card.png").stat().st_size > 0
+    env = {"HOME": str(cs.home), "COSTHQ_HOME": str(cs.data), "COSTHQ_DATABASE_URL": pg_url}
+    deps = build_container(env).front_ends().dashboard_deps(host="127.0.0.1", port=3737)
+    client = TestClient(make_app(deps), base_url="http://127.0.0.1:3737")
+    team = client.get("/api/v1/team", params={"user": "ann"}).json()
+    assert [(g["key"], g["totalAiCost"]) for g in team["byProject"]] == [(a, 0.5), (b, 0.25)]
+    assert (team["users"], team["machines"]) == (["ann", "bob"], ["ci-1", "laptop"])
+    assert client.get("/api/v1/stats").json()["totalAiCost"] == 2.875
+    assert [m["calls"] for m in client.get("/api/v1/models").json()["models"]] == [4]
+    assert client.get("/api/v1/sessions").json()["total"] == 3
