@@ -134,3 +134,20 @@ def test_the_dashboard_api_and_the_stats_card_read_the_team_database(tmp_path: P
     assert client.get("/api/v1/stats").json()["totalAiCost"] == 2.875
     assert [m["calls"] for m in client.get("/api/v1/models").json()["models"]] == [4]
     assert client.get("/api/v1/sessions").json()["total"] == 3
+
+
+def test_push_carries_each_sessions_own_user_and_machine_exactly_once(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    for d in ("home", "data", "a"):
+        (tmp_path / d).mkdir()
+    cs = Cs(home=tmp_path / "home", data=tmp_path / "data", cwd=tmp_path / "a")
+    _as(cs, "ann", "laptop")
+    _session(cs, cs.cwd, "0.5")
+    _as(cs, "ann", "desk")  # the file moved with its owner: the old session keeps where it was recorded
+    _session(cs, cs.cwd, "0.25")
+    assert cs.ok("db", "push", "--to", pg_url)["copied"]["sessions"] == 2
+    assert cs.ok("db", "push", "--to", pg_url)["copied"]["sessions"] == 0
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT user_name, machine, ai_cost_units FROM sessions ORDER BY local_id").fetchall()
+    assert rows == [("ann", "laptop", 5_000_000_000), ("ann", "desk", 2_500_000_000)]
