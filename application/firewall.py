@@ -46,10 +46,10 @@ from costhq.domain.estimates import (
     input_ratio,
     input_tokens,
 )
-from costhq.domain.money import ZERO, format_usd
+from costhq.domain.money import ZERO, format_usd, quantize
 from costhq.domain.pricing import ModelPrice
 from costhq.domain.runaway import ActivityEvent, EventKind, Trip
-from costhq.domain.usage import Origin, UsageRecord
+from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 
 
 @attrs.frozen(kw_only=True)
@@ -152,17 +152,33 @@ class FirewallGuard:
         if refusal is not None:
             raise refusal
 
+    def metered(self, token: object | None, tokens: TokenCounts, *, at: datetime, complete: bool) -> None:
+        """The proxy measured the call's usage, before its record is stored: hold what it cost at
+        the estimate's rates instead of the estimate, and (a complete call) learn from it now, so
+        the agent's next turn is estimated from it even if it comes before the write commits.
+        In memory only; `settle` still releases the hold once the record is stored."""
+        if not isinstance(token, Ticket) or token.estimate is None:
+            return
+        est = token.estimate
+        if self.ledger.reprice(token.hold, quantize(est.price.cost(tokens))) and complete:
+            self._learn(token, tokens, at)
+
     def settle(self, token: object | None, record: UsageRecord | None) -> None:
-        """Release the hold (the record is stored, or nothing will be) and learn from the record.
-        Idempotent, and never writes to storage (it may run inside the writer's transaction)."""
+        """Release the hold (the record is stored, or nothing will be) and learn from the record
+        (unless `metered` did). Idempotent, and never writes to storage (it may run inside the
+        writer's transaction)."""
         recorded = None if record is None else record.cost
         if not isinstance(token, Ticket) or not self.ledger.release(token.hold, recorded):
             return
+        if record is not None and not token.hold.metered and not (record.error or record.partial):
+            self._learn(token, record.tokens, record.timestamp)
+
+    def _learn(self, token: Ticket, tokens: TokenCounts, at: datetime) -> None:
         est = token.estimate
-        if record is not None and est is not None and not (record.error or record.partial):
-            sample = CostSample(estimated_input=est.full_input, input_cost=billed_input(est.price, record.tokens),
-                                output_tokens=record.tokens.output)
-            self.ledger.learn(token.model, token.client, sample, record.timestamp)
+        if est is not None:
+            sample = CostSample(estimated_input=est.full_input, input_cost=billed_input(est.price, tokens),
+                                output_tokens=tokens.output)
+            self.ledger.learn(token.model, token.client, sample, at)
 
     def close(self, session_id: int | None = None) -> None:
         """Give this process's leases back (of a session that ended; else all: the proxy's shutdown,

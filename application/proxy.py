@@ -29,7 +29,7 @@ from costhq.application.usage import (
 from costhq.domain.estimates import RequestShape
 from costhq.domain.runaway import ActivityEvent, EventKind
 from costhq.domain.sessions import Session
-from costhq.domain.usage import UsageRecord
+from costhq.domain.usage import TokenCounts, UsageRecord
 
 BACKGROUND_SCOPE = PROXY_BACKGROUND_SCOPE
 
@@ -40,6 +40,9 @@ class AllowAllGuard:
     def before(
         self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str, client: str,
     ) -> object | None:
+        return None
+
+    def metered(self, token: object | None, tokens: TokenCounts, *, at: datetime, complete: bool) -> None:
         return None
 
     def settle(self, token: object | None, record: UsageRecord | None) -> None:

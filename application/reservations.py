@@ -13,9 +13,9 @@ Rules:
   as many more such calls as fit in half the headroom left (at most LEASE_AHEAD), for twice the
   reservation TTL.
 - Invariant, for every blocking rule and across processes: at each admission, recorded spend +
-  every reservation and lease (each call counted at its expected cost until its record is
-  stored) <= limit. A call's hold is released only after its record is stored, so a call is
-  never counted nowhere.
+  every reservation and lease (each call counted at its expected cost until its usage is
+  measured, then at that cost until its record is stored) <= limit. A call's hold is released
+  only after its record is stored, so a call is never counted nowhere.
 - A hold not released within the reservation TTL (a crashed call) stops counting, as rows do.
 - A rule change (the storage's rules version) or a lease that will outlive less than one TTL
   sends the next call to a renewal. Without any blocking rule for the key, calls pass with no
@@ -81,6 +81,7 @@ class Hold:
     amount: Decimal
     lease: _Lease | None
     released: bool = False
+    metered: bool = False  # `amount` is the call's measured cost (see `reprice`), no longer its estimate
 
 
 class ReservationLedger:
@@ -176,6 +177,21 @@ class ReservationLedger:
         left = min(s.rule.limit - s.spent - s.reserved - s.incoming for s in statuses)
         calls = min(self._ahead, int(left / (2 * amount))) if amount > 0 else 0
         return quantize(need + amount * max(0, calls))
+
+    def reprice(self, hold: Hold, cost: Decimal) -> bool:
+        """The call's usage is measured (the proxy read it from the response) but its record is not
+        stored yet: hold `cost` instead of the estimate until `release`. A call that ends before the
+        previous ones are stored then counts what it cost, not its first-call estimate, so an agent
+        turning faster than the writer commits is not refused early. Grows as well as shrinks: the
+        invariant counts every call at its best-known cost. True unless the hold is already over."""
+        with self._lock:
+            if hold.released:
+                return False
+            hold.amount, hold.metered = cost, True
+            lease = hold.lease
+            if lease is not None and hold.id in lease.held:
+                lease.held[hold.id] = (cost, lease.held[hold.id][1])
+            return True
 
     def release(self, hold: Hold, recorded: Decimal | None) -> bool:
         """The call is over: drop its hold; `recorded` is the cost its stored record carries (None

@@ -265,6 +265,10 @@ class Forwarder:
         call = with_ids(call, route, None if resp is None else resp.text_headers(), metered)
         call = with_usage(call, metered.tokens if metered else None, body)
         after = None
+        if token is not None and not call.usage_missing:
+            # Hold what the call cost from now on, not its estimate: the record is stored later,
+            # and the agent's next turn may come first (issue 14).
+            self.deps.guard.metered(token, call.tokens, at=call.timestamp, complete=not (call.partial or call.error))
         if token is not None:
             def after(cost: Any, _token: Any = token) -> None:
                 self.deps.guard.settle(_token, getattr(cost, "record", None))

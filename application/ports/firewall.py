@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
     from costhq.domain.estimates import CostSample, RequestShape
     from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
-    from costhq.domain.usage import UsageRecord
+    from costhq.domain.usage import TokenCounts, UsageRecord
 
 
 class AuditLog(Protocol):
@@ -149,13 +149,16 @@ class RequestGuard(Protocol):
     `before` runs (in a worker thread) before anything reaches upstream; it may raise
     `BudgetExceeded` / `RunawayDetected` to refuse the call, else returns a token (e.g. a
     reservation) that `settle` receives with the call's stored record when the response ends
-    (None when nothing was stored). A token whose `observed` is False did not feed the runaway
-    detector: the caller feeds it after the fact. `fingerprint` is sha256 of model + the
-    canonical JSON body (identical-call detection); `client` names the calling tool (the
-    User-Agent's product), whose recent calls the estimate learns from.
+    (None when nothing was stored). `metered` gets the usage the proxy measured before the
+    client sees the end (the record is stored later, off the request path). A token whose
+    `observed` is False did not feed the runaway detector: the caller feeds it after the fact.
+    `fingerprint` is sha256 of model + the canonical JSON body (identical-call detection);
+    `client` names the calling tool (the User-Agent's product), whose recent calls the estimate
+    learns from.
     """
 
     def before(
         self, *, session_id: int, provider: str, model: str, shape: RequestShape, fingerprint: str, client: str,
     ) -> object | None: ...
+    def metered(self, token: object | None, tokens: TokenCounts, *, at: datetime, complete: bool) -> None: ...
     def settle(self, token: object | None, record: UsageRecord | None) -> None: ...

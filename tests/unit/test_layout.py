@@ -50,7 +50,7 @@ def test_each_use_case_module_imports_only_port_modules_not_a_catch_all() -> Non
 def test_persistence_is_three_back_ends_and_what_they_share() -> None:
     base = ROOT / "adapters" / "persistence"
     packages = sorted(p.name for p in base.iterdir() if (p / "__init__.py").exists())
-    assert packages == ["memory", "postgres", "sqlite"]
+    assert packages == ["memory", "postgres", "sql", "sqlite"]  # sql/: statements both SQL back ends run
     common = sorted(p.name for p in base.glob("*.py"))
     assert common == ["__init__.py", "audit_head.py", "converter.py", "custom_prices.py", "errors.py",
                       "price_book.py", "price_catalog.py", "price_corrections.py", "reset_audit.py", "rows.py"]

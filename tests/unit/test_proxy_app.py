@@ -33,13 +33,16 @@ def anyio_backend() -> str:
 
 class Guard:
     def __init__(self, refuse: bool = False) -> None:
-        self.refuse, self.calls, self.settled = refuse, [], []
+        self.refuse, self.calls, self.settled, self.metered_tokens = refuse, [], [], []
 
     def before(self, **kw: Any) -> object:
         self.calls.append(kw)
         if self.refuse:
             raise BudgetExceeded("Session budget $1.00 reached")
         return "token"
+
+    def metered(self, token: object, tokens: Any, *, at: Any, complete: bool) -> None:
+        self.metered_tokens.append((token, tokens.total_input + tokens.output, complete))
 
     def settle(self, token: object, record: Any) -> None:
         self.settled.append((token, None if record is None else record.cost))
@@ -181,6 +184,7 @@ async def test_guard_is_settled_with_the_recorded_cost(tmp_path: Path) -> None:
         r = await http.post("/anthropic/v1/messages", content=MSG)
         assert r.json()["usage"] == ANTHROPIC_USAGE and app.state.writer.wait_idle(5)
     assert guard.calls[0]["shape"].max_output_tokens == 5
+    assert guard.metered_tokens == [("token", 100 + 2000 + 1500 + 250, True)]  # before the record is stored
     assert guard.settled == [("token", Decimal("0.0114"))]
 
 

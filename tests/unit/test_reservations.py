@@ -176,6 +176,34 @@ def test_the_guard_counts_the_previous_response_and_learns_from_settled_calls() 
     assert other.amount == D("0.0675")  # a client never seen falls back to the model's recent calls
 
 
+def test_a_metered_call_holds_what_it_cost_until_stored_and_teaches_the_next_estimate_once() -> None:
+    """The proxy knows a call's usage before its record is stored: an agent whose next turn comes
+    first must meet that cost in the ledger, not the first-call estimate (Claude Code, $1 budget)."""
+    w = make_world()
+    sid = _session_with_budget(w, "1")
+    guard = _guard(w)
+    shape = RequestShape(text_bytes=40_000, max_output_tokens=64_000)
+    reserve = lambda: guard.reserve(session_id=sid, provider="anthropic", model="claude-sonnet-4",  # noqa: E731
+                                    shape=shape, client="claude-cli")
+    first = reserve()
+    assert first.hold.amount == D("0.09144")  # 10,000 in x $3 + 4,096 default out x $15 (per 1M)
+    bill = TokenCounts(input=10, cache_read=9_990, output=400)  # $0.00003 + $0.002997 + $0.006
+    tickets = [first, reserve(), reserve()]
+    for t in tickets:
+        guard.metered(t, bill, at=w.clock.now(), complete=True)  # none of them is stored yet
+    assert [t.hold.amount for t in tickets] == [D("0.009027")] * 3
+    est = guard.estimate(provider="anthropic", model="claude-sonnet-4", shape=shape, client="claude-cli")
+    assert (est.output_tokens, est.amount) == (400, D("0.009027"))  # learned from three metered calls
+    admitted = [reserve() for _ in range(int((D(1) - 3 * D("0.009027")) / D("0.009027")))]
+    assert len(admitted) == 107  # 110 x $0.009027 = $0.99297; with unmetered holds 10 calls would fill $1
+    with pytest.raises(BudgetExceeded):
+        reserve()
+    stored = w.log()(call=UsageInput(provider="anthropic", model="claude-sonnet-4", origin=Origin.PROXY,
+                                     tokens=bill), cwd=REPO, session_id=sid)
+    guard.settle(tickets[0], stored.record)  # released at the stored cost; not learned a second time
+    assert len(guard.ledger.samples("claude-sonnet-4", "claude-cli")) == 3
+
+
 def test_a_refusal_is_audited_and_an_unpriced_model_has_no_estimate() -> None:
     w = make_world()
     sid = _session_with_budget(w, "0.001")

@@ -1,4 +1,4 @@
-"""In-memory LocalRepository: the verified fake of ApswLocalRepository (tests/contract).
+"""In-memory LocalRepository: the verified fake of SqlLocalRepository (tests/contract).
 
 It lives on a unit of work's working copy (`_State.tables`), so it commits and rolls back with
 it. Fresh state holds the built-in presets, as a migrated database does; foreign keys behave as

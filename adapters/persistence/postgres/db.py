@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from costhq.adapters.persistence.errors import StorageError
 from costhq.adapters.persistence.postgres.url import password_of, redact
+from costhq.adapters.persistence.sql import to_pyformat
 from costhq.application.errors import Conflict, StorageBusy
 from costhq.domain.errors import SessionNotFound
 
@@ -111,6 +112,28 @@ class PgDb:
     def savepoint(self) -> Any:
         """`with db.savepoint():` nests a SAVEPOINT in the unit of work's transaction."""
         return _Savepoint(self)
+
+    def portable(self) -> PortablePgDb:
+        """This connection taking SQL written in SQLite's placeholder style (persistence/sql)."""
+        return PortablePgDb(self)
+
+
+class PortablePgDb:
+    """`PgDb` for the SQL both back ends share: placeholders rewritten by `to_pyformat` (cached)."""
+
+    dialect = "postgres"
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def rows(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        return self._db.rows(to_pyformat(sql), params)
+
+    def run(self, sql: str, params: Any = None) -> int:
+        return self._db.run(to_pyformat(sql), params)
+
+    def many(self, sql: str, params: Any, cls: type[T]) -> list[T]:
+        return self._db.many(to_pyformat(sql), params, cls)
 
 
 class _Savepoint:

@@ -3,6 +3,9 @@
 Assumptions: runs inside a PgUnitOfWork transaction; times are fixed-width UTC text, so
 GREATEST/ORDER BY on them are chronological; each new session is stamped with the unit of
 work's user and machine (issue 16: who and where); `stats` aggregates in SQL.
+With a machine set, "active" means active on that machine: each machine's `cs start`, its proxy's
+"most recently active session" and its background session see only its own sessions (two
+people may work in the same project path on two laptops, each in a session of their own).
 """
 
 from __future__ import annotations
@@ -48,21 +51,26 @@ class PgSessionRepository:
             raise SessionNotFound(f"Session {session_id} not found", session_id=session_id)
         return session
 
+    def _mine(self) -> str:
+        """This machine's sessions only (module docstring), when the unit of work names one."""
+        return "" if self._machine is None else " AND machine = %(machine)s"
+
     def active_in_scope(self, scope: str) -> list[Session]:
         return self._db.many(
-            f"SELECT {_COLS} FROM sessions WHERE working_directory = %s AND status = 'active'"
-            " ORDER BY last_activity DESC, id DESC", (scope,), Session)
+            f"SELECT {_COLS} FROM sessions WHERE working_directory = %(scope)s AND status = 'active'{self._mine()}"
+            " ORDER BY last_activity DESC, id DESC", {"scope": scope, "machine": self._machine}, Session)
 
     def all_active(self) -> list[Session]:
         return self._db.many(
-            f"SELECT {_COLS} FROM sessions WHERE status = 'active' ORDER BY last_activity DESC, id DESC",
-            None, Session)
+            f"SELECT {_COLS} FROM sessions WHERE status = 'active'{self._mine()} ORDER BY last_activity DESC, id DESC",
+            {"machine": self._machine}, Session)
 
     def find_by_name(self, name: str, *, status: str | None = None) -> Session | None:
         cond = "" if status is None else " AND status = %(status)s"
         return self._db.one(
-            f"SELECT {_COLS} FROM sessions WHERE name = %(name)s{cond} ORDER BY start_time DESC, id DESC LIMIT 1",
-            {"name": name, "status": status}, Session)
+            f"SELECT {_COLS} FROM sessions WHERE name = %(name)s{cond}{self._mine()}"
+            " ORDER BY start_time DESC, id DESC LIMIT 1", {"name": name, "status": status, "machine": self._machine},
+            Session)
 
     def _update(self, session_id: int, sql: str, params: dict[str, object]) -> Session:
         found = self._db.one(f"UPDATE sessions SET {sql} WHERE id = %(id)s RETURNING {_COLS}",

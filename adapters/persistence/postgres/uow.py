@@ -182,7 +182,7 @@ _LAZY_REPOSITORIES = {
     "imports": "costhq.adapters.persistence.postgres.integrations:PgImportRepository",
     "reports": "costhq.adapters.persistence.postgres.integrations:PgReportRepository",
     "today": "costhq.adapters.persistence.postgres.integrations:PgTodayRepository",
-    "local": "costhq.adapters.persistence.postgres.local:PgLocalRepository",
+    "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
 }
 _CONVERTER: list[Any] = []
 

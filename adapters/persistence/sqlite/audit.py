@@ -9,17 +9,15 @@ writes the head file (audit_head.py) after its commit, from `appended`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import apsw
 
-from costhq.adapters.persistence.rows import USAGE_COLUMNS
+from costhq.adapters.persistence.converter import RowConverter
+from costhq.adapters.persistence.sql.audit import SqlAuditReads, append_entry
 from costhq.adapters.persistence.sqlite.db import Db
-from costhq.domain.audit import GENESIS, AuditEntry, AuditEvent, seal
-from costhq.domain.usage import UsageRecord
+from costhq.domain.audit import AuditEntry, AuditEvent
 
 V2_SQL = """
 CREATE TABLE budgets (
@@ -86,25 +84,9 @@ CREATE TABLE runaway_config (
 );
 """
 
-_COLS = "seq AS seq, at AS at, actor AS actor, event AS event, payload AS payload, alg AS alg, " \
-        "prev_hash AS prev_hash, hash AS hash"
-
-
-def _row_to_entry(row: dict[str, Any]) -> AuditEntry:
-    return AuditEntry(seq=row["seq"], at=row["at"], actor=row["actor"], event=row["event"],
-                      payload=json.loads(row["payload"]), alg=row["alg"], prev_hash=row["prev_hash"],
-                      hash=row["hash"])
-
 
 def _insert(conn: apsw.Connection, event: AuditEvent, key: bytes | None) -> AuditEntry:
-    last = conn.execute("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev, prev_at = (last[0] + 1, last[1], last[2]) if last else (1, GENESIS, "")
-    entry = seal(event, seq=seq, prev_hash=prev, key=key, prev_at=prev_at)
-    payload = json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    conn.execute("INSERT INTO audit_log (seq, at, actor, event, payload, alg, prev_hash, hash)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (entry.seq, entry.at, entry.actor, entry.event, payload, entry.alg, entry.prev_hash, entry.hash))
-    return entry
+    return append_entry(Db(conn, RowConverter()), event, key)
 
 
 def append_migration_entry(conn: apsw.Connection, *, version: int, note: str, **facts: Any) -> AuditEntry:
@@ -118,35 +100,14 @@ def append_migration_entry(conn: apsw.Connection, *, version: int, note: str, **
     return _insert(conn, event, None)
 
 
-class ApswAuditLog:
+class ApswAuditLog(SqlAuditReads):
     """AuditLog on `audit_log`; `key` switches hashing to HMAC-SHA-256."""
 
     def __init__(self, db: Db, key: bytes | None = None) -> None:
+        super().__init__(db, key)
         self._db = db
-        self._key = key
         self.appended: AuditEntry | None = None  # the newest entry this log appended (for the head file)
 
     def append(self, event: AuditEvent) -> AuditEntry:
-        self.appended = _insert(self._db.conn, event, self._key)
+        self.appended = append_entry(self._sql, event, self._key)
         return self.appended
-
-    def usage_mark(self) -> int:
-        rows = self._db.rows("SELECT COALESCE(MAX(id), 0) AS mark FROM ai_usage")
-        return int(rows[0]["mark"])
-
-    def usage_after(self, after_id: int) -> Iterator[UsageRecord]:
-        return iter(self._db.many(f"SELECT {USAGE_COLUMNS} FROM ai_usage WHERE id > ? ORDER BY id", (after_id,),
-                                  UsageRecord))
-
-    def head(self) -> AuditEntry | None:
-        rows = self._db.rows(f"SELECT {_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1")
-        return _row_to_entry(rows[0]) if rows else None
-
-    def entries(self, *, after_seq: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
-        rows = self._db.rows(f"SELECT {_COLS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
-                             (after_seq, -1 if limit is None else limit))
-        return (_row_to_entry(r) for r in rows)
-
-    def last(self, n: int) -> list[AuditEntry]:
-        rows = self._db.rows(f"SELECT {_COLS} FROM audit_log ORDER BY seq DESC LIMIT ?", (n,))
-        return [_row_to_entry(r) for r in reversed(rows)]

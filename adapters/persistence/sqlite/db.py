@@ -28,9 +28,15 @@ TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"
 class Db:
     """Bound, error-translated statements on one connection; rows as dicts keyed by `AS` names."""
 
+    dialect = "sqlite"
+
     def __init__(self, conn: apsw.Connection, conv: cattrs.Converter | RowConverter) -> None:
         self.conn = conn
         self.conv = conv
+
+    def portable(self) -> Db:
+        """Itself: SQLite's placeholder style is the one shared SQL is written in (persistence/sql)."""
+        return self
 
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with translate_errors():

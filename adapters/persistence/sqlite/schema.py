@@ -140,7 +140,7 @@ def _v4_dashboard_rollup(conn: apsw.Connection) -> None:
 
 def _v5_local_models(conn: apsw.Connection) -> None:
     # issue 8: hardware presets (built-ins seeded as editable rows), local models, compute per call.
-    from costhq.adapters.persistence.sqlite.local import v5_local_models
+    from costhq.adapters.persistence.sqlite.local_schema import v5_local_models
 
     v5_local_models(conn)
 

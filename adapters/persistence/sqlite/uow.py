@@ -116,7 +116,7 @@ _LAZY_REPOSITORIES = {
     "imports": "costhq.adapters.persistence.sqlite.integrations:ApswImportRepository",
     "reports": "costhq.adapters.persistence.sqlite.integrations:ApswReportRepository",
     "today": "costhq.adapters.persistence.sqlite.integrations:ApswTodayRepository",
-    "local": "costhq.adapters.persistence.sqlite.local:ApswLocalRepository",
+    "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
 }
 _CONVERTER: list[RowConverter] = []
 
