@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from costhq.adapters.persistence.converter import time_text
+from costhq.domain.analytics import Totals
+from costhq.domain.money import from_units
 from costhq.domain.sessions import Dimension, Who
+from costhq.domain.team import GroupTotals, TeamFilter
 
 Placeholder = Callable[[str], str]
 
@@ -52,3 +55,23 @@ def window_terms(ph: Placeholder, column: str, start: datetime | None,
         terms.append(f"{column} < {ph('win_end')}")
         params["win_end"] = time_text(end)
     return terms, params
+
+
+def spend_query(ph: Placeholder, where: TeamFilter, now: datetime, by: Dimension | None,
+                totals: str) -> tuple[str, dict[str, Any]]:
+    """DashboardQueries.spend as one statement over `sessions`; `totals` is the back end's
+    select list of Totals' fields (`cost` in units)."""
+    terms, params = who_terms(ph, user=where.user, machine=where.machine, project=where.project, owner=where.owner)
+    window, bounds = window_terms(ph, "start_time", where.start, where.end)
+    cond = " WHERE " + " AND ".join(terms + window) if terms or window else ""
+    params.update(bounds, now=time_text(now))
+    if by is None:
+        return f"SELECT '' AS key, {totals} FROM sessions{cond}", params
+    return (f"SELECT {who_expressions(ph)[by]} AS key, {totals} FROM sessions{cond}"
+            " GROUP BY 1 ORDER BY cost DESC, sessions DESC, key"), params
+
+
+def group_totals(row: dict[str, Any]) -> GroupTotals:
+    """A `spend_query` row -> GroupTotals."""
+    key = row.pop("key")
+    return GroupTotals(key=key, totals=Totals(**{**row, "cost": from_units(row["cost"])}))

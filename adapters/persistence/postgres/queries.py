@@ -16,7 +16,7 @@ from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.sessions import _SECONDS
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.adapters.persistence.rows import SESSION_COLUMNS
-from costhq.adapters.persistence.team_sql import who_expressions, who_terms, window_terms
+from costhq.adapters.persistence.team_sql import group_totals, spend_query, window_terms
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
@@ -79,11 +79,6 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _group(row: dict[str, Any]) -> GroupTotals:
-    key = row.pop("key")
-    return GroupTotals(key=key, totals=Totals(**{**row, "cost": from_units(row["cost"])}))
-
-
 class PgDashboardQueries:
     """DashboardQueries on the PostgreSQL database at `url` (a read-only unit of work per call)."""
 
@@ -102,16 +97,7 @@ class PgDashboardQueries:
         return self.spend(TeamFilter(start=start, end=end), now=now)[0].totals
 
     def spend(self, where: TeamFilter, *, now: datetime, by: Dimension | None = None) -> list[GroupTotals]:
-        terms, params = who_terms(_ph, user=where.user, machine=where.machine, project=where.project,
-                                  owner=where.owner)
-        window, bounds = window_terms(_ph, "start_time", where.start, where.end)
-        cond = " WHERE " + " AND ".join(terms + window) if terms or window else ""
-        params.update(bounds, now=time_text(now))
-        if by is None:
-            return [_group(r) for r in self._rows(f"SELECT '' AS key, {_TOTALS} FROM sessions{cond}", params)]
-        rows = self._rows(f"SELECT {who_expressions(_ph)[by]} AS key, {_TOTALS} FROM sessions{cond}"
-                          " GROUP BY 1 ORDER BY cost DESC, sessions DESC, key", params)
-        return [_group(r) for r in rows]
+        return [group_totals(r) for r in self._rows(*spend_query(_ph, where, now, by, _TOTALS))]
 
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         if not windows:
