@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costhq.adapters.persistence.converter import time_text
-from costhq.domain.analytics import Totals
 from costhq.domain.money import from_units
 from costhq.domain.sessions import Dimension, Who
-from costhq.domain.team import GroupTotals, TeamFilter
+
+if TYPE_CHECKING:  # the dashboard's read models: `cs log-ai` (local models' filters) never loads them
+    from costhq.domain.team import GroupTotals, TeamFilter
 
 Placeholder = Callable[[str], str]
 
@@ -73,5 +74,8 @@ def spend_query(ph: Placeholder, where: TeamFilter, now: datetime, by: Dimension
 
 def group_totals(row: dict[str, Any]) -> GroupTotals:
     """A `spend_query` row -> GroupTotals."""
+    from costhq.domain.analytics import Totals
+    from costhq.domain.team import GroupTotals
+
     key = row.pop("key")
     return GroupTotals(key=key, totals=Totals(**{**row, "cost": from_units(row["cost"])}))
