@@ -152,12 +152,5 @@ def dashboard_queries(settings: Settings) -> Any:
     return _storage(settings, "postgres.queries.PgDashboardQueries", "sqlite.queries.ApswDashboardQueries")
 
 
-def owner(settings: Settings) -> Any:
-    """Who this machine's sessions stored before they carried user and machine belong to (domain/team.py)."""
-    from costhq.domain.sessions import Who
-
-    return Who(**settings.who)
-
-
 def data_reset(settings: Settings) -> Any:
     return _storage(settings, "postgres.reset.PgDataReset", "sqlite.reset.ApswDataReset", audit_key=audit_key(settings))

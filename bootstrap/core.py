@@ -114,7 +114,8 @@ class Core:
     latest_session = _uc("session_queries.LatestSession", "read_uow", "git")
     list_sessions = _uc("session_queries.ListSessions", "read_uow")
     get_stats = _uc("session_queries.GetStats", "read_uow", "clock")
-    owner = _Part(lambda c: _adapters().owner(c.settings()))  # issue 16: who this machine's unstamped sessions are
+    # issue 16: whose this machine's sessions stored before they carried user and machine are (domain/team.py)
+    owner = _Part(lambda c: importlib.import_module("costhq.domain.sessions").Who(**c.settings().who))
     get_team_spend = _uc("team_spend.GetTeamSpend", "dashboard_queries", "clock", owner="owner")
     get_team_view = _uc("team_spend.GetTeamView", "dashboard_queries", "clock", owner="owner")
 

@@ -54,9 +54,7 @@ class Settings:
             user = str(self.section("user").get("name") or getpass.getuser())
         except (KeyError, OSError):
             user = "unknown"
-        machine = self.section("user").get("machine")
-        if not machine:  # os.uname() is socket.gethostname() without importing socket (hot commands)
-            machine = os.uname().nodename if hasattr(os, "uname") else __import__("socket").gethostname()
+        machine = self.section("user").get("machine") or os.uname().nodename  # the host name, no socket import
         return {"user": user, "machine": str(machine)}
 
 
