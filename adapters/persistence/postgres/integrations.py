@@ -13,7 +13,7 @@ from typing import Any
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
 from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
-from costhq.adapters.persistence.team_sql import who_expressions, who_terms
+from costhq.adapters.persistence.sql.team import who_expressions, who_terms
 from costhq.domain.imports import ImportCursor
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
 from costhq.domain.sessions import Dimension, Session

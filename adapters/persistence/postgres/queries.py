@@ -16,7 +16,7 @@ from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.sessions import _SECONDS
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.adapters.persistence.rows import SESSION_COLUMNS
-from costhq.adapters.persistence.team_sql import group_totals, spend_query, window_terms
+from costhq.adapters.persistence.sql.team import group_totals, spend_query, window_terms
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,

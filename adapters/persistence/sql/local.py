@@ -13,7 +13,7 @@ from typing import Any
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
 from costhq.adapters.persistence.sql import SqlDb, contains
-from costhq.adapters.persistence.team_sql import who_terms
+from costhq.adapters.persistence.sql.team import who_terms
 from costhq.domain.local_models import ComputeGroup, ComputeSummary, HardwarePreset, LocalCompute, LocalModel
 from costhq.domain.money import from_units, to_units
 from costhq.domain.reports import ReportFilter

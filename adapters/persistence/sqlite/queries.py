@@ -12,11 +12,11 @@ from typing import Any
 
 from costhq.adapters.persistence.converter import make_converter, parse_time, time_text
 from costhq.adapters.persistence.rows import SESSION_COLUMNS
+from costhq.adapters.persistence.sql.team import group_totals, spend_query
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.adapters.persistence.sqlite.sessions import _SECONDS
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
-from costhq.adapters.persistence.team_sql import group_totals, spend_query
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
