@@ -36,6 +36,7 @@ from costhq.domain.local_models import (
     parse_rate,
 )
 from costhq.domain.reports import ReportFilter
+from costhq.domain.sessions import Who
 
 USER_SOURCE = "user"
 
@@ -159,7 +160,9 @@ class LocalComputeReport:
     """Compute hours and cost per hardware tier and per local model (aggregated in storage)."""
 
     uow: Callable[[], LocalUnitOfWork]
+    owner: Who | None = None  # issue 16: who a session stored without user and machine belongs to
 
     def __call__(self, *, where: ReportFilter | None = None) -> ComputeSummary:
+        where = where or ReportFilter()
         with self.uow() as uow:
-            return uow.local.summary(where or ReportFilter())
+            return uow.local.summary(attrs.evolve(where, owner=where.owner or self.owner))

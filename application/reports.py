@@ -17,7 +17,7 @@ from costhq.application.ports.git import GitMetadata
 from costhq.application.ports.integrations import IntegrationsUnitOfWork
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.reports import Block, ReportFilter, ReportKind, ReportRow, build_blocks
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session, Who
 
 
 @attrs.frozen(kw_only=True)
@@ -26,6 +26,7 @@ class Report:
 
     kind: ReportKind
     where: ReportFilter
+    by: Dimension | None
     rows: list[ReportRow]
     blocks: list[Block]
     cost: Decimal
@@ -36,18 +37,24 @@ class Report:
 
 @attrs.frozen
 class RunReport:
-    """Build a daily/weekly/monthly/models/projects/blocks report."""
+    """Build a daily/weekly/monthly/models/projects/users/machines/blocks report, its rows split
+    `by` user, machine or project when asked (not blocks). A session stored without user and
+    machine counts as `owner`'s (issue 16)."""
 
     uow: Callable[[], IntegrationsUnitOfWork]
     clock: Clock
+    owner: Who | None = None
 
-    def __call__(self, *, kind: ReportKind, where: ReportFilter) -> Report:
+    def __call__(self, *, kind: ReportKind, where: ReportFilter, by: Dimension | None = None) -> Report:
         if where.since and where.until and where.since >= where.until:
             raise InvalidArgument("--since must be before --until")
+        if by is not None and kind is ReportKind.BLOCKS:
+            raise InvalidArgument("--by does not apply to blocks (5-hour windows of all usage)")
+        where = attrs.evolve(where, owner=where.owner or self.owner)
         with self.uow() as uow:
-            rows = uow.reports.hours(where) if kind is ReportKind.BLOCKS else uow.reports.rows(kind, where)
+            rows = uow.reports.hours(where) if kind is ReportKind.BLOCKS else uow.reports.rows(kind, where, by)
         blocks = build_blocks(rows, self.clock.now()) if kind is ReportKind.BLOCKS else []
-        return Report(kind=kind, where=where, rows=[] if blocks else rows, blocks=blocks,
+        return Report(kind=kind, where=where, by=by, rows=[] if blocks else rows, blocks=blocks,
                       cost=sum((r.cost for r in rows), Decimal(0)), calls=sum(r.calls for r in rows),
                       total_tokens=sum(r.total_tokens for r in rows),
                       unpriced_calls=sum(r.unpriced_calls for r in rows))

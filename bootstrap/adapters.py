@@ -20,9 +20,9 @@ from costhq.domain.errors import InvalidArgument
 
 
 def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True) -> Any:
-    kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable}
-    if settings.database_url:  # issue 16: every front end builds its units of work here
-        kw.update(settings.who)
+    # issue 16: every front end builds its units of work here; new sessions carry who and where
+    kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable,
+                          **settings.who}
     return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "sqlite.uow.ApswUnitOfWork", **kw)
 
 
@@ -154,12 +154,8 @@ def file_state(path: str) -> tuple[int, int, int]:
 
 
 def dashboard_queries(settings: Settings) -> Any:
-    if settings.database_url:  # not ported yet: refuse rather than show the local file's figures
-        raise InvalidArgument("the dashboard and `cs card` do not read a PostgreSQL database yet (docs/team.md);"
-                          " unset COSTHQ_DATABASE_URL / [storage] url to see this machine's SQLite data")
-    from costhq.adapters.persistence.sqlite.queries import ApswDashboardQueries
-
-    return ApswDashboardQueries(str(settings.db_path))
+    """The dashboard's and `cs card`'s aggregates on the configured back end (issue 16: the team database too)."""
+    return _storage(settings, "postgres.queries.PgDashboardQueries", "sqlite.queries.ApswDashboardQueries")
 
 
 def data_reset(settings: Settings) -> Any:

@@ -101,6 +101,7 @@ def _dashboard_deps(core: Any, *, host: str, port: int, tz: Any = None) -> Any:
         card_stats=c.get_card_stats(), render_card=render_card, list_prices=c.list_prices(),
         set_price=c.set_custom_price(), reset_pricing=c.reset_pricing(),
         start_fresh=c.start_fresh(clear_alerts=alerts.clear), watch=c.watch_changes(), alerts=alerts, local=local,
+        team=c.get_team_view(),
         security=Security.for_bind(host, port),
     )
 

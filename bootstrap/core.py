@@ -114,6 +114,10 @@ class Core:
     latest_session = _uc("session_queries.LatestSession", "read_uow", "git")
     list_sessions = _uc("session_queries.ListSessions", "read_uow")
     get_stats = _uc("session_queries.GetStats", "read_uow", "clock")
+    # issue 16: whose this machine's sessions stored before they carried user and machine are (domain/team.py)
+    owner = _Part(lambda c: importlib.import_module("costhq.domain.sessions").Who(**c.settings().who))
+    get_team_spend = _uc("team_spend.GetTeamSpend", "dashboard_queries", "clock", owner="owner")
+    get_team_view = _uc("team_spend.GetTeamView", "dashboard_queries", "clock", owner="owner")
 
     # --- usage and prices ------------------------------------------------------------------------
     usage_firewall = _uc("firewall.UsageFirewall", "firewall_policy")
@@ -131,7 +135,7 @@ class Core:
         c.uow(), c.clock(), c.git(), c.price_book(), {"claude-code": c.claude_logs(), "codex": c.codex_logs()}))
     auto_log = _Part(lambda c: _use("imports.AutoLog")(c.uow(), c.clock(), c.git(), c.price_book(), c.claude_logs(),
                                                       _adapters().file_state))
-    run_report = _uc("reports.RunReport", "uow", "clock")
+    run_report = _uc("reports.RunReport", "uow", "clock", owner="owner")
     status_line = _uc("reports.GetStatusLine", "uow", "clock", "git")
     today = _uc("today.Today", "uow", "work_tree")
     today_add = _uc("today.AddTodayProject", "uow", "clock", "git")
@@ -194,7 +198,7 @@ class Core:
     list_local_models = _uc("local_models.ListLocalModels", "uow")
     remove_local_model = _uc("local_models.RemoveLocalModel", "uow")
     find_local_model = _uc("local_models.FindLocalModel", "uow")
-    local_compute_report = _uc("local_models.LocalComputeReport", "uow")
+    local_compute_report = _uc("local_models.LocalComputeReport", "uow", owner="owner")
 
 
 def _adapters() -> Any:

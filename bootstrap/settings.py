@@ -49,13 +49,13 @@ class Settings:
         """Who and where on team records: `[user] name` (else the OS user; "unknown" without one, as
         in containers) and `[user] machine` (else the host name)."""
         import getpass
-        import socket
 
         try:
             user = str(self.section("user").get("name") or getpass.getuser())
         except (KeyError, OSError):
             user = "unknown"
-        return {"user": user, "machine": str(self.section("user").get("machine") or socket.gethostname())}
+        machine = self.section("user").get("machine") or os.uname().nodename  # the host name, no socket import
+        return {"user": user, "machine": str(machine)}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:

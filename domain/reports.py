@@ -16,6 +16,7 @@ from decimal import Decimal
 import attrs
 
 from costhq.domain.money import ZERO, quantize
+from costhq.domain.sessions import Who
 
 BLOCK_LENGTH = timedelta(hours=5)
 _MIN_SPAN = timedelta(minutes=1)
@@ -30,6 +31,9 @@ class ReportKind(enum.Enum):
     MODELS = "models"
     PROJECTS = "projects"
     BLOCKS = "blocks"
+    USERS = "users"  # issue 16: team mode
+    MACHINES = "machines"
+
 
 
 @attrs.frozen(kw_only=True)
@@ -42,6 +46,8 @@ class ReportFilter:
         project: scope path (session working directory) to keep, or None.
         model: model substring (case-insensitive) to keep, or None.
         timezone: IANA zone of the day/week/month buckets.
+        user / machine: only sessions of this user / machine (issue 16).
+        owner: who a session stored without user and machine belongs to (domain.team).
     """
 
     since: datetime | None = None
@@ -49,6 +55,9 @@ class ReportFilter:
     project: str | None = None
     model: str | None = None
     timezone: str = "UTC"
+    user: str | None = None
+    machine: str | None = None
+    owner: Who | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +71,7 @@ class ReportRow:
         cost: priced cost (unpriced calls add nothing).
         unpriced_calls: calls without a price.
         first / last: times of the first and last call.
+        group: the user, machine or project of the row when the report is grouped `--by` one.
     """
 
     key: str
@@ -76,6 +86,7 @@ class ReportRow:
     unpriced_calls: int
     first: datetime
     last: datetime
+    group: str | None = None
 
 
 @attrs.frozen(kw_only=True)

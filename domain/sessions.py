@@ -27,6 +27,27 @@ class ChangeType(enum.Enum):
     RENAMED = "renamed"
 
 
+class Dimension(enum.Enum):
+    """Who, where or what sessions can be grouped and filtered by (issue 16)."""
+
+    USER = "user"
+    MACHINE = "machine"
+    PROJECT = "project"
+
+
+@attrs.frozen
+class Who:
+    """Who recorded something and where (issue 16).
+
+    Attributes:
+        user: `[user] name` in config.toml, else the OS user.
+        machine: `[user] machine`, else the host name.
+    """
+
+    user: str
+    machine: str
+
+
 @attrs.frozen(kw_only=True)
 class Session:
     """A tracked session with its denormalised totals.
@@ -49,6 +70,7 @@ class Session:
         ai_tokens: all AI tokens.
         ai_calls: number of AI calls.
         last_activity: time of the last recorded event.
+        user / machine: who created it and where (issue 16); None when stored before they were.
     """
 
     id: int
@@ -68,6 +90,13 @@ class Session:
     ai_calls: int = 0
     unpriced_calls: int = 0
     last_activity: datetime | None = None
+    user: str | None = None
+    machine: str | None = None
+
+    def who(self, owner: Who | None) -> Who:
+        """Its user and machine; a session stored before they were recorded belongs to `owner`
+        (empty names without one)."""
+        return Who(self.user or (owner.user if owner else ""), self.machine or (owner.machine if owner else ""))
 
     @property
     def is_active(self) -> bool:

@@ -37,11 +37,13 @@ def report_json(rep: Any) -> dict[str, Any]:
     """`cs report <kind> --json`."""
     w = rep.where
     out: dict[str, Any] = {"report": rep.kind.value, "timezone": w.timezone, "since": iso(w.since),
-                           "until": iso(w.until), "project": w.project, "model": w.model}
+                           "until": iso(w.until), "project": w.project, "model": w.model,
+                           "user": w.user, "machine": w.machine, "by": rep.by and rep.by.value}  # issue 16
     if rep.kind.value == "blocks":
         out["blocks"] = [block_json(b) for b in rep.blocks]
     else:
-        out["rows"] = [row_json(r) for r in rep.rows]
+        by = rep.by and rep.by.value  # each row names its user, machine or project under that key
+        out["rows"] = [{**row_json(r), by: r.group} if by else row_json(r) for r in rep.rows]
     out["totals"] = {"calls": rep.calls, "totalTokens": rep.total_tokens, "cost": as_json_number(rep.cost),
                      "unpricedCalls": rep.unpriced_calls}
     return out

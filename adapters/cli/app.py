@@ -38,8 +38,8 @@ class Commands(NamedTuple):
 
 _CLI = "costhq.adapters.cli."
 CORE: tuple[Commands, ...] = (
-    Commands(("start", "end", "status", "show", "list", "stats", "note", "recover"),
-             _CLI + "commands_sessions:register"),
+    Commands(("start", "end", "status", "show", "list", "note", "recover"), _CLI + "commands_sessions:register"),
+    Commands(("stats",), _CLI + "commands_stats:register"),  # issue 16: --user/--machine/--project/--by
     Commands(("log-ai",), _CLI + "commands_usage:register"),
     Commands(("export",), _CLI + "commands_export:register"),
     Commands(("pricing",), _CLI + "commands_pricing:register"),

@@ -15,8 +15,10 @@ from costhq.adapters.cli.params import Json
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.money import format_usd
 from costhq.domain.reports import ReportFilter, ReportKind
+from costhq.domain.sessions import Dimension
 
-Kind = Literal["daily", "weekly", "monthly", "models", "projects", "blocks"]
+Kind = Literal["daily", "weekly", "monthly", "models", "projects", "users", "machines", "blocks"]
+By = Literal["user", "machine", "project"]
 
 
 def local_zone_name() -> str:
@@ -50,7 +52,7 @@ def parse_when(text: str | None, tz: str, flag: str) -> datetime | None:
 
 
 def build_filter(since: str | None, until: str | None, tz: str | None, project: str | None,
-                 model: str | None) -> ReportFilter:
+                 model: str | None, user: str | None = None, machine: str | None = None) -> ReportFilter:
     zone = tz or local_zone_name()
     try:
         ZoneInfo(zone)
@@ -58,7 +60,7 @@ def build_filter(since: str | None, until: str | None, tz: str | None, project: 
         raise InvalidArgument(f"unknown timezone {zone!r}") from exc
     scope = os.path.realpath(project) if project else None
     return ReportFilter(since=parse_when(since, zone, "--since"), until=parse_when(until, zone, "--until"),
-                        project=scope, model=model, timezone=zone)
+                        project=scope, model=model, timezone=zone, user=user, machine=machine)
 
 
 def register(app: App, c: Any) -> None:
@@ -73,6 +75,9 @@ def register(app: App, c: Any) -> None:
         timezone: Annotated[str | None, Parameter(name=["--timezone", "--tz"])] = None,
         project: str | None = None,
         model: str | None = None,
+        user: str | None = None,
+        machine: str | None = None,
+        by: By | None = None,
         json_: Json = False,
     ) -> int:
         """Spend report across all sessions and imported usage.
@@ -80,7 +85,7 @@ def register(app: App, c: Any) -> None:
         Parameters
         ----------
         kind
-            daily, weekly (Monday start), monthly, models, projects, or blocks (5-hour windows).
+            daily, weekly (Monday start), monthly, models, projects, users, machines, or blocks (5-hour windows).
         since
             Start date (YYYY-MM-DD, local midnight) or ISO time; inclusive.
         until
@@ -91,9 +96,15 @@ def register(app: App, c: Any) -> None:
             Only this project (its scope path: git root).
         model
             Only models containing this text.
+        user
+            Only sessions of this user (config `[user] name`, default the OS user).
+        machine
+            Only sessions recorded on this machine (`[user] machine`, default the host name).
+        by
+            Split each row by user, machine or project (not with blocks).
         """
-        where = build_filter(since, until, timezone, project, model)
-        rep = c.run_report()(kind=ReportKind(kind), where=where)
+        where = build_filter(since, until, timezone, project, model, user, machine)
+        rep = c.run_report()(kind=ReportKind(kind), where=where, by=Dimension(by) if by else None)
         from costhq.adapters.cli.commands_local import compute_json, print_compute  # issue 8
 
         local = c.local_compute_report()(where=where)
@@ -107,10 +118,12 @@ def register(app: App, c: Any) -> None:
                           format_usd(b.projected_cost), "ACTIVE" if b.active else "") for b in rep.blocks],
                         title="5-hour blocks")
         else:
-            print_table([kind.capitalize() if kind != "daily" else "Date", "Calls", "Input", "Cache read",
+            split = [by.capitalize()] if by else []
+            print_table([kind.capitalize() if kind != "daily" else "Date", *split, "Calls", "Input", "Cache read",
                          "Cache write", "Output", "Cost"],
-                        [(r.key, r.calls, f"{r.input:,}", f"{r.cache_read:,}", f"{r.cache_write:,}",
-                          f"{r.output:,}", format_usd(r.cost)) for r in rep.rows], title=f"{kind} report")
+                        [(r.key, *([r.group] if by else []), r.calls, f"{r.input:,}", f"{r.cache_read:,}",
+                          f"{r.cache_write:,}", f"{r.output:,}", format_usd(r.cost)) for r in rep.rows],
+                        title=f"{kind} report" + (f" by {by}" if by else ""))
         unpriced = f" ({rep.unpriced_calls} unpriced)" if rep.unpriced_calls else ""
         print_compute(local)
         say(f"Total: {rep.calls} calls • {rep.total_tokens:,} tokens • {format_usd(rep.cost)}{unpriced}")

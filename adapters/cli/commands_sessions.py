@@ -1,4 +1,4 @@
-"""Session commands: start, end, status, show, list, stats, note, recover."""
+"""Session commands: start, end, status, show, list, note, recover (`stats` is in commands_stats.py)."""
 
 from __future__ import annotations
 
@@ -171,24 +171,6 @@ def register(app: App, c: Any) -> None:
         print_table(["ID", "Name", "Status", "Started", "Duration", "Files", "Commits", "AI Cost"],
                     [(s.id, s.name, s.status.value, _local(s.start_time), format_duration(s.duration(now)),
                       s.files_changed, s.commits, format_usd(s.ai_cost)) for s in sessions])
-        return 0
-
-    @app.command
-    def stats(*, json_: Json = False) -> int:
-        """Overall statistics across all sessions."""
-        st = c.get_stats()()
-        from costhq.adapters.cli.commands_local import compute_json, print_compute  # issue 8
-
-        local = c.local_compute_report()()
-        extra: dict[str, Any] = {"localCompute": compute_json(local)}
-        if json_:
-            emit_json({**views.stats_json(st), **extra})
-            return 0
-        print_kv(None, [("Total Sessions", st.total_sessions), ("Total Time", format_duration(st.total_seconds)),
-                        ("Files Changed", st.files_changed), ("Commits", st.commits),
-                        ("AI Calls", st.ai_calls), ("AI Tokens", f"{st.ai_tokens:,}"),
-                        ("Total AI Cost", format_usd(st.ai_cost)), ("Unpriced calls", st.unpriced_calls)])
-        print_compute(local)
         return 0
 
     @app.command

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from costhq.adapters.http import events, openapi, pages, routes_admin, routes_data, routes_local
+from costhq.adapters.http import events, openapi, pages, routes_admin, routes_data, routes_local, routes_team
 from costhq.adapters.http.converter import make_converter
 from costhq.adapters.http.deps import DashboardDeps
 from costhq.adapters.http.errors import HANDLERS
@@ -41,6 +41,7 @@ def make_app(deps: DashboardDeps, *, poll_interval: float = 1.0) -> Any:
         *routes_data.ROUTES,
         *routes_admin.ROUTES,
         *routes_local.ROUTES,  # issue 8: hardware presets, local models
+        *routes_team.ROUTES,  # issue 16: spend by user, machine and project
         *events.ROUTES,
         Route("/openapi.json", _openapi, methods=["GET"], name="openapi"),
     ]

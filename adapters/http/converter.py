@@ -56,6 +56,19 @@ class SessionsParams:
     tz: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class TeamParams:
+    """GET /api/v1/team query string (issue 16): filters, and a window of local dates [since, until]."""
+
+    user: str | None = None
+    machine: str | None = None
+    project: str | None = None
+    since: str | None = None
+    until: str | None = None
+    token: str | None = None
+    tz: str | None = None
+
+
 def _decimal(value: object, _t: type) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidArgument(f"not a number: {value!r}")

@@ -79,4 +79,5 @@ class DashboardDeps:
     watch: Any
     alerts: AlertsBackend
     local: Any  # issue 8: routes_local.LocalDeps (hardware presets, local models, compute)
+    team: Any  # issue 16: application.team_spend.GetTeamView
     security: Security

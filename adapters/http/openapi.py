@@ -16,6 +16,7 @@ SUMMARIES = {
     "overview": "KPIs, daily series (tz), spend projection, most expensive sessions, cost velocity",
     "models": "Per-model and per-provider cost, tokens and calls",
     "insights": "File hotspots, 7x24 activity heatmap, projects",
+    "team": "Spend by user, machine and project (?user=&machine=&project=&since=&until= local dates)",
     "export": "All sessions as JSON or CSV (?format=json|csv)",
     "events": "Server-sent events: live session updates",
     "pricing": "Built-in prices and custom overrides",

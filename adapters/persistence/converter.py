@@ -73,6 +73,8 @@ def _structure_session(row: dict[str, Any], _cls: type) -> Session:
         ai_calls=int(row["ai_calls"]),
         unpriced_calls=int(row["unpriced_calls"]),
         last_activity=_opt_time(row["last_activity"]),
+        user=_opt_str(row.get("user_name")),
+        machine=_opt_str(row.get("machine")),
     )
 
 

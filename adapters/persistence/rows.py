@@ -46,6 +46,8 @@ SESSION_COLUMNS = columns(
     "ai_calls",
     "unpriced_calls",
     "last_activity",
+    "user_name",  # issue 16: who and where (SQLite schema v10; PostgreSQL v1)
+    "machine",
 )
 
 USAGE_FIELDS = (
@@ -174,6 +176,7 @@ def report_row_from_row(r: dict[str, Any]) -> ReportRow:
         unpriced_calls=r["unpriced_calls"],
         first=parse_time(r["first"]),
         last=parse_time(r["last"]),
+        group=r.get("grp"),
     )
 
 

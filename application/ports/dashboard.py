@@ -20,7 +20,8 @@ if TYPE_CHECKING:
         Window,
     )
     from costhq.domain.audit import AuditEvent
-    from costhq.domain.sessions import Session
+    from costhq.domain.sessions import Dimension, Session
+    from costhq.domain.team import GroupTotals, TeamFilter
 
 
 class DashboardQueries(Protocol):
@@ -32,6 +33,11 @@ class DashboardQueries(Protocol):
 
     def totals(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None) -> Totals:
         """Totals of the sessions started in [start, end) (all sessions when both are None)."""
+        ...
+    def spend(self, where: TeamFilter, *, now: datetime, by: Dimension | None = None) -> list[GroupTotals]:
+        """Totals of the sessions `where` selects (issue 16): one group keyed "" when `by` is None
+        (even when nothing matches), else one per user / machine / project, most expensive first
+        (ties: more sessions, then key). A session without user/machine counts as `where.owner`'s."""
         ...
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         """One point per window: AI cost/tokens/calls by call time, sessions by start time."""

@@ -11,7 +11,7 @@ from costhq.application.ports.storage import UnitOfWork
 if TYPE_CHECKING:
     from costhq.domain.imports import ImportCursor, ImportedCall, ScanStats
     from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
-    from costhq.domain.sessions import Session
+    from costhq.domain.sessions import Dimension, Session
     from costhq.domain.today import TodayProject
 
 
@@ -53,8 +53,10 @@ class ImportRepository(Protocol):
 class ReportRepository(Protocol):
     """Read side of reports: aggregates computed by storage (SQL), never row by row in Python."""
 
-    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
-        """Groups for daily/weekly/monthly (keys in `where.timezone`), models or projects, sorted by key."""
+    def rows(self, kind: ReportKind, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
+        """Groups for daily/weekly/monthly (keys in `where.timezone`), models, projects, users or machines,
+        sorted by key; with `by`, each split by user, machine or project (`group`), sorted by key then group.
+        A session without user and machine counts as `where.owner`'s (issue 16)."""
         ...
     def hours(self, where: ReportFilter) -> list[ReportRow]:
         """One row per UTC hour with calls (key `YYYY-MM-DDTHH`), for 5-hour blocks."""

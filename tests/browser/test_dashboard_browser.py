@@ -199,3 +199,48 @@ def test_start_fresh_lists_what_goes_and_deletes_it(site: Any, page: Any) -> Non
     shot(page, "start-fresh-modal")
     page.click("#fresh-confirm")
     expect(page.locator("#kpi-sessions b")).to_have_text("0")
+
+
+@pytest.fixture
+def team_site(tmp_path: Path) -> Iterator[str]:
+    from tests.e2e.helpers_dashboard import seed_team
+
+    store = InMemoryStore()
+    seed(lambda: InMemoryUnitOfWork(store))
+    seed_team(lambda **who: InMemoryUnitOfWork(store, **who))
+    app = make_app(memory_deps(store, FixedClock(NOW), tmp_path, port=(port := free_port())), poll_interval=0.2)
+    with ServerThread(app, port) as url:
+        yield url
+
+
+def _rows(page: Any, table: str) -> list[list[str]]:
+    return page.eval_on_selector_all(f"#{table} tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText))")
+
+
+def test_team_view_shows_spend_by_user_machine_and_project_and_filters_it(team_site: str, page: Any) -> None:
+    page.goto(team_site + "/")
+    page.click("nav a[data-page='team']")
+    page.wait_for_selector("main[data-ready='team']")
+    assert page.get_attribute("nav a[data-page='team']", "class") == "on"
+    assert page.inner_text("#team-kpi-sessions b") == "5" and page.inner_text("#team-kpi-cost b") == "$3.68"
+    assert [(r[0], r[1], r[6]) for r in _rows(page, "team-users")] == [("bob", "1", "$2.00"), ("me", "3", "$1.18"),
+                                                                       ("ann", "1", "$0.50")]
+    assert [r[0] for r in _rows(page, "team-machines")] == ["ci-1", "box", "laptop"]
+    assert [(r[0], r[4]) for r in _rows(page, "team-projects")] == [("/repo/c", "1"), ("/repo/a", "5"),
+                                                                    ("/repo/b", "1")]
+    assert chart_data(page, "chart-team-users") == [[2, 1.1815, 0.5]]
+    shot(page, "team")
+    page.select_option("#team-project", "/repo/a")
+    page.wait_for_selector("""main[data-team='{"project":"/repo/a"}']""")
+    assert page.inner_text("#team-kpi-cost b") == "$1.56"
+    assert [(r[0], r[6]) for r in _rows(page, "team-users")] == [("me", "$1.06"), ("ann", "$0.50")]
+    page.select_option("#team-user", "ann")
+    page.wait_for_selector("""main[data-team='{"user":"ann","project":"/repo/a"}']""")
+    assert page.inner_text("#team-kpi-sessions b") == "1"
+    assert chart_data(page, "chart-team-machines") == [[0.5]]
+    assert page.locator("#team-user option").all_inner_texts() == ["All users", "ann", "bob", "me"]
+    page.click("#team-clear")
+    page.wait_for_selector("main[data-team='{}']")
+    page.fill("input[name='since']", "2026-11-22")
+    page.wait_for_selector("""main[data-team='{"since":"2026-11-22"}']""")
+    assert [(r[0], r[6]) for r in _rows(page, "team-users")] == [("bob", "$2.00"), ("me", "$1.12")]

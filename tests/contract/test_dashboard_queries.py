@@ -1,4 +1,5 @@
-"""DashboardQueries / DataReset contract: the in-memory fake and the APSW adapter agree, exactly."""
+"""DashboardQueries / DataReset contract: the in-memory fake, the APSW adapter (with and without its
+hourly rollup) and the PostgreSQL adapter agree, exactly."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.dashboard import local_day_windows
 from costhq.domain.analytics import SessionQuery, SessionSort, Window
 from costhq.domain.audit import AuditEvent
-from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed
+from costhq.domain.sessions import Dimension, Who
+from costhq.domain.team import TeamFilter
+from tests.e2e.helpers_dashboard import NOW, UTC_TZ, at, seed, seed_team
 
 DROP_ROLLUP = (
     "DROP TRIGGER usage_hourly_insert; DROP TRIGGER usage_hourly_delete; DROP TRIGGER usage_hourly_update;"
@@ -27,15 +30,23 @@ DROP_ROLLUP = (
 )
 
 
-@pytest.fixture(params=["in_memory", "apsw", "apsw_rollup"])
+@pytest.fixture(params=["in_memory", "apsw", "apsw_rollup", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, Any, Callable[[], Any]]:
     if request.param == "in_memory":
         store = InMemoryStore()
-        uow: Callable[[], Any] = lambda: InMemoryUnitOfWork(store)  # noqa: E731
+        uow: Callable[..., Any] = lambda **who: InMemoryUnitOfWork(store, **who)  # noqa: E731
         q, reset = InMemoryDashboardQueries(store), InMemoryDataReset(store)
+    elif request.param == "postgres":
+        from costhq.adapters.persistence.postgres.queries import PgDashboardQueries
+        from costhq.adapters.persistence.postgres.reset import PgDataReset
+        from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
+
+        url = request.getfixturevalue("pg_url")
+        uow = lambda **who: PgUnitOfWork(url, **who)  # noqa: E731
+        q, reset = PgDashboardQueries(url), PgDataReset(url)
     else:
         db = str(tmp_path / "costhq.db")
-        uow = lambda: ApswUnitOfWork(db)  # noqa: E731
+        uow = lambda **who: ApswUnitOfWork(db, **who)  # noqa: E731
         if request.param == "apsw":  # without schema step 4's rollup, aggregates scan raw rows
             with ApswUnitOfWork(db):  # migrates the file
                 pass
@@ -208,3 +219,37 @@ def test_export_rows_are_flat_sessions_with_exact_money_and_live_durations(world
     ]
     assert [r[0] for r in q.export_rows(now=NOW, limit=2)] == [3, 2]
     assert q.export_rows(now=NOW + timedelta(hours=1))[0][5] == 7200  # an active session's duration is live
+
+
+def test_spend_groups_and_filters_by_user_machine_and_project(world: Any) -> None:
+    q, _, uow = world
+    seed_team(uow)
+    me = Who("me", "box")  # the seed's sessions carry no who: they count as the reader's
+    rows = [(g.key, g.totals.sessions, g.totals.active, g.totals.cost, g.totals.calls, g.totals.seconds)
+            for g in q.spend(TeamFilter(owner=me), now=NOW, by=Dimension.USER)]
+    assert rows == [("bob", 1, 0, Decimal("2"), 1, 1800), ("me", 3, 1, Decimal("1.1815"), 5, 12600),
+                    ("ann", 1, 0, Decimal("0.5"), 1, 1800)]
+    assert [(g.key, g.totals.cost) for g in q.spend(TeamFilter(owner=me), now=NOW, by=Dimension.MACHINE)] == [
+        ("ci-1", Decimal("2")), ("box", Decimal("1.1815")), ("laptop", Decimal("0.5"))]
+    by_project = q.spend(TeamFilter(machine="box", owner=me), now=NOW, by=Dimension.PROJECT)
+    assert [(g.key, g.totals.sessions, g.totals.cost) for g in by_project] == [
+        ("/repo/a", 2, Decimal("1.0615")), ("/repo/b", 1, Decimal("0.12"))]
+    assert [(g.key, g.totals.cost) for g in q.spend(TeamFilter(project="/repo/a", owner=me), now=NOW,
+                                                      by=Dimension.USER)] == [("me", Decimal("1.0615")),
+                                                                              ("ann", Decimal("0.5"))]
+    (only,) = q.spend(TeamFilter(user="ann", machine="laptop", owner=me), now=NOW)
+    assert (only.key, only.totals.sessions, only.totals.cost, only.totals.tokens) == ("", 1, Decimal("0.5"), 110)
+    assert q.spend(TeamFilter(user="me"), now=NOW) != q.spend(TeamFilter(user="me", owner=me), now=NOW)
+    assert [g.key for g in q.spend(TeamFilter(), now=NOW, by=Dimension.USER)] == ["bob", "", "ann"]
+
+
+def test_spend_windows_count_sessions_by_start_and_an_empty_filter_has_zero_totals(world: Any) -> None:
+    q, _, uow = world
+    seed_team(uow)
+    window = TeamFilter(start=at("2026-11-21T00:00:00"), end=at("2026-11-23T00:00:00"))
+    assert [(g.key, g.totals.sessions, g.totals.cost) for g in q.spend(window, now=NOW, by=Dimension.USER)] == [
+        ("bob", 1, Decimal("2")), ("ann", 1, Decimal("0.5")), ("", 1, Decimal("0.12"))]
+    (none,) = q.spend(TeamFilter(user="nobody"), now=NOW)
+    assert (none.totals.sessions, none.totals.cost, none.totals.seconds) == (0, Decimal(0), 0)
+    assert q.spend(TeamFilter(user="nobody"), now=NOW, by=Dimension.PROJECT) == []
+    assert q.totals(now=NOW).sessions == 5

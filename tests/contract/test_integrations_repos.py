@@ -16,7 +16,7 @@ from costhq.domain.errors import InvalidArgument
 from costhq.domain.imports import ImportCursor
 from costhq.domain.pricing import PriceSource
 from costhq.domain.reports import ReportFilter, ReportKind
-from costhq.domain.sessions import NewSession
+from costhq.domain.sessions import Dimension, NewSession, Who
 from costhq.domain.today import TodayProject
 from costhq.domain.usage import Origin, TokenCounts, UsageRecord
 
@@ -31,13 +31,13 @@ def t(h: int, m: int = 0, day: int = 20) -> datetime:
 def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     if request.param == "in_memory":
         store = InMemoryStore()
-        return lambda: InMemoryUnitOfWork(store)
+        return lambda **who: InMemoryUnitOfWork(store, **who)
     if request.param == "postgres":
         from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 
         url = request.getfixturevalue("pg_url")
-        return lambda: PgUnitOfWork(url)
-    return lambda: ApswUnitOfWork(str(tmp_path / "costhq.db"))
+        return lambda **who: PgUnitOfWork(url, **who)
+    return lambda **who: ApswUnitOfWork(str(tmp_path / "costhq.db"), **who)
 
 
 def _usage(sid: int, ts: datetime, model: str, cost: Decimal | None, inp: int, out: int) -> UsageRecord:
@@ -164,3 +164,30 @@ def _keys(u: Any, keys: list[str]) -> dict[str, int]:
 
     probes = [Sighting(origin=Origin.IMPORT, provider="anthropic", call_key=k) for k in keys]
     return dict(u.usage.identities(probes).keys)
+
+
+def test_reports_filter_and_group_by_user_machine_and_project(uow: Callable[..., Any]) -> None:
+    _world(uow)  # sessions /a and /b without who: they count as the owner's
+    with uow(user="ann", machine="laptop") as u:
+        s = u.sessions.add(NewSession(name="c", start_time=t(4), working_directory="/a"))
+        u.usage.add(_usage(s.id, t(4, 10), "sonnet", D("0.05"), 1, 1))
+        u.usage.add(_usage(s.id, t(5, 10, day=21), "opus", D("2"), 3, 1))
+    me = Who("me", "box")
+
+    def rows(kind: ReportKind, by: Dimension | None = None, **where: Any) -> list[tuple[Any, ...]]:
+        with uow() as u:
+            found = u.reports.rows(kind, ReportFilter(owner=me, **where), by)
+        return [(r.key, r.group, r.calls, r.cost) for r in found]
+
+    assert rows(ReportKind.USERS) == [("ann", None, 2, D("2.05")), ("me", None, 4, D("1.85"))]
+    assert rows(ReportKind.MACHINES, machine="laptop") == [("laptop", None, 2, D("2.05"))]
+    assert rows(ReportKind.DAILY, Dimension.USER) == [("2026-11-20", "ann", 1, D("0.05")),
+                                                      ("2026-11-20", "me", 4, D("1.85")),
+                                                      ("2026-11-21", "ann", 1, D("2"))]
+    assert rows(ReportKind.MODELS, Dimension.PROJECT, user="me") == [("opus", "/b", 2, D("1.5")),
+                                                                     ("sonnet", "/a", 2, D("0.35"))]
+    assert rows(ReportKind.PROJECTS, Dimension.MACHINE) == [("/a", "box", 2, D("0.35")), ("/a", "laptop", 2, D("2.05")),
+                                                            ("/b", "box", 2, D("1.5"))]
+    assert rows(ReportKind.USERS, user="nobody") == []
+    with uow() as u:  # without an owner, the unstamped sessions have empty names
+        assert [r.key for r in u.reports.rows(ReportKind.USERS, ReportFilter())] == ["", "ann"]

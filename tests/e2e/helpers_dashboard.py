@@ -92,6 +92,19 @@ def seed(make_uow: Callable[[], Any]) -> None:
         uow.usage.add(_call(s3.id, "mystery", "x-1", 10, 5, None, "2026-11-23T14:40:00"))
 
 
+def seed_team(make_uow: Callable[..., Any]) -> None:
+    """Two more sessions with who and where (issue 16): ann on her laptop in /repo/a ($0.50, ended
+    after 30 min, 2026-11-21), bob's CI run in /repo/c ($2, 2026-11-22). `seed`'s carry no who."""
+    from datetime import timedelta
+
+    for user, machine, project, cost, start in (("ann", "laptop", "/repo/a", "0.5", "2026-11-21T08:00:00"),
+                                                ("bob", "ci-1", "/repo/c", "2", "2026-11-22T12:00:00")):
+        with make_uow(user=user, machine=machine) as u:
+            s = u.sessions.add(NewSession(name=f"{user} task", start_time=at(start), working_directory=project))
+            u.usage.add(_call(s.id, "openai", "gpt-4o", 100, 10, cost, start))
+            u.sessions.end(s.id, end_time=at(start) + timedelta(minutes=30), notes=None)
+
+
 def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.0.1", port: int = 3737) -> Any:
     """DashboardDeps over in-memory fakes (the edge-test composition root)."""
     from costhq.adapters._shared.stats_card import render_card
@@ -103,8 +116,9 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
     from costhq.adapters.persistence.memory.store import InMemoryUnitOfWork
     from costhq.adapters.persistence.price_book import CatalogPriceBook
     from costhq.adapters.watchers.fake_git import FakeGitMetadata
-    from costhq.application import budgets, dashboard, local_models, pricing, sessions
+    from costhq.application import budgets, dashboard, local_models, pricing, sessions, team_spend
     from costhq.domain.pricing import ModelPrice, Rate
+    from costhq.domain.sessions import Who
 
     q = InMemoryDashboardQueries(store)
     uow = lambda: InMemoryUnitOfWork(store)  # noqa: E731
@@ -146,6 +160,7 @@ def memory_deps(store: Any, clock: FixedClock, tmp: Path, *, host: str = "127.0.
         local=LocalDeps(list_presets=local_models.ListPresets(uow), set_preset=local_models.SetPreset(uow),
                         remove_preset=local_models.RemovePreset(uow), list_models=local_models.ListLocalModels(uow),
                         compute=local_models.LocalComputeReport(uow)),
+        team=team_spend.GetTeamView(q, clock, owner=Who("me", "box")),
         security=Security.for_bind(host, port),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -258,3 +259,45 @@ def test_csv_export_over_several_chunks_matches_the_json_rows(tmp_path: Path) ->
     assert len(got) == len(sessions) == 4500
     for row, doc in zip(got, sessions, strict=True):
         assert row == {k: "" if doc[k] is None else str(doc[k]) for k in row}
+
+
+def test_team_view_spends_by_user_machine_and_project_with_filters(tmp_path: Path) -> None:
+    from tests.e2e.helpers_dashboard import seed_team
+
+    store = InMemoryStore()
+    seed(lambda: InMemoryUnitOfWork(store))  # no who: they count as the dashboard owner's (me@box)
+    seed_team(lambda **who: InMemoryUnitOfWork(store, **who))
+    client = TestClient(make_app(memory_deps(store, FixedClock(NOW), tmp_path)), base_url=BASE)
+    doc = client.get("/api/v1/team").json()
+    t = doc["totals"]
+    assert (t["totalSessions"], t["activeSessions"], t["aiCalls"], t["totalAiCost"]) == (5, 1, 7, 3.6815)
+
+    def groups(key: str, d: dict[str, Any] = doc) -> list[tuple[Any, ...]]:
+        return [(g["key"], g["totalSessions"], g["aiCalls"], g["totalAiCost"]) for g in d[key]]
+
+    assert groups("byUser") == [("bob", 1, 1, 2), ("me", 3, 5, 1.1815), ("ann", 1, 1, 0.5)]
+    assert groups("byMachine") == [("ci-1", 1, 1, 2), ("box", 3, 5, 1.1815), ("laptop", 1, 1, 0.5)]
+    assert groups("byProject") == [("/repo/c", 1, 1, 2), ("/repo/a", 3, 5, 1.5615), ("/repo/b", 1, 1, 0.12)]
+    assert (doc["users"], doc["machines"], doc["projects"]) == (
+        ["ann", "bob", "me"], ["box", "ci-1", "laptop"], ["/repo/a", "/repo/b", "/repo/c"])
+    narrowed = client.get("/api/team", params={"project": "/repo/a", "since": "2026-11-21", "until": "2026-11-23",
+                                               "tz": "UTC"}).json()
+    assert narrowed["filters"] == {"user": None, "machine": None, "project": "/repo/a", "since": "2026-11-21",
+                                   "until": "2026-11-23"}
+    assert groups("byUser", narrowed) == [("me", 1, 2, 1), ("ann", 1, 1, 0.5)]  # the live run started on the 23rd
+    assert narrowed["totals"]["totalAiCost"] == 1.5 and narrowed["users"] == ["ann", "bob", "me"]
+    ann = client.get("/api/v1/team?user=ann&machine=laptop").json()
+    assert (ann["totals"]["totalSessions"], groups("byProject", ann)) == (1, [("/repo/a", 1, 1, 0.5)])
+    assert client.get("/api/v1/team?user=nobody").json()["byUser"] == []
+    for bad in ({"since": "21/11/2026"}, {"since": "2026-11-23", "until": "2026-11-21"}, {"colour": "red"},
+                {"tz": "Mars/Base"}):
+        r = client.get("/api/v1/team", params=bad)
+        assert r.status_code in (400, 422) and r.json()["error"]["code"] == "invalid_argument", (bad, r.json())
+
+
+def test_team_view_needs_the_token_in_remote_mode(tmp_path: Path) -> None:
+    deps = memory_deps(InMemoryStore(), FixedClock(NOW), tmp_path, host="0.0.0.0")
+    client = TestClient(make_app(deps), base_url="http://192.168.1.5:3737")
+    assert client.get("/api/v1/team").status_code == 401
+    r = client.get("/api/v1/team", headers={"Authorization": f"Bearer {deps.security.api_token}"})
+    assert r.status_code == 200 and r.json()["totals"]["totalSessions"] == 0

@@ -199,6 +199,28 @@ pages.insights = async (main) => {
   chart("chart-projects", { type: "bar", data: { labels: d.projects.map((p) => p.path.split("/").pop() || p.path), datasets: [{ label: "Cost (USD)", data: d.projects.map((p) => p.cost), backgroundColor: COLORS[5] }] } });
 };
 
+// --- Team (issue 16): spend by user, machine and project, with filters -----------------------
+const teamState = { user: "", machine: "", project: "", since: "", until: "" };
+pages.team = async (main) => {
+  const st = teamState, chosen = Object.fromEntries(Object.entries(st).filter(([, v]) => v));
+  const d = await api("/team" + q(chosen)), t = d.totals;
+  const options = (name, list, all) => `<select name="${name}" id="team-${name}"><option value="">${all}</option>${list.map((v) => `<option value="${esc(v)}" ${v === st[name] ? "selected" : ""}>${esc(v || "—")}</option>`).join("")}</select>`;
+  const kpi = (label, value, id) => `<div class="kpi" id="team-kpi-${id}"><span>${label}</span><b>${value}</b></div>`;
+  clearCharts();
+  const groups = (rows, label, id) => table([label, "Sessions", "Active", "Time", "AI calls", "Tokens", "Cost"], rows.map((g) => `<tr><td>${esc(g.key || "—")}</td><td>${g.totalSessions}</td><td>${g.activeSessions}</td><td>${g.totalTimeFormatted}</td><td>${num(g.aiCalls)}</td><td>${num(g.totalAiTokens)}</td><td>${usd(g.totalAiCost)}</td></tr>`), id);
+  main.innerHTML = `<h1>Team</h1><form id="team-filters" class="row toolbar">${options("user", d.users, "All users")}${options("machine", d.machines, "All machines")}${options("project", d.projects, "All projects")}
+    <label>From <input type="date" name="since" value="${esc(st.since)}"></label><label>to <input type="date" name="until" value="${esc(st.until)}"></label><button type="button" id="team-clear">Clear filters</button></form>
+    <div class="kpis">${kpi("Sessions", num(t.totalSessions), "sessions")}${kpi("Total cost", usd(t.totalAiCost), "cost")}${kpi("AI calls", num(t.aiCalls), "calls")}${kpi("Tokens", num(t.totalAiTokens), "tokens")}${kpi("Time", t.totalTimeFormatted, "time")}</div>
+    <div class="grid">${card("Cost by user", canvas("chart-team-users"))}${card("Cost by machine", canvas("chart-team-machines"))}
+    ${card("By user", groups(d.byUser, "User", "team-users"), "wide")}${card("By machine", groups(d.byMachine, "Machine", "team-machines"), "wide")}${card("By project", groups(d.byProject, "Project", "team-projects"), "wide")}</div>`;
+  const bar = (id, rows, color) => chart(id, { type: "bar", data: { labels: rows.map((g) => g.key || "—"), datasets: [{ label: "Cost (USD)", data: rows.map((g) => g.totalAiCost), backgroundColor: color }] } });
+  bar("chart-team-users", d.byUser, COLORS[0]);
+  bar("chart-team-machines", d.byMachine, COLORS[4]);
+  $("#team-filters").onchange = (e) => { st[e.target.name] = e.target.value; pages.team(main).catch((err) => toast(err.message)); };
+  $("#team-clear").onclick = () => { Object.keys(st).forEach((k) => (st[k] = "")); pages.team(main); };
+  main.dataset.team = JSON.stringify(chosen);  // what the shown figures are filtered by (tests wait on it)
+};
+
 // --- Alerts: rules, progress bars, alarm mode (notification + WebAudio beep) ------------------
 const alarm = { on: localStorage.getItem("costhq-alarm") === "1", notified: new Set() };
 function beep() {

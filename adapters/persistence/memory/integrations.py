@@ -16,7 +16,7 @@ from costhq.adapters.persistence.rows import zone
 from costhq.domain.imports import ImportCursor
 from costhq.domain.money import ZERO, quantize
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session
 from costhq.domain.today import TodayProject
 from costhq.domain.usage import UsageRecord
 
@@ -56,11 +56,20 @@ class InMemoryImportRepository:
         return max(hits, key=lambda s: (s.start_time, s.id), default=None)
 
 
-def _key(kind: ReportKind, u: UsageRecord, s: Session, tz: ZoneInfo) -> str:
+def _who(s: Session, where: ReportFilter) -> dict[Dimension, str]:
+    who = s.who(where.owner)
+    return {Dimension.USER: who.user, Dimension.MACHINE: who.machine, Dimension.PROJECT: s.working_directory}
+
+
+def _key(kind: ReportKind, u: UsageRecord, s: Session, tz: ZoneInfo, where: ReportFilter) -> str:
     if kind is ReportKind.MODELS:
         return u.effective_model
     if kind is ReportKind.PROJECTS:
         return s.working_directory
+    if kind is ReportKind.USERS:
+        return _who(s, where)[Dimension.USER]
+    if kind is ReportKind.MACHINES:
+        return _who(s, where)[Dimension.MACHINE]
     if kind is ReportKind.BLOCKS:
         return u.timestamp.strftime("%Y-%m-%dT%H")
     local = u.timestamp.replace(second=0, microsecond=0).astimezone(tz)
@@ -75,7 +84,9 @@ def _keep(u: UsageRecord, s: Session, where: ReportFilter) -> bool:
     return ((where.since is None or u.timestamp >= normalise_time(where.since))
             and (where.until is None or u.timestamp < normalise_time(where.until))
             and (where.project is None or s.working_directory == where.project)
-            and (where.model is None or where.model.lower() in u.effective_model.lower()))
+            and (where.model is None or where.model.lower() in u.effective_model.lower())
+            and (where.user is None or _who(s, where)[Dimension.USER] == where.user)
+            and (where.machine is None or _who(s, where)[Dimension.MACHINE] == where.machine))
 
 
 class InMemoryReportRepository:
@@ -84,14 +95,15 @@ class InMemoryReportRepository:
     def __init__(self, state: Any) -> None:
         self._s = state
 
-    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
+    def rows(self, kind: ReportKind, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
         tz = zone(where.timezone)
-        groups: dict[str, list[UsageRecord]] = {}
+        groups: dict[tuple[str, str], list[UsageRecord]] = {}
         for u in self._s.usage:
             s = self._s.sessions[u.session_id]
             if _keep(u, s, where):
-                groups.setdefault(_key(kind, u, s, tz), []).append(u)
-        return [_row(k, groups[k]) for k in sorted(groups)]
+                group = "" if by is None or kind is ReportKind.BLOCKS else _who(s, where)[by]
+                groups.setdefault((_key(kind, u, s, tz, where), group), []).append(u)
+        return [_row(k, groups[k], by) for k in sorted(groups)]
 
     def hours(self, where: ReportFilter) -> list[ReportRow]:
         return self.rows(ReportKind.BLOCKS, where)
@@ -101,9 +113,9 @@ class InMemoryReportRepository:
         return max(hits, key=lambda s: (s.start_time, s.id), default=None)
 
 
-def _row(key: str, us: list[UsageRecord]) -> ReportRow:
+def _row(key: tuple[str, str], us: list[UsageRecord], by: Dimension | None) -> ReportRow:
     return ReportRow(
-        key=key, calls=len(us), input=sum(u.tokens.input for u in us),
+        key=key[0], group=None if by is None else key[1], calls=len(us), input=sum(u.tokens.input for u in us),
         cache_read=sum(u.tokens.cache_read for u in us), cache_write=sum(u.tokens.cache_write for u in us),
         output=sum(u.tokens.output for u in us), reasoning=sum(u.tokens.reasoning for u in us),
         total_tokens=sum(u.total_tokens for u in us),

@@ -93,7 +93,9 @@ class InMemoryLocalRepository:
             if ((where.since is None or u.timestamp >= normalise_time(where.since))
                     and (where.until is None or u.timestamp < normalise_time(where.until))
                     and (where.project is None or s.working_directory == where.project)
-                    and (not where.model or where.model.lower() in c.model.lower())):
+                    and (not where.model or where.model.lower() in c.model.lower())
+                    and (where.user is None or s.who(where.owner).user == where.user)
+                    and (where.machine is None or s.who(where.owner).machine == where.machine)):
                 rows.append((c, u.total_tokens))
         return ComputeSummary(by_hardware=_groups(rows, lambda c: c.hardware),
                               by_model=_groups(rows, lambda c: c.model))

@@ -29,7 +29,8 @@ from costhq.domain.analytics import (
 )
 from costhq.domain.audit import AuditEvent
 from costhq.domain.money import ZERO, to_units
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session, Who
+from costhq.domain.team import GroupTotals, TeamFilter
 from costhq.domain.usage import UsageRecord
 
 
@@ -55,6 +56,25 @@ def _in(ts: datetime, start: datetime | None, end: datetime | None) -> bool:
     return (start is None or ts >= start) and (end is None or ts < end)
 
 
+def _who_keys(s: Session, owner: Who | None) -> dict[Dimension, str]:
+    who = s.who(owner)
+    return {Dimension.USER: who.user, Dimension.MACHINE: who.machine, Dimension.PROJECT: s.working_directory}
+
+
+def _totals(rows: list[Session], now: datetime) -> Totals:
+    return Totals(
+        sessions=len(rows),
+        active=sum(s.is_active for s in rows),
+        seconds=sum(s.duration(now) for s in rows),
+        files=sum(s.files_changed for s in rows),
+        commits=sum(s.commits for s in rows),
+        cost=sum((s.ai_cost for s in rows), ZERO),
+        tokens=sum(s.ai_tokens for s in rows),
+        calls=sum(s.ai_calls for s in rows),
+        unpriced_calls=sum(s.unpriced_calls for s in rows),
+    )
+
+
 class InMemoryDashboardQueries:
     """DashboardQueries over the committed state of an InMemoryStore."""
 
@@ -66,18 +86,21 @@ class InMemoryDashboardQueries:
             return self._store.state.copy()
 
     def totals(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None) -> Totals:
-        rows = [s for s in self._state().sessions.values() if _in(s.start_time, start, end)]
-        return Totals(
-            sessions=len(rows),
-            active=sum(s.is_active for s in rows),
-            seconds=sum(s.duration(now) for s in rows),
-            files=sum(s.files_changed for s in rows),
-            commits=sum(s.commits for s in rows),
-            cost=sum((s.ai_cost for s in rows), ZERO),
-            tokens=sum(s.ai_tokens for s in rows),
-            calls=sum(s.ai_calls for s in rows),
-            unpriced_calls=sum(s.unpriced_calls for s in rows),
-        )
+        return self.spend(TeamFilter(start=start, end=end), now=now)[0].totals
+
+    def spend(self, where: TeamFilter, *, now: datetime, by: Dimension | None = None) -> list[GroupTotals]:
+        wanted = {Dimension.USER: where.user, Dimension.MACHINE: where.machine, Dimension.PROJECT: where.project}
+        picked: dict[str, list[Session]] = defaultdict(list)
+        for s in self._state().sessions.values():
+            keys = _who_keys(s, where.owner)
+            if _in(s.start_time, where.start, where.end) and all(v is None or keys[d] == v for d, v in wanted.items()):
+                picked["" if by is None else keys[by]].append(s)
+        if by is None:
+            return [GroupTotals(key="", totals=_totals(picked[""], now))]
+        out = [GroupTotals(key=k, totals=_totals(ss, now)) for k, ss in picked.items()]
+        out.sort(key=lambda g: (-g.totals.cost, -g.totals.sessions, g.key))
+        return out
+
 
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         st = self._state()

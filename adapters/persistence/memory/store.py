@@ -78,8 +78,9 @@ class InMemoryStore:
 class InMemoryUnitOfWork:
     """UnitOfWork over an InMemoryStore: commit on clean exit, rollback on exception."""
 
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, *, user: str | None = None, machine: str | None = None) -> None:
         self._store = store
+        self._user, self._machine = user, machine  # issue 16: stamped on the sessions it creates
 
     def __enter__(self) -> Self:
         store = self._store
@@ -90,7 +91,7 @@ class InMemoryUnitOfWork:
             raise StorageBusy("The database is busy: nested unit of work in one thread")
         store.owner = threading.get_ident()
         self._state = store.state.copy()
-        self.sessions = InMemorySessionRepository(self._state)
+        self.sessions = InMemorySessionRepository(self._state, user=self._user, machine=self._machine)
         self.usage = InMemoryUsageRepository(self._state)
         self.activity = InMemoryActivityRepository(self._state)
         # issue 7: agent integrations
@@ -132,8 +133,9 @@ def _by_activity(sessions: list[Session]) -> list[Session]:
 class InMemorySessionRepository:
     """SessionRepository over a unit of work's working copy."""
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, *, user: str | None = None, machine: str | None = None) -> None:
         self._s = state
+        self._user, self._machine = user, machine
 
     def add(self, new: NewSession) -> Session:
         start = normalise_time(new.start_time)
@@ -141,6 +143,7 @@ class InMemorySessionRepository:
             id=self._s.next_id("sessions"), name=new.name, status=SessionStatus.ACTIVE, start_time=start,
             working_directory=new.working_directory, git_root=new.git_root,
             start_git_head=new.start_git_head, branch=new.branch, ai_cost=quantize(ZERO), last_activity=start,
+            user=self._user, machine=self._machine,
         )
         self._s.sessions[session.id] = session
         return session

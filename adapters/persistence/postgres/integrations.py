@@ -13,9 +13,10 @@ from typing import Any
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
 from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
+from costhq.adapters.persistence.sql.team import who_expressions, who_terms
 from costhq.domain.imports import ImportCursor
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session
 from costhq.domain.today import TodayProject
 
 _LOCAL = "(u.timestamp::timestamptz AT TIME ZONE %(tz)s)"
@@ -27,12 +28,19 @@ _AGG = (
     " COUNT(*) FILTER (WHERE u.cost_units IS NULL) AS unpriced_calls,"
     " MIN(u.timestamp) AS first, MAX(u.timestamp) AS last"
 )
+def _ph(name: str) -> str:
+    return f"%({name})s"
+
+
+_WHO = who_expressions(_ph, "s.")  # issue 16: a session's user, machine and project
 _KEYS = {
     ReportKind.DAILY: f"to_char({_LOCAL}, 'YYYY-MM-DD')",
     ReportKind.WEEKLY: f"to_char(date_trunc('week', {_LOCAL}), 'YYYY-MM-DD')",
     ReportKind.MONTHLY: f"to_char({_LOCAL}, 'YYYY-MM')",
     ReportKind.MODELS: "COALESCE(u.served_model, u.model)",
     ReportKind.PROJECTS: "s.working_directory",
+    ReportKind.USERS: _WHO[Dimension.USER],
+    ReportKind.MACHINES: _WHO[Dimension.MACHINE],
 }
 
 
@@ -52,7 +60,8 @@ def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
     if where.model:
         conds.append("strpos(lower(COALESCE(u.served_model, u.model)), %(model)s) > 0")
         params["model"] = where.model.lower()
-    return " AND ".join(conds), params
+    terms, who = who_terms(_ph, user=where.user, machine=where.machine, project=None, owner=where.owner, table="s.")
+    return " AND ".join(conds + terms), {**params, **who}
 
 
 class PgReportRepository:
@@ -61,17 +70,18 @@ class PgReportRepository:
     def __init__(self, db: PgDb) -> None:
         self._db = db
 
-    def _grouped(self, key: str, where: ReportFilter) -> list[ReportRow]:
+    def _grouped(self, key: str, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
         cond, params = _where(where)
+        group = "NULL::text" if by is None else _WHO[by]
         rows = self._db.rows(
-            f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
-            f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
+            f"SELECT {key} AS key, {group} AS grp, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
+            f" WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2", params)
         return [report_row_from_row(r) for r in rows]
 
-    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
+    def rows(self, kind: ReportKind, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
         if kind is ReportKind.BLOCKS:
             return self.hours(where)
-        return self._grouped(_KEYS[kind], where)
+        return self._grouped(_KEYS[kind], where, by)
 
     def hours(self, where: ReportFilter) -> list[ReportRow]:
         return self._grouped("substr(u.timestamp, 1, 13)", where)

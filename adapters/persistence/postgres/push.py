@@ -32,7 +32,8 @@ from costhq.domain.audit_coverage import usage_entries
 from costhq.domain.errors import InvalidArgument
 from costhq.domain.usage import UsageRecord
 
-_SESSION_FIELDS = [c.split(" AS ")[0] for c in SESSION_COLUMNS.split(", ") if not c.startswith("id ")]
+_SESSION_FIELDS = [c.split(" AS ")[0] for c in SESSION_COLUMNS.split(", ")
+                   if c.split(" AS ")[0] not in ("id", "user_name", "machine")]
 _INSERT_SESSION = (
     f"INSERT INTO sessions ({', '.join(_SESSION_FIELDS)}, user_name, machine, push_source, local_id)"
     f" VALUES ({', '.join(f'%({f})s' for f in _SESSION_FIELDS)}, %(user)s, %(machine)s, %(source)s, %(id)s)"
@@ -107,7 +108,9 @@ class SqliteToPostgresPush:
             team_ids: dict[int, int] = {}
             new_sessions = 0
             for s in local["sessions"]:
-                row = db.rows(_INSERT_SESSION, {**s, "user": self._user, "machine": self._machine, "source": source})[0]
+                # A session stored before schema v10 has no who: it is this machine's owner's (docs/team.md).
+                who = {"user": s["user_name"] or self._user, "machine": s["machine"] or self._machine}
+                row = db.rows(_INSERT_SESSION, {**s, **who, "source": source})[0]
                 team_ids[s["id"]] = int(row["id"])
                 new_sessions += bool(row["inserted"])
             counts = {table: self._copy(db, table, rows, team_ids, source) for table, rows in local.items()

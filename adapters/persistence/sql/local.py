@@ -13,6 +13,7 @@ from typing import Any
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.rows import compute_from_row, local_model_from_row, preset_from_row
 from costhq.adapters.persistence.sql import SqlDb, contains
+from costhq.adapters.persistence.sql.team import who_terms
 from costhq.domain.local_models import ComputeGroup, ComputeSummary, HardwarePreset, LocalCompute, LocalModel
 from costhq.domain.money import from_units, to_units
 from costhq.domain.reports import ReportFilter
@@ -108,7 +109,10 @@ class SqlLocalRepository:
         if where.model:
             clauses.append(contains(self._db, "l.local_model", "model"))
             params["model"] = where.model
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        terms, who = who_terms(lambda n: f":{n}", user=where.user, machine=where.machine, project=None,
+                               owner=where.owner, table="s.")  # issue 16
+        clauses += terms
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", {**params, **who}
 
     def _groups(self, key: str, clause: str, params: dict[str, Any]) -> list[ComputeGroup]:
         # CAST: PostgreSQL's SUM of BIGINT is NUMERIC; BIGINT is an INTEGER affinity on SQLite

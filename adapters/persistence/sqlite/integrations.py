@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
+from costhq.adapters.persistence.sql.team import who_expressions, who_terms
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.domain.imports import ImportCursor
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session
 from costhq.domain.today import TodayProject
 
 V3_SQL = """
@@ -58,12 +59,19 @@ _AGG = (
     " COALESCE(SUM(u.cost_units), 0) AS cost_units, SUM(u.cost_units IS NULL) AS unpriced_calls,"
     " MIN(u.timestamp) AS first, MAX(u.timestamp) AS last"
 )
+def _ph(name: str) -> str:
+    return f":{name}"
+
+
+_WHO = who_expressions(_ph, "s.")  # issue 16: a session's user, machine and project
 _KEYS = {
     ReportKind.DAILY: "costhq_bucket(u.timestamp, 'daily', :tz)",
     ReportKind.WEEKLY: "costhq_bucket(u.timestamp, 'weekly', :tz)",
     ReportKind.MONTHLY: "costhq_bucket(u.timestamp, 'monthly', :tz)",
     ReportKind.MODELS: "COALESCE(u.served_model, u.model)",
     ReportKind.PROJECTS: "s.working_directory",
+    ReportKind.USERS: _WHO[Dimension.USER],
+    ReportKind.MACHINES: _WHO[Dimension.MACHINE],
 }
 
 
@@ -76,7 +84,8 @@ def _where(where: ReportFilter) -> tuple[str, dict[str, Any]]:
     sql = ("(:since IS NULL OR u.timestamp >= :since) AND (:until IS NULL OR u.timestamp < :until)"
            " AND (:project IS NULL OR s.working_directory = :project)"
            " AND (:model IS NULL OR lower(COALESCE(u.served_model, u.model)) LIKE :model)")
-    return sql, params
+    terms, who = who_terms(_ph, user=where.user, machine=where.machine, project=None, owner=where.owner, table="s.")
+    return " AND ".join([sql, *terms]), {**params, **who}
 
 
 
@@ -88,17 +97,18 @@ class ApswReportRepository:
         self._db = db
         db.conn.create_scalar_function("costhq_bucket", costhq_bucket, 3, deterministic=True)
 
-    def _grouped(self, key: str, where: ReportFilter) -> list[ReportRow]:
+    def _grouped(self, key: str, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
         cond, params = _where(where)
+        group = "NULL" if by is None else _WHO[by]
         rows = self._db.rows(
-            f"SELECT {key} AS key, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
-            f" WHERE {cond} GROUP BY 1 ORDER BY 1", params)
+            f"SELECT {key} AS key, {group} AS grp, {_AGG} FROM ai_usage u JOIN sessions s ON s.id = u.session_id"
+            f" WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2", params)
         return [report_row_from_row(r) for r in rows]
 
-    def rows(self, kind: ReportKind, where: ReportFilter) -> list[ReportRow]:
+    def rows(self, kind: ReportKind, where: ReportFilter, by: Dimension | None = None) -> list[ReportRow]:
         if kind is ReportKind.BLOCKS:
             return self.hours(where)
-        return self._grouped(_KEYS[kind], where)
+        return self._grouped(_KEYS[kind], where, by)
 
     def hours(self, where: ReportFilter) -> list[ReportRow]:
         return self._grouped("substr(u.timestamp, 1, 13)", where)

@@ -12,6 +12,7 @@ from typing import Any
 
 from costhq.adapters.persistence.converter import make_converter, parse_time, time_text
 from costhq.adapters.persistence.rows import SESSION_COLUMNS
+from costhq.adapters.persistence.sql.team import group_totals, spend_query
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.adapters.persistence.sqlite.sessions import _SECONDS
@@ -30,7 +31,8 @@ from costhq.domain.analytics import (
     Window,
 )
 from costhq.domain.money import from_units
-from costhq.domain.sessions import Session
+from costhq.domain.sessions import Dimension, Session
+from costhq.domain.team import GroupTotals, TeamFilter
 
 _PROMPT = "input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
 _SORT_SQL = {
@@ -45,12 +47,16 @@ _SORT_SQL = {
     SessionSort.COMMITS: "commits",
 }
 _TOTALS = (
-    "SELECT COUNT(*) AS sessions, COALESCE(SUM(status = 'active'), 0) AS active,"
+    "COUNT(*) AS sessions, COALESCE(SUM(status = 'active'), 0) AS active,"
     f" COALESCE(SUM({_SECONDS}), 0) AS seconds, COALESCE(SUM(files_changed), 0) AS files,"
     " COALESCE(SUM(commits), 0) AS commits, COALESCE(SUM(ai_cost_units), 0) AS cost,"
     " COALESCE(SUM(ai_tokens), 0) AS tokens, COALESCE(SUM(ai_calls), 0) AS calls,"
-    " COALESCE(SUM(unpriced_calls), 0) AS unpriced_calls FROM sessions"
+    " COALESCE(SUM(unpriced_calls), 0) AS unpriced_calls"
 )
+
+
+def _ph(name: str) -> str:
+    return f":{name}"
 
 
 def _hour_bounds(start: datetime | None, end: datetime | None) -> dict[str, str | None]:
@@ -139,12 +145,10 @@ class ApswDashboardQueries:
         return [self._conv.structure(r, Session) for r in self._rows(sql, params)]
 
     def totals(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None) -> Totals:
-        (row,) = self._rows(
-            f"{_TOTALS} WHERE (:lo IS NULL OR start_time >= :lo) AND (:hi IS NULL OR start_time < :hi)",
-            {"now": time_text(now), "lo": start and time_text(start), "hi": end and time_text(end)},
-        )
-        row["cost"] = from_units(row["cost"])
-        return Totals(**row)
+        return self.spend(TeamFilter(start=start, end=end), now=now)[0].totals
+
+    def spend(self, where: TeamFilter, *, now: datetime, by: Dimension | None = None) -> list[GroupTotals]:
+        return [group_totals(r) for r in self._rows(*spend_query(_ph, where, now, by, _TOTALS))]
 
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         if not windows:

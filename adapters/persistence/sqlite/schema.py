@@ -177,11 +177,18 @@ def _v9_reservations_audit(conn: apsw.Connection) -> None:
     v9_reservations_audit(conn)
 
 
+def _v10_who_where(conn: apsw.Connection) -> None:
+    # issue 16: who created a session and where, stamped at creation as on PostgreSQL. Older
+    # rows stay NULL: they belong to the file's owner, resolved when read (docs/team.md).
+    conn.execute("ALTER TABLE sessions ADD COLUMN user_name TEXT; ALTER TABLE sessions ADD COLUMN machine TEXT;"
+                 "CREATE INDEX sessions_user_machine ON sessions(user_name, machine);")
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
     _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
     _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v8_call_identity,
-    _v9_reservations_audit)
+    _v9_reservations_audit, _v10_who_where)
 CURRENT_VERSION = len(STEPS)
 
 

@@ -1,7 +1,8 @@
 """APSW SessionRepository (port: SessionRepository) on the `sessions` table.
 
 Assumptions: runs inside an ApswUnitOfWork transaction; times are fixed-width UTC text, so
-`MAX(last_activity, :at)` and ORDER BY on them are chronological; `stats` aggregates in SQL.
+`MAX(last_activity, :at)` and ORDER BY on them are chronological; `stats` aggregates in SQL;
+each new session is stamped with the unit of work's user and machine (issue 16, schema v10).
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ _SECONDS = (
 class ApswSessionRepository:
     """SessionRepository on the `sessions` table."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, *, user: str | None = None, machine: str | None = None) -> None:
         self._db = db
+        self._user, self._machine = user, machine
 
     def add(self, new: NewSession) -> Session:
-        params = self._db.conv.unstructure(new)
+        params = {**self._db.conv.unstructure(new), "user": self._user, "machine": self._machine}
         sid = self._db.insert(
             "INSERT INTO sessions (name, status, start_time, working_directory, git_root, start_git_head,"
-            " branch, last_activity) VALUES (:name, 'active', :start_time, :working_directory, :git_root,"
-            " :start_git_head, :branch, :start_time)",
+            " branch, last_activity, user_name, machine) VALUES (:name, 'active', :start_time, :working_directory,"
+            " :git_root, :start_git_head, :branch, :start_time, :user, :machine)",
             params,
         )
         assert sid is not None

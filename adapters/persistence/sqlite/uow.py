@@ -42,12 +42,14 @@ class ApswUnitOfWork:
     activity: ApswActivityRepository
 
     def __init__(self, db_path: str, converter: cattrs.Converter | RowConverter | None = None, *,
-                 audit_key: bytes | None = None, read_only: bool = False, durable: bool = True) -> None:
+                 audit_key: bytes | None = None, read_only: bool = False, durable: bool = True,
+                 user: str | None = None, machine: str | None = None) -> None:
         self._path = str(db_path)
         self._read_only = read_only
         self._durable = durable
         self._conv = converter or _default_converter()
         self._audit_key = audit_key
+        self._user, self._machine = user, machine  # issue 16: stamped on the sessions it creates
         self._conn: apsw.Connection | None = None
 
     def __enter__(self) -> Self:
@@ -75,8 +77,8 @@ class ApswUnitOfWork:
     def _bind(self, conn: apsw.Connection) -> None:
         """Build the repositories over `conn` (sqlite/proxy.py's batched units of work reuse it)."""
         db = Db(conn, self._conv)
-        self.sessions, self.usage, self.activity = (
-            ApswSessionRepository(db), ApswUsageRepository(db), ApswActivityRepository(db))
+        self.sessions = ApswSessionRepository(db, user=self._user, machine=self._machine)
+        self.usage, self.activity = ApswUsageRepository(db), ApswActivityRepository(db)
         # issue 4: audit chain, budgets and runaway state join the same transaction
         self.audit = ApswAuditLog(db, self._audit_key)
         self.budgets, self.runaway = ApswBudgetRepository(db), ApswRunawayRepository(db)
