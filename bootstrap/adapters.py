@@ -154,7 +154,6 @@ def file_state(path: str) -> tuple[int, int, int]:
 
 
 def dashboard_queries(settings: Settings) -> Any:
-    """The dashboard's and `cs card`'s aggregates on the configured back end (issue 16: the team database too)."""
     return _storage(settings, "postgres.queries.PgDashboardQueries", "sqlite.queries.ApswDashboardQueries")
 
 
