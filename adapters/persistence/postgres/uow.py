@@ -179,9 +179,9 @@ class PgUnitOfWork:
 
 # Built on first use, like the APSW unit of work's (the hot commands never touch them).
 _LAZY_REPOSITORIES = {
-    "imports": "costhq.adapters.persistence.postgres.integrations:PgImportRepository",
+    "imports": "costhq.adapters.persistence.sql.integrations:SqlImportRepository",
     "reports": "costhq.adapters.persistence.postgres.integrations:PgReportRepository",
-    "today": "costhq.adapters.persistence.postgres.integrations:PgTodayRepository",
+    "today": "costhq.adapters.persistence.sql.integrations:SqlTodayRepository",
     "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
 }
 _CONVERTER: list[Any] = []

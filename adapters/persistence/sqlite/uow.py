@@ -113,9 +113,9 @@ class ApswUnitOfWork:
 
 
 _LAZY_REPOSITORIES = {
-    "imports": "costhq.adapters.persistence.sqlite.integrations:ApswImportRepository",
+    "imports": "costhq.adapters.persistence.sql.integrations:SqlImportRepository",
     "reports": "costhq.adapters.persistence.sqlite.integrations:ApswReportRepository",
-    "today": "costhq.adapters.persistence.sqlite.integrations:ApswTodayRepository",
+    "today": "costhq.adapters.persistence.sql.integrations:SqlTodayRepository",
     "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
 }
 _CONVERTER: list[RowConverter] = []
