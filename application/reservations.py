@@ -58,14 +58,35 @@ class _Lease:
     expires_at: datetime | None = None
     free: bool = False  # no blocking rule applies: calls need no reservation
     busy: bool = False  # a renewal is running: admissions wait for it
+    # Holds in admission order, which is their expiry order (one TTL for all), and their sum: while
+    # the recorder lags, thousands may be held, and each admission must not re-add them (issue 15).
     held: dict[int, tuple[Decimal, datetime]] = attrs.Factory(dict)
+    held_sum: Decimal = ZERO
     renewing: threading.Lock = attrs.Factory(threading.Lock)
 
     def in_flight(self, now: datetime) -> Decimal:
-        """Holds not yet released, dropping those past their TTL (a crashed call)."""
-        for hid in [h for h, (_a, until) in self.held.items() if until <= now]:
+        """Holds not yet released, dropping those past their TTL (a crashed call) from the oldest.
+        Threads admitting at once may insert a little out of order: a hold then outlives its TTL by
+        at most that difference, which only counts it longer (never shorter)."""
+        while self.held:
+            hid = next(iter(self.held))
+            amount, until = self.held[hid]
+            if until > now:
+                break
             del self.held[hid]
-        return sum((a for a, _u in self.held.values()), ZERO)
+            self.held_sum -= amount
+        return self.held_sum
+
+    def hold(self, hid: int, amount: Decimal, until: datetime) -> None:
+        self.held[hid] = (amount, until)
+        self.held_sum += amount
+
+    def drop(self, hid: int) -> bool:
+        """Forget a hold; False when it was not held (already dropped, or expired)."""
+        found = self.held.pop(hid, None)
+        if found is not None:
+            self.held_sum -= found[0]
+        return found is not None
 
     def fits(self, amount: Decimal, now: datetime, version: int, ttl: timedelta) -> bool:
         if self.busy or self.version != version or self.expires_at is None or self.expires_at - now <= ttl:
@@ -104,13 +125,12 @@ class ReservationLedger:
     def admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold:
         """Hold `amount` for one call, or raise BudgetExceeded (nothing held) when a blocking rule
         would pass its limit (see the module rules)."""
-        if not self.probe.blocking_rules():
-            return Hold(next(self._ids), amount, None)
+        found = self.try_admit(session_id=session_id, model=model, amount=amount, now=now)
+        if found is not None:
+            return found
         version = self.probe.rules_version()
         with self._lock:
             lease = self._leases.setdefault((session_id, model), _Lease(session_id, model))
-            if lease.fits(amount, now, version, self._ttl):
-                return self._hold(lease, amount, now)
         with lease.renewing:
             with self._lock:
                 if lease.fits(amount, now, version, self._ttl):
@@ -122,11 +142,24 @@ class ReservationLedger:
                 with self._lock:
                     lease.busy = False
 
+    def try_admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold | None:
+        """`admit` when the call fits without touching storage (its lease has room, or no blocking
+        rule exists); None when it needs a lease renewal or may be refused: then call `admit`.
+        Never waits for a renewal nor writes, so the proxy can ask it on its event loop (issue 15)."""
+        if not self.probe.blocking_rules():
+            return Hold(next(self._ids), amount, None)
+        version = self.probe.rules_version()
+        with self._lock:
+            lease = self._leases.get((session_id, model))
+            if lease is not None and lease.fits(amount, now, version, self._ttl):
+                return self._hold(lease, amount, now)
+        return None
+
     def _hold(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
         if lease.free:
             return Hold(next(self._ids), amount, None)
         hold = Hold(next(self._ids), amount, lease)
-        lease.held[hold.id] = (amount, now + self._ttl)
+        lease.hold(hold.id, amount, now + self._ttl)
         return hold
 
     def _renew(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
@@ -186,7 +219,7 @@ class ReservationLedger:
             if hold.released:
                 return False
             hold.released = True
-            if lease is not None and lease.held.pop(hold.id, None) is not None and recorded:
+            if lease is not None and lease.drop(hold.id) and recorded:
                 lease.consumed += recorded
             return True
 

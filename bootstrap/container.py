@@ -26,10 +26,12 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
     from costhq.adapters.proxy.upstream import make_client
 
-    current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
+    current, resolve, find = core.current_proxy_session(), core.resolve_proxy_session(), None
     record, batch, armed = _proxy_storage(core)
+    if _on_sqlite(core):  # the session look-up on a kept connection (issue 15)
+        resolve, find = _kept_session_lookup(core)
     deps = ProxyDeps(
-        record=record, batch=batch, armed=armed,
+        record=record, batch=batch, armed=armed, find_session=find,
         recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
         current_session=lambda pinned: current(pinned_session=pinned),
         resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
@@ -40,6 +42,24 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
                          http2=config.http2, transport=transport)
     return make_proxy_app(deps, client)
+
+
+def _on_sqlite(core: Any) -> bool:
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
+
+    return isinstance(core.uow()(), ApswUnitOfWork)
+
+
+def _kept_session_lookup(core: Any) -> tuple[Any, Any]:
+    """(resolve, find) for the proxy on SQLite: the session look-up reads on one kept connection,
+    and `find` answers from memory until another connection commits (ADR 0009)."""
+    from costhq.adapters.persistence.sqlite.proxy import ApswKeptReads
+    from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
+
+    kept = ApswKeptReads(str(core.settings().db_path))
+    current = CurrentProxySession(kept.uow)
+    resolve = ResolveProxySession(current, core.background_session())
+    return resolve, ProxySessionLookup(current, kept.version, kept.close)
 
 
 def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
@@ -53,13 +73,12 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     import contextlib
 
     from costhq.adapters.persistence.sqlite.proxy import ApswBatch, ApswFirewallArming
-    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
     from costhq.domain.identity import Verdict
 
     pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
     observe = ObserveProxyCall(core.uow(), core.clock())
-    if isinstance(core.uow()(), ApswUnitOfWork):
+    if _on_sqlite(core):
         db = str(core.settings().db_path)
         box = ApswBatch(db, audit_key=core.audit_key())
         pipeline, observe = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock())
