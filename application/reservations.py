@@ -10,8 +10,8 @@ Rules:
   lease is renewed in ONE storage transaction: for every applicable blocking rule, read the
   recorded spend and the other reservations, refuse when `spent + others + this process's
   calls in flight and recorded since + the call > limit`, else set the lease to that need plus
-  as many more such calls as fit in half the headroom left (at most LEASE_AHEAD), for twice the
-  reservation TTL.
+  as many more such calls as fit in half the headroom left (at most LEASE_AHEAD, or more at a
+  fast pace: see RAMP), for twice the reservation TTL.
 - Invariant, for every blocking rule and across processes: at each admission, recorded spend +
   every reservation and lease (each call counted at its expected cost until its record is
   stored) <= limit. A call's hold is released only after its record is stored, so a call is
@@ -41,6 +41,11 @@ from costhq.domain.estimates import MIN_SAMPLES, SAMPLE_WINDOW, CostSample
 from costhq.domain.money import ZERO, format_usd, quantize
 
 LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half of what is left): fewer renewals
+# A renewed lease takes as many calls ahead as it admitted over the last RAMP (at its pace since the
+# previous renewal), between LEASE_AHEAD and RAMP_MAX x LEASE_AHEAD: a proxy admitting 1,500 calls/s
+# renews about once a second, not 50 times, each renewal stalling its admissions (issue 15).
+RAMP = timedelta(seconds=1)
+RAMP_MAX = 32
 MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
 
 
@@ -58,6 +63,8 @@ class _Lease:
     expires_at: datetime | None = None
     free: bool = False  # no blocking rule applies: calls need no reservation
     busy: bool = False  # a renewal is running: admissions wait for it
+    admitted: int = 0  # calls admitted since the last renewal
+    renewed_at: datetime | None = None
     # Holds in admission order, which is their expiry order (one TTL for all), and their sum: while
     # the recorder lags, thousands may be held, and each admission must not re-add them (issue 15).
     held: dict[int, tuple[Decimal, datetime]] = attrs.Factory(dict)
@@ -160,6 +167,7 @@ class ReservationLedger:
             return Hold(next(self._ids), amount, None)
         hold = Hold(next(self._ids), amount, lease)
         lease.hold(hold.id, amount, now + self._ttl)
+        lease.admitted += 1
         return hold
 
     def _renew(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
@@ -191,7 +199,8 @@ class ReservationLedger:
                 blocking = first_blocking(statuses)
                 refusal = None if blocking is None else _over(blocking, amount)
                 # Refused: the lease shrinks to what this process still holds (its headroom ahead is freed).
-                grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount)
+                grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount,
+                                                                     self._pace(lease, now))
                 db_id = uow.budgets.lease(db_id, session_id=lease.session_id, project=lease.project,
                                           model=lease.model, amount=grant, at=now, expires_at=now + 2 * self._ttl)
             self._write_samples(uow)
@@ -203,11 +212,21 @@ class ReservationLedger:
             lease.version = version
             return self._hold(lease, amount, now)
 
-    def _grant(self, statuses: list[RuleStatus], need: Decimal, amount: Decimal) -> Decimal:
-        """`need` plus whole calls like this one ahead: at most LEASE_AHEAD, and at most half of the
+    def _pace(self, lease: _Lease, now: datetime) -> int:
+        """Calls ahead for a renewal of `lease` (see RAMP); restarts the count of calls admitted."""
+        with self._lock:
+            admitted, since, lease.admitted, lease.renewed_at = lease.admitted, lease.renewed_at, 0, now
+        if since is None:
+            return self._ahead
+        elapsed = (now - since) / RAMP
+        top = self._ahead * RAMP_MAX
+        return top if elapsed <= 0 else max(self._ahead, min(top, int(admitted / elapsed)))
+
+    def _grant(self, statuses: list[RuleStatus], need: Decimal, amount: Decimal, ahead: int) -> Decimal:
+        """`need` plus whole calls like this one ahead: at most `ahead`, and at most half of the
         headroom left after it (so a tight budget leaves other processes their share)."""
         left = min(s.rule.limit - s.spent - s.reserved - s.incoming for s in statuses)
-        calls = min(self._ahead, int(left / (2 * amount))) if amount > 0 else 0
+        calls = min(ahead, int(left / (2 * amount))) if amount > 0 else 0
         return quantize(need + amount * max(0, calls))
 
     def release(self, hold: Hold, recorded: Decimal | None) -> bool:
