@@ -26,10 +26,8 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
     from costhq.adapters.proxy.upstream import make_client
 
-    current, resolve, find = core.current_proxy_session(), core.resolve_proxy_session(), None
-    record, batch, armed = _proxy_storage(core)
-    if _on_sqlite(core):  # the session look-up on a kept connection (issue 15)
-        resolve, find = _kept_session_lookup(core)
+    current, (record, batch, armed, lookup) = core.current_proxy_session(), _proxy_storage(core)
+    resolve, find = lookup or (core.resolve_proxy_session(), None)  # SQLite: a kept connection (ADR 0009)
     deps = ProxyDeps(
         record=record, batch=batch, armed=armed, find_session=find,
         recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
@@ -44,26 +42,8 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     return make_proxy_app(deps, client)
 
 
-def _on_sqlite(core: Any) -> bool:
-    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
-
-    return isinstance(core.uow()(), ApswUnitOfWork)
-
-
-def _kept_session_lookup(core: Any) -> tuple[Any, Any]:
-    """(resolve, find) for the proxy on SQLite: the session look-up reads on one kept connection,
-    and `find` answers from memory until another connection commits (ADR 0009)."""
-    from costhq.adapters.persistence.sqlite.proxy import ApswKeptReads
-    from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
-
-    kept = ApswKeptReads(str(core.settings().db_path))
-    current = CurrentProxySession(kept.uow)
-    resolve = ResolveProxySession(current, core.background_session())
-    return resolve, ProxySessionLookup(current, kept.version, kept.close)
-
-
-def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
-    """(record, batch, armed) for the proxy: the recording pipeline in batches, and the firewall probe.
+def _proxy_storage(core: Any) -> tuple[Any, Any, Any, Any]:
+    """(record, batch, armed, lookup): batched recording, the firewall probe, the session look-up (or None).
 
     The proxy records through the core's `RecordUsage` (the pipeline every path uses); on SQLite
     its units of work are savepoints of an `ApswBatch`, so the writer thread records a whole burst
@@ -72,17 +52,19 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
     """
     import contextlib
 
-    from costhq.adapters.persistence.sqlite.proxy import ApswBatch, ApswFirewallArming
+    from costhq.adapters.persistence.sqlite.proxy import ApswBatch, ApswFirewallArming, kept_session_lookup
+    from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
     from costhq.domain.identity import Verdict
 
-    pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
+    pipeline, batch, armed, lookup = core.record_usage(), contextlib.nullcontext, lambda: True, None
     observe = ObserveProxyCall(core.uow(), core.clock())
-    if _on_sqlite(core):
+    if isinstance(core.uow()(), ApswUnitOfWork):
         db = str(core.settings().db_path)
         box = ApswBatch(db, audit_key=core.audit_key())
         pipeline, observe = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock())
         batch, armed = box, ApswFirewallArming(db, block_unpriced=core.firewall_policy().block_unpriced)
+        lookup = kept_session_lookup(db, core.background_session())  # opens its connection on first use
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
@@ -97,7 +79,7 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
             observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
         return logged
 
-    return record_one, batch, armed
+    return record_one, batch, armed, lookup
 
 
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:

@@ -95,11 +95,11 @@ def test_the_session_look_up_is_answered_from_memory_until_storage_changes() -> 
 
 
 def test_the_kept_connection_sees_every_commit_of_another_connection(tmp_path: Path) -> None:
-    from costhq.bootstrap.container import _kept_session_lookup
+    from costhq.adapters.persistence.sqlite.proxy import kept_session_lookup
     from costhq.bootstrap.main import build_container
 
     core = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
-    _resolve, find = _kept_session_lookup(core)
+    _resolve, find = kept_session_lookup(str(core.settings().db_path), core.background_session())
     try:
         assert find(None, None) is None
         started = core.start_session()(name="t", cwd=str(tmp_path))  # its own connection, committed

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import apsw
 
@@ -29,6 +29,7 @@ from costhq.adapters.persistence.converter import parse_time
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
+from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
 from costhq.domain.audit import AuditEntry
 
 
@@ -189,3 +190,12 @@ class ApswKeptReads:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def kept_session_lookup(db_path: str, background: Any) -> tuple[ResolveProxySession, ProxySessionLookup]:
+    """(resolve, find) for the proxy: the session look-up reads on one kept connection, and `find`
+    answers from memory until another connection commits (ADR 0009); `background` creates the
+    background session (EnsureBackgroundSession)."""
+    kept = ApswKeptReads(db_path)
+    current = CurrentProxySession(kept.uow)
+    return ResolveProxySession(current, background), ProxySessionLookup(current, kept.version, kept.close)
