@@ -123,6 +123,21 @@ class FirewallGuard:
                               actor="proxy")
         return attrs.evolve(ticket, observed=observed)
 
+    def before_now(self, *, session_id: int, provider: str, model: str, shape: RequestShape,
+                   client: str) -> Ticket | None:
+        """`before` when it needs no write and no wait: the runaway detector is not blocking, and the
+        call is admitted in memory (ReservationLedger.try_admit). None otherwise (a fingerprint to
+        store, a lease to renew, a refusal to audit): then call `before`, which decides the same
+        way. Cheap enough for the proxy's event loop (issue 15)."""
+        now = self.clock.now()
+        if self.ledger.probe.runaway_blocking(now):
+            return None
+        est = self.estimate(provider=provider, model=model, shape=shape, client=client)
+        if est is None and self.policy.block_unpriced:
+            return None
+        hold = self.ledger.try_admit(session_id=session_id, model=model, amount=est.amount if est else ZERO, now=now)
+        return None if hold is None else Ticket(hold, model, client, est, observed=False)
+
     def reserve(self, *, session_id: int, provider: str, model: str, shape: RequestShape, client: str,
                 actor: str = "library") -> Ticket:
         """Reserve a call's expected cost, or refuse it (audited) with BudgetExceeded."""

@@ -9,6 +9,7 @@ through to the next rule. The background session gets its own pseudo-scope, so i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -58,6 +59,38 @@ class CurrentProxySession:
     def __call__(self, *, header_session: int | None = None, pinned_session: int | None = None) -> Session | None:
         with self.uow() as uow:
             return proxy_session(uow, header_session, pinned_session)
+
+
+@attrs.define
+class ProxySessionLookup:
+    """The id of the session a proxied call goes to now (CurrentProxySession), or None when that is
+    the background session and it must be created first (ResolveProxySession does it).
+
+    Answered from memory until `changes()` (a token that changes whenever another connection may
+    have committed: SQLite's `PRAGMA data_version`) says storage changed, so the answer is the one
+    a fresh read would give: the token is read before the session, and a commit in between only
+    costs one more read. `close` gives back what `changes` and `current` keep open.
+    """
+
+    current: CurrentProxySession
+    changes: Callable[[], object]
+    close: Callable[[], None] = lambda: None
+    _token: object = attrs.field(default=None, init=False)
+    _found: dict[tuple[int | None, int | None], int | None] = attrs.field(factory=dict, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    def __call__(self, header_session: int | None, pinned_session: int | None) -> int | None:
+        token, key = self.changes(), (header_session, pinned_session)
+        with self._lock:
+            if token == self._token and key in self._found:
+                return self._found[key]
+        found = self.current(header_session=header_session, pinned_session=pinned_session)
+        sid = None if found is None else found.id
+        with self._lock:
+            if token != self._token:
+                self._token, self._found = token, {}
+            self._found[key] = sid
+        return sid
 
 
 @attrs.frozen

@@ -10,8 +10,8 @@ Rules:
   lease is renewed in ONE storage transaction: for every applicable blocking rule, read the
   recorded spend and the other reservations, refuse when `spent + others + this process's
   calls in flight and recorded since + the call > limit`, else set the lease to that need plus
-  as many more such calls as fit in half the headroom left (at most LEASE_AHEAD), for twice the
-  reservation TTL.
+  as many more such calls as fit in half the headroom left (at most LEASE_AHEAD, or more at a
+  fast pace: see RAMP), for twice the reservation TTL.
 - Invariant, for every blocking rule and across processes: at each admission, recorded spend +
   every reservation and lease (each call counted at its expected cost until its usage is
   measured, then at that cost until its record is stored) <= limit. A call's hold is released
@@ -41,6 +41,11 @@ from costhq.domain.estimates import MIN_SAMPLES, SAMPLE_WINDOW, CostSample
 from costhq.domain.money import ZERO, format_usd, quantize
 
 LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half of what is left): fewer renewals
+# A renewed lease takes as many calls ahead as it admitted over the last RAMP (at its pace since the
+# previous renewal), between LEASE_AHEAD and RAMP_MAX x LEASE_AHEAD: a proxy admitting 1,500 calls/s
+# renews about once a second, not 50 times, each renewal stalling its admissions (issue 15).
+RAMP = timedelta(seconds=1)
+RAMP_MAX = 32
 MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
 
 
@@ -58,14 +63,43 @@ class _Lease:
     expires_at: datetime | None = None
     free: bool = False  # no blocking rule applies: calls need no reservation
     busy: bool = False  # a renewal is running: admissions wait for it
+    admitted: int = 0  # calls admitted since the last renewal
+    renewed_at: datetime | None = None
+    # Holds in admission order, which is their expiry order (one TTL for all), and their sum: while
+    # the recorder lags, thousands may be held, and each admission must not re-add them (issue 15).
     held: dict[int, tuple[Decimal, datetime]] = attrs.Factory(dict)
+    held_sum: Decimal = ZERO
     renewing: threading.Lock = attrs.Factory(threading.Lock)
 
     def in_flight(self, now: datetime) -> Decimal:
-        """Holds not yet released, dropping those past their TTL (a crashed call)."""
-        for hid in [h for h, (_a, until) in self.held.items() if until <= now]:
+        """Holds not yet released, dropping those past their TTL (a crashed call) from the oldest.
+        Threads admitting at once may insert a little out of order: a hold then outlives its TTL by
+        at most that difference, which only counts it longer (never shorter)."""
+        while self.held:
+            hid = next(iter(self.held))
+            amount, until = self.held[hid]
+            if until > now:
+                break
             del self.held[hid]
-        return sum((a for a, _u in self.held.values()), ZERO)
+            self.held_sum -= amount
+        return self.held_sum
+
+    def hold(self, hid: int, amount: Decimal, until: datetime) -> None:
+        self.held[hid] = (amount, until)
+        self.held_sum += amount
+
+    def reprice(self, hid: int, amount: Decimal) -> None:
+        """A held call's amount is now `amount` (its expiry, and so its place in order, unchanged)."""
+        was, until = self.held[hid]
+        self.held[hid] = (amount, until)
+        self.held_sum += amount - was
+
+    def drop(self, hid: int) -> bool:
+        """Forget a hold; False when it was not held (already dropped, or expired)."""
+        found = self.held.pop(hid, None)
+        if found is not None:
+            self.held_sum -= found[0]
+        return found is not None
 
     def fits(self, amount: Decimal, now: datetime, version: int, ttl: timedelta) -> bool:
         if self.busy or self.version != version or self.expires_at is None or self.expires_at - now <= ttl:
@@ -105,13 +139,12 @@ class ReservationLedger:
     def admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold:
         """Hold `amount` for one call, or raise BudgetExceeded (nothing held) when a blocking rule
         would pass its limit (see the module rules)."""
-        if not self.probe.blocking_rules():
-            return Hold(next(self._ids), amount, None)
+        found = self.try_admit(session_id=session_id, model=model, amount=amount, now=now)
+        if found is not None:
+            return found
         version = self.probe.rules_version()
         with self._lock:
             lease = self._leases.setdefault((session_id, model), _Lease(session_id, model))
-            if lease.fits(amount, now, version, self._ttl):
-                return self._hold(lease, amount, now)
         with lease.renewing:
             with self._lock:
                 if lease.fits(amount, now, version, self._ttl):
@@ -123,11 +156,25 @@ class ReservationLedger:
                 with self._lock:
                     lease.busy = False
 
+    def try_admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold | None:
+        """`admit` when the call fits without touching storage (its lease has room, or no blocking
+        rule exists); None when it needs a lease renewal or may be refused: then call `admit`.
+        Never waits for a renewal nor writes, so the proxy can ask it on its event loop (issue 15)."""
+        if not self.probe.blocking_rules():
+            return Hold(next(self._ids), amount, None)
+        version = self.probe.rules_version()
+        with self._lock:
+            lease = self._leases.get((session_id, model))
+            if lease is not None and lease.fits(amount, now, version, self._ttl):
+                return self._hold(lease, amount, now)
+        return None
+
     def _hold(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
         if lease.free:
             return Hold(next(self._ids), amount, None)
         hold = Hold(next(self._ids), amount, lease)
-        lease.held[hold.id] = (amount, now + self._ttl)
+        lease.hold(hold.id, amount, now + self._ttl)
+        lease.admitted += 1
         return hold
 
     def _renew(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
@@ -159,7 +206,8 @@ class ReservationLedger:
                 blocking = first_blocking(statuses)
                 refusal = None if blocking is None else _over(blocking, amount)
                 # Refused: the lease shrinks to what this process still holds (its headroom ahead is freed).
-                grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount)
+                grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount,
+                                                                     self._pace(lease, now))
                 db_id = uow.budgets.lease(db_id, session_id=lease.session_id, project=lease.project,
                                           model=lease.model, amount=grant, at=now, expires_at=now + 2 * self._ttl)
             self._write_samples(uow)
@@ -171,11 +219,21 @@ class ReservationLedger:
             lease.version = version
             return self._hold(lease, amount, now)
 
-    def _grant(self, statuses: list[RuleStatus], need: Decimal, amount: Decimal) -> Decimal:
-        """`need` plus whole calls like this one ahead: at most LEASE_AHEAD, and at most half of the
+    def _pace(self, lease: _Lease, now: datetime) -> int:
+        """Calls ahead for a renewal of `lease` (see RAMP); restarts the count of calls admitted."""
+        with self._lock:
+            admitted, since, lease.admitted, lease.renewed_at = lease.admitted, lease.renewed_at, 0, now
+        if since is None:
+            return self._ahead
+        elapsed = (now - since) / RAMP
+        top = self._ahead * RAMP_MAX
+        return top if elapsed <= 0 else max(self._ahead, min(top, int(admitted / elapsed)))
+
+    def _grant(self, statuses: list[RuleStatus], need: Decimal, amount: Decimal, ahead: int) -> Decimal:
+        """`need` plus whole calls like this one ahead: at most `ahead`, and at most half of the
         headroom left after it (so a tight budget leaves other processes their share)."""
         left = min(s.rule.limit - s.spent - s.reserved - s.incoming for s in statuses)
-        calls = min(self._ahead, int(left / (2 * amount))) if amount > 0 else 0
+        calls = min(ahead, int(left / (2 * amount))) if amount > 0 else 0
         return quantize(need + amount * max(0, calls))
 
     def reprice(self, hold: Hold, cost: Decimal) -> bool:
@@ -190,7 +248,7 @@ class ReservationLedger:
             hold.amount, hold.metered = cost, True
             lease = hold.lease
             if lease is not None and hold.id in lease.held:
-                lease.held[hold.id] = (cost, lease.held[hold.id][1])
+                lease.reprice(hold.id, cost)
             return True
 
     def release(self, hold: Hold, recorded: Decimal | None) -> bool:
@@ -202,7 +260,7 @@ class ReservationLedger:
             if hold.released:
                 return False
             hold.released = True
-            if lease is not None and lease.held.pop(hold.id, None) is not None and recorded:
+            if lease is not None and lease.drop(hold.id) and recorded:
                 lease.consumed += recorded
             return True
 

@@ -7,6 +7,7 @@ dependency-injector (ADR 0003).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     from costhq.adapters.proxy.app import ProxyDeps, make_proxy_app
     from costhq.adapters.proxy.upstream import make_client
 
-    current, resolve = core.current_proxy_session(), core.resolve_proxy_session()
-    record, batch, armed = _proxy_storage(core)
+    current, (record, batch, armed, lookup) = core.current_proxy_session(), _proxy_storage(core)
+    resolve, find = lookup or (core.resolve_proxy_session(), None)  # SQLite: a kept connection (ADR 0009)
     deps = ProxyDeps(
-        record=record, batch=batch, armed=armed,
+        record=record, batch=batch, armed=armed, find_session=find,
         recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
         current_session=lambda pinned: current(pinned_session=pinned),
         resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
@@ -42,23 +43,23 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     return make_proxy_app(deps, client)
 
 
-def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
-    """(record, batch, armed) for the proxy: the core's `RecordUsage` in batches (savepoints of an `ApswBatch` /
-    `PgBatch`: a burst is one transaction; tests' fakes: one by one), and SQLite's firewall arming probe."""
-    import contextlib
-
-    from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming
+def _proxy_storage(core: Any) -> tuple[Any, Any, Any, Any]:
+    """(record, batch, armed, lookup): `RecordUsage` in batches (an `ApswBatch` / `PgBatch`; fakes: one by
+    one), SQLite's firewall arming probe and session look-up on a kept connection (None: the uow's)."""
+    from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming, kept_session_lookup
     from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
     from costhq.bootstrap.adapters import usage_batch
     from costhq.domain.identity import Verdict
 
-    pipeline, batch, armed = core.record_usage(), contextlib.nullcontext, lambda: True
+    pipeline, batch, armed, lookup = core.record_usage(), contextlib.nullcontext, lambda: True, None
     observe = ObserveProxyCall(core.uow(), core.clock())
     if type(core.uow()()).__name__ in ("ApswUnitOfWork", "PgUnitOfWork"):  # not a test's fake storage
         box = usage_batch(core.settings())
         pipeline, observe, batch = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock()), box
-        if not core.settings().database_url:
-            armed = ApswFirewallArming(core.settings().db_path, block_unpriced=core.firewall_policy().block_unpriced)
+        if not core.settings().database_url:  # the kept look-up opens its connection on first use
+            db, unpriced = str(core.settings().db_path), core.firewall_policy().block_unpriced
+            armed = ApswFirewallArming(db, block_unpriced=unpriced)
+            lookup = kept_session_lookup(db, core.background_session())
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
@@ -73,7 +74,7 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any]:
             observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
         return logged
 
-    return record_one, batch, armed
+    return record_one, batch, armed, lookup
 
 
 def _proxy_server(core: Any, config: Any, *, port: int, pinned_session: int | None) -> Any:
@@ -101,8 +102,7 @@ def _dashboard_deps(core: Any, *, host: str, port: int, tz: Any = None) -> Any:
         card_stats=c.get_card_stats(), render_card=render_card, list_prices=c.list_prices(),
         set_price=c.set_custom_price(), reset_pricing=c.reset_pricing(),
         start_fresh=c.start_fresh(clear_alerts=alerts.clear), watch=c.watch_changes(), alerts=alerts, local=local,
-        team=c.get_team_view(),
-        security=Security.for_bind(host, port),
+        team=c.get_team_view(), security=Security.for_bind(host, port),
     )
 
 

@@ -143,16 +143,21 @@ def normalize_compact_date(ref: str) -> str:
 
 def select_rates(prices: list[Any], at: datetime) -> dict[str, Any]:
     """The rates in force at `at`: the last entry whose constraint holds, else the first."""
+    return dict(prices[_rates_index(prices, at)][1])
+
+
+def _rates_index(prices: list[Any], at: datetime) -> int:
     at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     day, secs = at.date().isoformat(), at.hour * 3600 + at.minute * 60 + at.second + at.microsecond / 1e6
-    for constraint, rates in reversed(prices):
+    for i in range(len(prices) - 1, -1, -1):
+        constraint = prices[i][0]
         if constraint is None or (isinstance(constraint, str) and day >= constraint):
-            return dict(rates)
+            return i
         if isinstance(constraint, list):
             start, end = constraint
             if (secs >= start or secs < end) if end < start else start <= secs < end:
-                return dict(rates)
-    return dict(prices[0][1])
+                return i
+    return 0
 
 
 def model_price(rates: dict[str, Any]) -> ModelPrice:
@@ -187,6 +192,7 @@ class PriceCatalog:
         self._corrections: dict[tuple[str, str], Correction] | None = None
         self._providers: list[dict[str, Any]] | None = None
         self._memo: dict[tuple[str, str], Any] = {}
+        self._quotes: dict[tuple[str, str, int], PriceQuote] = {}
         self._lock = threading.Lock()
 
     @property
@@ -233,8 +239,17 @@ class PriceCatalog:
         return self._corrections
 
     def _quote(self, hit: _Hit, at: datetime) -> PriceQuote:
+        # Memoised per rates entry in force: the proxy quotes every guarded request (issue 15).
         provider, model = hit
-        rates, applied = select_rates(model[3], at), None
+        key = (provider["id"], model[0], _rates_index(model[3], at))
+        found = self._quotes.get(key)
+        if found is None:
+            found = self._quotes[key] = self._quote_rates(hit, dict(model[3][key[2]][1]))
+        return found
+
+    def _quote_rates(self, hit: _Hit, rates: dict[str, Any]) -> PriceQuote:
+        provider, model = hit
+        applied = None
         fix = self._fixes().get((provider["id"], model[0]))
         if fix is not None:
             state, rates = fix.evaluate(rates)

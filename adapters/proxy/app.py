@@ -50,6 +50,9 @@ class ProxyDeps:
         record: records one PendingUsage (sync; runs on the writer thread), returns the cost.
         current_session: `(pinned_id) -> Session | None` for /health (sync).
         resolve_session: `(header_id, pinned_id) -> session id` (sync; used only with a guard).
+        find_session: `(header_id, pinned_id) -> session id | None`, asked on the event loop, so it
+            must be cheap and never block: None when the session must be created (then
+            `resolve_session` runs in a thread). None (the field): every guarded request takes the thread.
         guard: a RequestGuard; an `AllowAllGuard` skips the per-request thread hop entirely.
         upstreams: provider -> base URL (local configuration only).
         spool_dir: where the write-ahead spool lives (the data dir).
@@ -75,6 +78,7 @@ class ProxyDeps:
     pinned_session: int | None = None
     body_cap: int = BODY_CAP
     find_local: Callable[[str], Any] | None = None  # issue 8: local model by name (sync, storage)
+    find_session: Callable[[int | None, int | None], int | None] | None = None
     armed: Callable[[], bool] = lambda: True
     batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
     recorder: tuple[Callable[[Any], Any], Callable[[Any], Any], Any] | None = None
@@ -173,7 +177,8 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
             if recorder is not None:
                 await anyio.to_thread.run_sync(recorder.close)
             await client.aclose()
-            for part in (deps.armed, deps.guard):  # the probe's read connection; the guard's leases (issue 14)
+            # the probe's read connection; the guard's leases (issue 14); the session look-up's connection
+            for part in (deps.armed, deps.guard, deps.find_session):
                 close = getattr(part, "close", None)
                 if close is not None:
                     await anyio.to_thread.run_sync(close)

@@ -9,6 +9,8 @@ whose recent calls the expected cost learns from. A body that is not a JSON obje
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from costhq.adapters.proxy.calls import fingerprint, request_doc
@@ -17,12 +19,17 @@ from costhq.domain.estimates import RequestShape, shape_of
 
 @attrs.frozen
 class RequestEstimate:
-    """The firewall's inputs from one request."""
+    """The firewall's inputs from one request (`fingerprint` is computed when asked: only a guard
+    that feeds the runaway detector before forwarding needs it)."""
 
     model: str
     shape: RequestShape
-    fingerprint: str
     client: str
+    doc: dict[str, Any] = attrs.field(repr=False, eq=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.model, self.doc)
 
 
 def client_of(user_agent: bytes | None) -> str:
@@ -34,5 +41,4 @@ def client_of(user_agent: bytes | None) -> str:
 def request_estimate(body: bytes, user_agent: bytes | None = None) -> RequestEstimate:
     doc = request_doc(body)  # parsed once for the shape and the fingerprint
     model = str(doc.get("model") or "")
-    return RequestEstimate(model=model, shape=shape_of(doc), client=client_of(user_agent),
-                           fingerprint=fingerprint(model, doc))
+    return RequestEstimate(model=model, shape=shape_of(doc), client=client_of(user_agent), doc=doc)

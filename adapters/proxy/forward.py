@@ -4,7 +4,8 @@ Per request: (1) resolve the fixed upstream and strip `x-costhq-*` and hop-by-ho
 7.6.1: the fixed list and every header the `Connection` header names, in both directions);
 (2) read the body, refusing more than the cap with 413; (3) a request that is not a model call
 (routing.request_kind) is forwarded and counted, never guarded nor recorded; (4) with a real
-guard, its `before` runs in a worker thread and may refuse with 402; (5) `client.send(stream=True)`
+guard, its `before` may refuse with 402: on the event loop when it needs no write nor wait
+(`before_now`, issue 15), else in a worker thread; (5) `client.send(stream=True)`
 and forward the bytes as they arrive while a meter reads usage on the side; (6) queue the usage
 record (the spool line is written first) — the database write happens on the writer thread.
 
@@ -36,7 +37,7 @@ from costhq.adapters.proxy.calls import (
     with_usage,
 )
 from costhq.adapters.proxy.errors import code_for, error_response
-from costhq.adapters.proxy.estimate import request_estimate
+from costhq.adapters.proxy.estimate import RequestEstimate, request_estimate
 from costhq.adapters.proxy.headers import CALL_HEADER, request_headers, response_headers
 from costhq.adapters.proxy.metering import JsonMeter, SseMeter
 from costhq.adapters.proxy.routing import KINDS, MODEL, PathRejected, Route, Target, request_kind, resolve
@@ -107,7 +108,9 @@ class Forwarder:
         if self.guarded and self.deps.armed():  # unarmed: nothing can refuse, skip the thread hop
             try:
                 agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)  # the estimate's client
-                token, session_id = await anyio.to_thread.run_sync(self._before, provider, body, session_header, agent)
+                est = request_estimate(body, agent)  # issue 14: what the request holds and references
+                token, session_id = self._before_now(provider, est, session_header) or \
+                    await anyio.to_thread.run_sync(self._before, provider, est, session_header)
             except CostHQError as exc:
                 return await self._error(send, provider, code_for(exc), exc.message, exc.details)
         await self._exchange(scope, receive, send, target, headers, body, drop_injected,
@@ -145,12 +148,22 @@ class Forwarder:
             more = msg.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _before(self, provider: str, body: bytes, session_header: int | None,
-                agent: bytes | None) -> tuple[object | None, int]:
+    def _before(self, provider: str, est: RequestEstimate, session_header: int | None) -> tuple[object | None, int]:
         sid = self.deps.resolve_session(session_header, self.deps.pinned_session)
-        est = request_estimate(body, agent)  # issue 14: what the request holds and references
         return self.deps.guard.before(session_id=sid, provider=provider, model=est.model, shape=est.shape,
                                       fingerprint=est.fingerprint, client=est.client), sid
+
+    def _before_now(self, provider: str, est: RequestEstimate,
+                    session_header: int | None) -> tuple[object | None, int] | None:
+        """`_before` on the event loop when the guard admits in memory (issue 15); None: take the thread."""
+        now = getattr(self.deps.guard, "before_now", None)
+        if now is None or self.deps.find_session is None:
+            return None
+        sid = self.deps.find_session(session_header, self.deps.pinned_session)
+        if sid is None:  # the background session must be created first
+            return None
+        token = now(session_id=sid, provider=provider, model=est.model, shape=est.shape, client=est.client)
+        return None if token is None else (token, sid)
 
     async def _exchange(self, scope: Any, receive: Any, send: Any, target: Any, headers: list[Any], body: bytes,
                         drop_injected: bool, attribution: tuple[Any, Any, Any]) -> None:

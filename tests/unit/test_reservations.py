@@ -192,6 +192,7 @@ def test_a_metered_call_holds_what_it_cost_until_stored_and_teaches_the_next_est
     for t in tickets:
         guard.metered(t, bill, at=w.clock.now(), complete=True)  # none of them is stored yet
     assert [t.hold.amount for t in tickets] == [D("0.009027")] * 3
+    assert first.hold.lease is not None and first.hold.lease.in_flight(w.clock.now()) == D("0.027081")
     est = guard.estimate(provider="anthropic", model="claude-sonnet-4", shape=shape, client="claude-cli")
     assert (est.output_tokens, est.amount) == (400, D("0.009027"))  # learned from three metered calls
     admitted = [reserve() for _ in range(int((D(1) - 3 * D("0.009027")) / D("0.009027")))]

@@ -10,15 +10,14 @@ the request path's reads on one persistent connection (see its docstring).
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costhq.adapters.persistence.converter import RowConverter, time_text
-from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row
+from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
+from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row, config_from_json
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
-from costhq.adapters.persistence.sqlite.runaway import ApswRunawayRepository
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
@@ -228,26 +227,31 @@ class ApswFirewallProbe:
         return self._db, ApswBudgetRepository(self._db)
 
     def _refresh(self, now: datetime) -> None:
-        db, repo = self._repo()
+        db, _repo = self._repo()
         seen = db.conn.pragma("data_version")
         if seen == self._seen and (self._until is None or now < self._until):
             return
-        runaway = ApswRunawayRepository(db)
-        trips = [t for t in runaway.trips(open_at=now) if t.action is RunawayAction.BLOCK]
-        self._rules = repo.rules_version()
-        self._any = bool(db.rows("SELECT EXISTS (SELECT 1 FROM budgets WHERE action = 'block') AS x")[0]["x"])
-        self._until = min((t.until for t in trips), default=None)
-        self._blocking = runaway.config().action is RunawayAction.BLOCK or bool(trips)
+        # One statement (one snapshot): after every commit of the recorder this re-reads (issue 15).
+        rules, any_block, config, until = db.conn.execute(
+            "SELECT (SELECT rules FROM firewall_version WHERE id = 1),"
+            " EXISTS (SELECT 1 FROM budgets WHERE action = 'block'),"
+            " (SELECT config FROM runaway_config WHERE id = 1),"
+            " (SELECT MIN(until) FROM runaway_trips WHERE action = 'block' AND cleared_at IS NULL AND until > ?)",
+            (time_text(now),)).get
+        self._rules, self._any = int(rules), bool(any_block)
+        self._until = parse_time(until) if until is not None else None
+        self._blocking = (config is not None and config_from_json(config).action is RunawayAction.BLOCK) \
+            or self._until is not None
         self._seen = seen
 
     def rules_version(self) -> int:
         with self._lock, translate_errors():
-            self._refresh(datetime.now().astimezone())
+            self._refresh(datetime.now(UTC))
             return self._rules
 
     def blocking_rules(self) -> bool:
         with self._lock, translate_errors():
-            self._refresh(datetime.now().astimezone())
+            self._refresh(datetime.now(UTC))
             return self._any
 
     def runaway_blocking(self, now: datetime) -> bool:

@@ -6,6 +6,9 @@
 - `ApswFirewallArming`: "could the spend firewall refuse or reserve anything now?", asked on
   every proxied request. A persistent read connection answers from memory and re-reads the
   firewall tables only after `PRAGMA data_version` says another connection committed.
+- `ApswKeptReads`: read-only units of work on ONE kept connection (the proxy's session look-up,
+  issue 15: opening a connection per request was a fifth of an armed request's CPU), and its
+  `PRAGMA data_version`, which changes whenever another connection commits.
 No apsw exception leaves this package.
 """
 
@@ -13,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import apsw
 
@@ -25,6 +29,7 @@ from costhq.adapters.persistence.converter import parse_time
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
+from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
 from costhq.domain.audit import AuditEntry
 
 
@@ -125,3 +130,72 @@ class ApswFirewallArming:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _KeptReadUnitOfWork(ApswUnitOfWork):
+    """A read-only unit of work (a deferred transaction: one WAL snapshot, never the write lock) on
+    the kept connection of an `ApswKeptReads`, which it holds for the `with` block."""
+
+    def __init__(self, kept: ApswKeptReads) -> None:
+        super().__init__(":kept:", read_only=True)
+        self._kept = kept
+
+    def __enter__(self) -> Self:
+        self._kept.lock.acquire()
+        try:
+            conn = self._kept.connection()
+            self._bind(conn)
+            self._tx = WriteTransaction(conn, read_only=True)
+            self._tx.__enter__()
+        except BaseException:
+            self._kept.lock.release()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self._tx.__exit__(exc_type, exc, tb)
+        finally:
+            self._kept.lock.release()
+
+
+class ApswKeptReads:
+    """`uow()`: a read-only unit of work on one kept connection (threads take turns on it);
+    `version()`: that connection's `PRAGMA data_version`, which changes whenever another
+    connection (of any process) commits, so an answer read after it is exact until it changes."""
+
+    def __init__(self, db_path: str) -> None:
+        self._path = str(db_path)
+        self.lock = threading.Lock()
+        self._conn: apsw.Connection | None = None
+
+    def connection(self) -> apsw.Connection:
+        """The kept connection, opened on first use (call with `lock` held)."""
+        if self._conn is None:
+            self._conn = open_connection(self._path)
+        return self._conn
+
+    def uow(self) -> _KeptReadUnitOfWork:
+        """A read-only unit of work on the kept connection (the port's `Callable[[], UnitOfWork]`)."""
+        return _KeptReadUnitOfWork(self)
+
+    def version(self) -> int:
+        with self.lock, translate_errors():
+            return int(self.connection().pragma("data_version"))
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def kept_session_lookup(db_path: str, background: Any) -> tuple[ResolveProxySession, ProxySessionLookup]:
+    """(resolve, find) for the proxy: the session look-up reads on one kept connection, and `find`
+    answers from memory until another connection commits (ADR 0009); `background` creates the
+    background session (EnsureBackgroundSession)."""
+    kept = ApswKeptReads(db_path)
+    current = CurrentProxySession(kept.uow)
+    return ResolveProxySession(current, background), ProxySessionLookup(current, kept.version, kept.close)

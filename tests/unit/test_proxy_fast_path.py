@@ -1,0 +1,110 @@
+"""Issue 15: what the proxy decides on its event loop — the guard's in-memory admission, the lease's
+pace, the session look-up cached on storage changes — gives the same answers as the full path."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from decimal import Decimal
+from pathlib import Path
+
+from costhq.application.budgets import FirewallPolicy, SetBudget
+from costhq.application.firewall import FirewallGuard, Ticket
+from costhq.application.proxy import CurrentProxySession, ProxySessionLookup
+from costhq.application.runaway import ConfigureRunaway
+from costhq.domain.estimates import RequestShape
+from tests.unit.core_world import REPO, World, make_world
+from tests.unit.test_reservations import _ledger, _reserved
+
+D = Decimal
+
+
+def _budget(w: World, limit: str, action: str = "block") -> int:
+    sid = w.start()(name="t", cwd=REPO).session.id
+    SetBudget(w.uow, w.clock)(scope="session", limit=D(limit), session_id=sid, action=action)
+    return sid
+
+
+def test_try_admit_admits_what_the_lease_covers_and_otherwise_asks_for_the_full_path_without_writing() -> None:
+    w = make_world()
+    sid = _budget(w, "1")
+    ledger = _ledger(w)
+    now = w.clock.now()
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is None  # no lease yet
+    assert _reserved(w) == []
+    ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=now)  # renews: the call + 4 ahead
+    assert _reserved(w) == [D("0.5")]
+    holds = [ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) for _ in range(5)]
+    assert [h is not None and h.lease is not None for h in holds] == [True, True, True, True, False]
+    assert _reserved(w) == [D("0.5")]  # admitted in memory: nothing written
+    assert ledger.release(holds[0], None) is True  # type: ignore[arg-type]
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None  # its room is back
+
+
+def test_without_a_blocking_rule_try_admit_holds_nothing() -> None:
+    w = make_world()
+    sid = _budget(w, "0.01", action="warn")
+    hold = _ledger(w).try_admit(session_id=sid, model="m", amount=D(5), now=w.clock.now())
+    assert hold is not None and (hold.lease, _reserved(w)) == (None, [])
+
+
+def test_a_lease_takes_as_many_calls_ahead_as_it_admitted_over_the_last_second() -> None:
+    w = make_world()
+    sid = _budget(w, "1000")
+    ledger = _ledger(w, ahead=4)
+
+    def admit_all(n: int) -> None:
+        for _ in range(n):
+            ledger.admit(session_id=sid, model="m", amount=D("0.01"), now=w.clock.now())
+
+    admit_all(1)
+    assert _reserved(w) == [D("0.05")]  # the first renewal: the call + 4 ahead
+    admit_all(4)
+    w.clock.advance(seconds=10)
+    admit_all(1)  # 5 calls in 10 s: a slow pace keeps 4 ahead (5 held + this one + 4)
+    assert _reserved(w) == [D("0.10")]
+    admit_all(4)
+    w.clock.advance(seconds=0.05)
+    admit_all(1)  # 5 calls in 50 ms: 100 a second, so 100 ahead (10 held + this one + 100)
+    assert _reserved(w) == [D("1.11")]
+
+
+def test_before_now_admits_in_memory_and_leaves_writes_and_refusals_to_before() -> None:
+    w = make_world()
+    sid = _budget(w, "1")
+    guard = FirewallGuard(w.uow, w.clock, w.prices, FirewallPolicy(tz=UTC, block_unpriced=True), _ledger(w))
+    shape = RequestShape(text_bytes=400, max_output_tokens=100)
+    call = {"session_id": sid, "provider": "anthropic", "model": "claude-sonnet-4", "shape": shape, "client": "c"}
+    assert guard.before_now(**call) is None  # the lease must be taken first (a write)
+    guard.before(**call, fingerprint="f1")
+    ticket = guard.before_now(**call)
+    assert isinstance(ticket, Ticket) and ticket.observed is False  # the writer feeds the detector later
+    assert guard.before_now(**{**call, "model": "mystery"}) is None  # unpriced and blocked: `before` refuses
+    ConfigureRunaway(w.uow, w.clock)(changes={"action": "block"})
+    assert guard.before_now(**call) is None  # the detector must see the request before it goes
+
+
+def test_the_session_look_up_is_answered_from_memory_until_storage_changes() -> None:
+    w = make_world()
+    token = [0]
+    find = ProxySessionLookup(CurrentProxySession(w.uow), lambda: token[0])
+    assert find(None, None) is None  # nothing active: the background session is created elsewhere
+    sid = w.start()(name="t", cwd=REPO).session.id
+    assert find(None, None) is None  # the token did not change: the answer is kept
+    token[0] += 1
+    assert (find(None, None), find(None, sid), find(sid + 1, None)) == (sid, sid, sid)
+
+
+def test_the_kept_connection_sees_every_commit_of_another_connection(tmp_path: Path) -> None:
+    from costhq.adapters.persistence.sqlite.proxy import kept_session_lookup
+    from costhq.bootstrap.main import build_container
+
+    core = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
+    _resolve, find = kept_session_lookup(str(core.settings().db_path), core.background_session())
+    try:
+        assert find(None, None) is None
+        started = core.start_session()(name="t", cwd=str(tmp_path))  # its own connection, committed
+        assert find(None, None) == started.session.id
+        core.end_session()(session_id=started.session.id, cwd=str(tmp_path))
+        assert find(None, None) is None
+    finally:
+        find.close()
