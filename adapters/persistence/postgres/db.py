@@ -138,6 +138,9 @@ class PortablePgDb:
     def many(self, sql: str, params: Any, cls: type[T]) -> list[T]:
         return self._db.many(to_pyformat(sql), params, cls)
 
+    def one(self, sql: str, params: Any, cls: type[T]) -> T | None:
+        return self._db.one(to_pyformat(sql), params, cls)
+
 
 class _Savepoint:
     def __init__(self, db: PgDb) -> None:

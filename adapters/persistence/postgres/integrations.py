@@ -7,17 +7,14 @@ Assumptions: runs inside a PgUnitOfWork transaction. Reports aggregate in SQL; d
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from costhq.adapters.persistence.converter import time_text
 from costhq.adapters.persistence.postgres.db import PgDb
-from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, today_project_from_row, zone
+from costhq.adapters.persistence.rows import SESSION_COLUMNS, report_row_from_row, zone
 from costhq.adapters.persistence.sql.team import who_expressions, who_terms
-from costhq.domain.imports import ImportCursor
 from costhq.domain.reports import ReportFilter, ReportKind, ReportRow
 from costhq.domain.sessions import Dimension, Session
-from costhq.domain.today import TodayProject
 
 _LOCAL = "(u.timestamp::timestamptz AT TIME ZONE %(tz)s)"
 _AGG = (
@@ -89,56 +86,3 @@ class PgReportRepository:
     def last_session(self, scope: str) -> Session | None:
         return self._db.one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE working_directory = %s"
                             " ORDER BY start_time DESC, id DESC LIMIT 1", (scope,), Session)
-
-
-class PgImportRepository:
-    """ImportRepository on `import_cursors` and `sessions`."""
-
-    def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    def cursor(self, path: str) -> ImportCursor | None:
-        rows = self._db.rows("SELECT path, byte_offset AS offset, size, inode, mtime_ns FROM import_cursors"
-                             " WHERE path = %s", (path,))
-        return ImportCursor(**rows[0]) if rows else None
-
-    def save_cursor(self, cursor: ImportCursor) -> None:
-        self._db.run(
-            "INSERT INTO import_cursors (path, byte_offset, size, inode, mtime_ns)"
-            " VALUES (%(path)s, %(offset)s, %(size)s, %(inode)s, %(mtime_ns)s) ON CONFLICT (path) DO UPDATE SET"
-            " byte_offset = excluded.byte_offset, size = excluded.size, inode = excluded.inode,"
-            " mtime_ns = excluded.mtime_ns",
-            {"path": cursor.path, "offset": cursor.offset, "size": cursor.size, "inode": cursor.inode,
-             "mtime_ns": cursor.mtime_ns})
-
-    def covering_session(self, scope: str, at: datetime) -> Session | None:
-        return self._db.one(
-            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE working_directory = %(scope)s AND start_time <= %(at)s"
-            " AND (status = 'active' OR end_time >= %(at)s) AND name != 'Imported'"
-            " ORDER BY start_time DESC, id DESC LIMIT 1", {"scope": scope, "at": time_text(at)}, Session)
-
-    def named_session(self, name: str, scope: str) -> Session | None:
-        return self._db.one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = %s AND working_directory = %s"
-                            " ORDER BY start_time DESC, id DESC LIMIT 1", (name, scope), Session)
-
-
-class PgTodayRepository:
-    """TodayRepository on `today_projects`."""
-
-    _COLS = "id, path, COALESCE(name, path) AS name, added_at"
-
-    def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    def add(self, project: TodayProject) -> TodayProject:
-        self._db.run("INSERT INTO today_projects (path, name, added_at) VALUES (%s, %s, %s)"
-                     " ON CONFLICT (path) DO NOTHING", (project.path, project.name, time_text(project.added_at)))
-        (row,) = self._db.rows(f"SELECT {self._COLS} FROM today_projects WHERE path = %s", (project.path,))
-        return today_project_from_row(row)
-
-    def remove(self, path: str) -> bool:
-        return bool(self._db.run("DELETE FROM today_projects WHERE path = %s", (path,)))
-
-    def all(self) -> list[TodayProject]:
-        rows = self._db.rows(f"SELECT {self._COLS} FROM today_projects ORDER BY id")
-        return [today_project_from_row(r) for r in rows]

@@ -10,10 +10,9 @@ No psycopg exception leaves this package.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from costhq.adapters.persistence.postgres import schema
 from costhq.adapters.persistence.postgres.audit import PgAuditLog
@@ -21,6 +20,7 @@ from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_err
 from costhq.adapters.persistence.postgres.firewall import PgBudgetRepository, PgRunawayRepository
 from costhq.adapters.persistence.postgres.records import PgActivityRepository, PgUsageRepository
 from costhq.adapters.persistence.postgres.sessions import PgSessionRepository
+from costhq.adapters.persistence.sql import LazyRepositories
 
 if TYPE_CHECKING:
     import cattrs
@@ -87,7 +87,7 @@ def ensure_schema(url: str, converter: Any = None) -> None:
         _migrated.add(url)
 
 
-class PgUnitOfWork:
+class PgUnitOfWork(LazyRepositories):
     """UnitOfWork on PostgreSQL: one connection and one transaction per `with` block.
 
     `user` and `machine` stamp the sessions it creates (who and where). `read_only` opens a
@@ -96,6 +96,9 @@ class PgUnitOfWork:
     flush: a server crash may lose the commit, never corrupt it): for the firewall's leases and
     samples, never for audit entries.
     """
+
+    LAZY: ClassVar[dict[str, str]] = {
+        **LazyRepositories.LAZY, "reports": "costhq.adapters.persistence.postgres.integrations:PgReportRepository"}
 
     sessions: PgSessionRepository
     usage: PgUsageRepository
@@ -131,8 +134,7 @@ class PgUnitOfWork:
         self.audit = PgAuditLog(db, self._audit_key)
         self.budgets, self.runaway = PgBudgetRepository(db), PgRunawayRepository(db)
         self._db = db
-        for name in _LAZY_REPOSITORIES:
-            self.__dict__.pop(name, None)
+        self._forget_lazy()
         try:
             with translate_errors(self._url):
                 self._tx = conn.transaction()
@@ -149,15 +151,6 @@ class PgUnitOfWork:
     def db(self) -> PgDb:
         """The unit of work's statements (for this package's admin code: reset, push)."""
         return self._db
-
-    def __getattr__(self, name: str) -> Any:
-        target = _LAZY_REPOSITORIES.get(name)
-        if target is None or "_db" not in self.__dict__:
-            raise AttributeError(name)
-        module, _, cls = target.partition(":")
-        repo = getattr(importlib.import_module(module), cls)(self._db)
-        setattr(self, name, repo)
-        return repo
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -177,13 +170,6 @@ class PgUnitOfWork:
             _give_back(self._url, conn)
 
 
-# Built on first use, like the APSW unit of work's (the hot commands never touch them).
-_LAZY_REPOSITORIES = {
-    "imports": "costhq.adapters.persistence.postgres.integrations:PgImportRepository",
-    "reports": "costhq.adapters.persistence.postgres.integrations:PgReportRepository",
-    "today": "costhq.adapters.persistence.postgres.integrations:PgTodayRepository",
-    "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
-}
 _CONVERTER: list[Any] = []
 
 

@@ -10,8 +10,9 @@ dialects (DDL, upserts that lock, functions such as `instr`) stays in sqlite/ an
 from __future__ import annotations
 
 import functools
+import importlib
 import re
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -26,6 +27,7 @@ class SqlDb(Protocol):
     def rows(self, sql: str, params: Any = ...) -> list[dict[str, Any]]: ...
     def run(self, sql: str, params: Any = ...) -> int: ...
     def many(self, sql: str, params: Any, cls: type[T]) -> list[T]: ...
+    def one(self, sql: str, params: Any, cls: type[T]) -> T | None: ...
 
 
 @functools.lru_cache(maxsize=512)
@@ -51,3 +53,28 @@ def contains(db: SqlDb, column: str, param: str) -> str:
     """A case-insensitive substring test of `column` against the named parameter `param`."""
     find = "instr" if db.dialect == "sqlite" else "strpos"
     return f"{find}(lower({column}), lower(:{param})) > 0"
+
+
+class LazyRepositories:
+    """A unit of work's repositories built on first use over its `_db` (`LAZY`: attribute name ->
+    "module:Class"): `cs status` and `cs log-ai` never touch them, so they skip their imports
+    (ADR 0003); a command that does use one imports it once, inside its transaction."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "imports": "costhq.adapters.persistence.sql.integrations:SqlImportRepository",
+        "today": "costhq.adapters.persistence.sql.integrations:SqlTodayRepository",
+        "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
+    }  # a back end adds its own (its `reports`: bucketing by time zone is dialect-specific)
+
+    def _forget_lazy(self) -> None:
+        for name in self.LAZY:
+            self.__dict__.pop(name, None)  # built on an earlier `with` block's (closed) connection
+
+    def __getattr__(self, name: str) -> Any:
+        target = self.LAZY.get(name)
+        if target is None or "_db" not in self.__dict__:
+            raise AttributeError(name)
+        module, _, cls = target.partition(":")
+        repo = getattr(importlib.import_module(module), cls)(self.__dict__["_db"])
+        setattr(self, name, repo)
+        return repo

@@ -8,14 +8,14 @@ No apsw exception leaves this package.
 
 from __future__ import annotations
 
-import importlib
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import apsw
 
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.converter import RowConverter
+from costhq.adapters.persistence.sql import LazyRepositories
 from costhq.adapters.persistence.sqlite.audit import ApswAuditLog
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
@@ -29,13 +29,16 @@ if TYPE_CHECKING:
     import cattrs
 
 
-class ApswUnitOfWork:
+class ApswUnitOfWork(LazyRepositories):
     """UnitOfWork: one fresh connection and one IMMEDIATE transaction per `with` block.
 
     Commits on clean exit, rolls back on exception, then closes the connection. `durable=False`
     commits without a disk flush (see `__enter__`); then the unit of work must not append to the
     audit chain, whose head file could otherwise outlive the entry across a power cut.
     """
+
+    LAZY: ClassVar[dict[str, str]] = {
+        **LazyRepositories.LAZY, "reports": "costhq.adapters.persistence.sqlite.integrations:ApswReportRepository"}
 
     sessions: ApswSessionRepository
     usage: ApswUsageRepository
@@ -82,22 +85,9 @@ class ApswUnitOfWork:
         # issue 4: audit chain, budgets and runaway state join the same transaction
         self.audit = ApswAuditLog(db, self._audit_key)
         self.budgets, self.runaway = ApswBudgetRepository(db), ApswRunawayRepository(db)
-        # issue 7: agent integrations (import cursors, reports, today projects) are built on first
-        # use by __getattr__: `cs status` and `cs log-ai` never touch them, so they skip ~10 ms
-        # of imports (ADR 0003); a command that does use them imports once, inside its transaction.
-        # issue 8: `local` too (cs status never reads it; cs log-ai's first statement does).
+        # imports, reports, today and local are built on first use (LazyRepositories, ADR 0003)
         self._db = db
-        for name in _LAZY_REPOSITORIES:
-            self.__dict__.pop(name, None)  # built on an earlier `with` block's (closed) connection
-
-    def __getattr__(self, name: str) -> Any:
-        target = _LAZY_REPOSITORIES.get(name)
-        if target is None or "_db" not in self.__dict__:
-            raise AttributeError(name)
-        module, _, cls = target.partition(":")
-        repo = getattr(importlib.import_module(module), cls)(self._db)
-        setattr(self, name, repo)
-        return repo
+        self._forget_lazy()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -112,12 +102,6 @@ class ApswUnitOfWork:
             FileAuditAnchor(head_path(self._path), self._audit_key).write(self.audit.appended)
 
 
-_LAZY_REPOSITORIES = {
-    "imports": "costhq.adapters.persistence.sqlite.integrations:ApswImportRepository",
-    "reports": "costhq.adapters.persistence.sqlite.integrations:ApswReportRepository",
-    "today": "costhq.adapters.persistence.sqlite.integrations:ApswTodayRepository",
-    "local": "costhq.adapters.persistence.sql.local:SqlLocalRepository",
-}
 _CONVERTER: list[RowConverter] = []
 
 
