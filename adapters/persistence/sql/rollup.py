@@ -24,7 +24,8 @@ def hour_spans(start: datetime | None, end: datetime | None) -> list[tuple[str, 
     hi = None if end is None else end.replace(minute=0, second=0, microsecond=0)
     if start is not None and end is not None and lo is not None and hi is not None and lo >= hi:
         return [(RAW, time_text(start), time_text(end))]  # inside one hour
-    spans: list[tuple[str, str | None, str | None]] = [(ROLLUP, lo and time_text(lo)[:13], hi and time_text(hi)[:13])]
+    spans: list[tuple[str, str | None, str | None]] = [
+        (ROLLUP, None if lo is None else time_text(lo)[:13], None if hi is None else time_text(hi)[:13])]
     if start is not None and lo is not None and start < lo:
         spans.append((RAW, time_text(start), time_text(lo)))
     if end is not None and hi is not None and hi < end:
