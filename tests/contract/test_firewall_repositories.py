@@ -174,7 +174,8 @@ def test_windowed_spend_is_exact_at_minute_edges_of_any_zone(make_uow: MakeUow) 
         assert spent(SpendFilter(session_id=a.id, model="gpt-4o")) == Decimal("3.5")
 
 
-def test_rollup_follows_deletes_and_is_built_from_existing_calls(make_uow: MakeUow, db_path: Any) -> None:
+def test_rollup_follows_deletes_and_is_built_from_existing_calls(make_uow: MakeUow, db_path: Any,
+                                                                 request: pytest.FixtureRequest) -> None:
     with make_uow() as uow:
         a = uow.sessions.add(NewSession(name="a", start_time=T0, working_directory="/p"))
         for i in range(3):
@@ -182,8 +183,23 @@ def test_rollup_follows_deletes_and_is_built_from_existing_calls(make_uow: MakeU
     window = SpendFilter(start=T0 - timedelta(hours=2), end=T0 + timedelta(hours=2))
     with make_uow() as uow:
         assert uow.budgets.spent(window) == Decimal("1.5")
-    if not type(make_uow()).__name__.startswith("Apsw"):
-        return  # the rest checks the SQLite file's rollup triggers (PostgreSQL sums indexed ranges)
+    kind = type(make_uow()).__name__
+    if kind.startswith("Pg"):  # PostgreSQL's rollup trigger (schema v4; its backfill: tests/postgres/test_pg_schema.py)
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("pg_url")) as pg:
+            pg.execute("UPDATE ai_usage SET cost_units = 2500000000 WHERE id = (SELECT MAX(id) FROM ai_usage)")
+            pg.execute("DELETE FROM ai_usage WHERE id = (SELECT MIN(id) FROM ai_usage)")
+            assert pg.execute("SELECT SUM(cost_units), SUM(calls) FROM spend_hourly").fetchall() == [
+                (7_500_000_000, 2)]
+            pg.commit()
+            with make_uow() as uow:
+                assert uow.budgets.spent(window) == Decimal("0.75")
+            pg.execute("DELETE FROM sessions")
+            assert pg.execute("SELECT COUNT(*) FROM spend_hourly").fetchall() == [(0,)]
+        return
+    if not kind.startswith("Apsw"):
+        return  # the rest checks the SQLite file's rollup triggers
     import apsw
 
     conn = apsw.Connection(str(db_path))

@@ -34,9 +34,9 @@ def test_first_unit_of_work_migrates_an_empty_database_and_records_it_in_the_aud
         s = uow.sessions.add(NewSession(name="first", start_time=T0, working_directory="/w"))
         entries = list(uow.audit.entries())
     assert s.id == 1
-    assert _version(pg_url) == schema.CURRENT_VERSION == 3
+    assert _version(pg_url) == schema.CURRENT_VERSION == 4
     assert [(e.seq, e.event, e.payload["version"]) for e in entries] == [(1, "migration", 1), (2, "migration", 2),
-                                                                       (3, "migration", 3)]
+                                                                       (3, "migration", 3), (4, "migration", 4)]
     assert entries[2].payload["usage"] == {"through": 0, "count": 0, "digest": aggregate_digest([])}
     assert verify(entries).ok
 
@@ -48,7 +48,7 @@ def test_migrate_is_idempotent(pg_url: str) -> None:
         assert schema.migrate(db) == 0
         assert schema.migrate(db) == schema.CURRENT_VERSION
         assert schema.current_version(db) == schema.CURRENT_VERSION
-        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 3  # one entry per step, not two
+        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 4  # one entry per step, not two
     finally:
         conn.close()
 
@@ -59,7 +59,7 @@ def test_a_database_newer_than_the_program_is_refused_untouched(pg_url: str) -> 
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 99")
     _migrated.discard(pg_url)  # a new process would check again
-    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(3\)"), \
+    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(4\)"), \
             PgUnitOfWork(pg_url):
         pass
     assert _version(pg_url) == 99
@@ -128,3 +128,71 @@ def test_a_version_1_database_upgrades_in_place_keys_old_ids_and_its_rows_stay_c
     result = VerifyAudit(lambda: PgUnitOfWork(pg_url, read_only=True))()
     # The new call was added by the repository alone (no use case audited it): the only gap.
     assert (result.ok, result.reason, result.table, result.row_id) == (False, "unaudited", "ai_usage", 5)
+
+
+_ROLLUP = ("SELECT hour, session_id, provider, model, served_model, calls, cost_units, unpriced, input, cache_read,"
+           " cache_write, output, total FROM spend_hourly ORDER BY 1, 2, 3, 4, 5")
+_GROUPED = ("SELECT substr(timestamp, 1, 13) AS hour, session_id, provider, model, COALESCE(served_model, '')"
+            " AS served_model, COUNT(*) AS calls, COALESCE(SUM(cost_units), 0)::bigint AS cost_units,"
+            " COUNT(*) FILTER (WHERE cost_units IS NULL) AS unpriced, SUM(input_tokens)::bigint AS input,"
+            " SUM(cache_read_tokens)::bigint AS cache_read,"
+            " SUM(cache_write_5m_tokens + cache_write_1h_tokens)::bigint AS cache_write,"
+            " SUM(output_tokens)::bigint AS output, SUM(total_tokens)::bigint AS total FROM ai_usage"
+            " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+_V3_USAGE = ("INSERT INTO ai_usage (session_id, provider, model, served_model, input_tokens, cache_read_tokens,"
+             " cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, total_tokens, cost_units, price_source,"
+             " origin, timestamp) VALUES (%s, %s, %s, %s, %s, 1, 2, 3, 4, %s, %s, 'built-in', 'cli', %s)")
+
+
+def test_a_version_3_database_gets_the_hourly_rollup_backfilled_and_kept_exact(pg_url: str) -> None:
+    """Step 4 on a database with calls: `spend_hourly` equals a GROUP BY of `ai_usage` after the
+    backfill and after the trigger's insert, cost update, move to another hour, and delete."""
+    conn = connect(pg_url)
+    try:
+        db = PgDb(conn, None, url=pg_url)  # type: ignore[arg-type]
+        with conn.transaction():
+            db.run("CREATE TABLE costhq_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
+                   " migrated_at TEXT NOT NULL)")
+            db.run("INSERT INTO costhq_schema (id, version, migrated_at) VALUES (1, 3, '')")
+            for step in schema.STEPS[:3]:
+                step(db)
+            for name in ("a", "b"):
+                db.run("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
+                       " (%s, 'active', '2026-01-05T09:00:00.000000Z', '/w')", (name,))
+            for row in [(1, "anthropic", "m", None, 10, 20, 100, "2026-01-05T09:00:00.000000Z"),
+                        (1, "anthropic", "m", None, 11, 21, 200, "2026-01-05T09:59:59.999999Z"),
+                        (1, "anthropic", "m", "m-2", 12, 22, None, "2026-01-05T09:30:00.000000Z"),
+                        (2, "anthropic", "m", None, 13, 23, 400, "2026-01-05T09:10:00.000000Z"),
+                        (2, "openai", "g", None, 14, 24, 500, "2026-01-05T10:00:00.000000Z")]:
+                db.run(_V3_USAGE, row)
+            assert db.rows("SELECT to_regclass('spend_hourly') IS NULL AS absent")[0]["absent"]
+    finally:
+        conn.close()
+    assert _version(pg_url) == 3
+    _migrated.discard(pg_url)
+    with PgUnitOfWork(pg_url) as uow:
+        entry = next(e for e in uow.audit.entries() if e.payload.get("version") == 4)
+        assert entry.payload["note"] == "hourly spend rollup (spend_hourly)"
+    assert _version(pg_url) == 4
+    with psycopg.connect(pg_url) as conn:
+        rollup = lambda: conn.execute(_ROLLUP).fetchall()  # noqa: E731
+        grouped = lambda: conn.execute(_GROUPED).fetchall()  # noqa: E731
+        assert rollup() == grouped() == [
+            ("2026-01-05T09", 1, "anthropic", "m", "", 2, 300, 0, 21, 2, 10, 8, 41),
+            ("2026-01-05T09", 1, "anthropic", "m", "m-2", 1, 0, 1, 12, 1, 5, 4, 22),
+            ("2026-01-05T09", 2, "anthropic", "m", "", 1, 400, 0, 13, 1, 5, 4, 23),
+            ("2026-01-05T10", 2, "openai", "g", "", 1, 500, 0, 14, 1, 5, 4, 24)]
+        conn.execute(_V3_USAGE, (2, "openai", "g", None, 15, 25, 600, "2026-01-05T10:20:00.000000Z"))
+        conn.execute("UPDATE ai_usage SET cost_units = 250 WHERE id = 2")  # a re-priced call
+        conn.execute("UPDATE ai_usage SET cost_units = 7 WHERE id = 3")  # an unpriced call gets a price
+        conn.execute("UPDATE ai_usage SET timestamp = '2026-01-05T11:00:00.000000Z' WHERE id = 4")
+        conn.execute("DELETE FROM ai_usage WHERE id = 5")
+        assert rollup() == grouped() == [
+            ("2026-01-05T09", 1, "anthropic", "m", "", 2, 350, 0, 21, 2, 10, 8, 41),
+            ("2026-01-05T09", 1, "anthropic", "m", "m-2", 1, 7, 0, 12, 1, 5, 4, 22),
+            ("2026-01-05T10", 2, "openai", "g", "", 1, 600, 0, 15, 1, 5, 4, 25),
+            ("2026-01-05T11", 2, "anthropic", "m", "", 1, 400, 0, 13, 1, 5, 4, 23)]
+        conn.execute("DELETE FROM sessions WHERE id = 1")  # its calls go by cascade, and their rollup rows
+        assert rollup() == grouped() == [
+            ("2026-01-05T10", 2, "openai", "g", "", 1, 600, 0, 15, 1, 5, 4, 25),
+            ("2026-01-05T11", 2, "anthropic", "m", "", 1, 400, 0, 13, 1, 5, 4, 23)]

@@ -46,14 +46,14 @@ def test_db_migrate_reports_versions_and_is_idempotent_and_hides_the_password(cs
                                                                                pg_cluster: Cluster) -> None:
     cs.extra_env["COSTHQ_DATABASE_URL"] = pg_url
     first = cs.ok("db", "migrate")
-    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == ("postgresql", 0, 3, True)
+    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == ("postgresql", 0, 4, True)
     assert pg_cluster.password not in first["location"] and ":***@127.0.0.1" in first["location"]
     again = cs.ok("db", "migrate")
-    assert (again["fromVersion"], again["migrated"]) == (3, False)
+    assert (again["fromVersion"], again["migrated"]) == (4, False)
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 7")
     refused = cs.fails("incompatible_storage", "db", "migrate")
-    assert "schema version 7, newer than this CostHQ knows (3)" in refused["error"]["message"]
+    assert "schema version 7, newer than this CostHQ knows (4)" in refused["error"]["message"]
 
 
 def test_a_wrong_password_is_an_error_without_the_password(cs: Cs, pg_cluster: Cluster) -> None:
@@ -88,13 +88,13 @@ def test_push_copies_local_history_exactly_once(cs: Cs, pg_url: str) -> None:
     assert _count(pg_url, "SELECT COUNT(*), SUM(cost_units) FROM ai_usage") == [(4, 37_500_000_001)]
     assert _count(pg_url, "SELECT COUNT(*) FROM annotations") == [(1,)]
     assert _count(pg_url, "SELECT event FROM audit_log ORDER BY seq") == [
-        ("migration",), ("migration",), ("migration",), ("team.push",), ("usage.imported",), ("team.push",),
-        ("team.push",), ("usage.imported",)]
+        ("migration",), ("migration",), ("migration",), ("migration",), ("team.push",), ("usage.imported",),
+        ("team.push",), ("team.push",), ("usage.imported",)]
     # The team chain covers every pushed call (by its team id): `cs audit verify` on the team database.
     cs.extra_env["COSTHQ_DATABASE_URL"] = pg_url
     v = cs.ok("audit", "verify")
-    assert (v["ok"], v["entries"], v["headSeq"], v["reason"]) == (True, 8, 8, None)
+    assert (v["ok"], v["entries"], v["headSeq"], v["reason"]) == (True, 9, 9, None)
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE ai_usage SET cost_units = 1 WHERE id = 2")
     details = cs.fails("audit_chain_broken", "audit", "verify")["error"]["details"]
-    assert (details["badSeq"], details["reason"], details["table"], details["rowId"]) == (5, "edited", "ai_usage", 2)
+    assert (details["badSeq"], details["reason"], details["table"], details["rowId"]) == (6, "edited", "ai_usage", 2)

@@ -24,7 +24,7 @@ def _append(url: str, worker: int, count: int) -> None:
 
 def test_processes_appending_at_once_keep_one_valid_chain(pg_url: str) -> None:
     with PgUnitOfWork(pg_url):
-        pass  # migrate once (entries 1-3)
+        pass  # migrate once (entries 1-4)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_append, args=(pg_url, w, 15)) for w in range(4)]
     for p in procs:
@@ -34,9 +34,9 @@ def test_processes_appending_at_once_keep_one_valid_chain(pg_url: str) -> None:
     assert [p.exitcode for p in procs] == [0] * 4
     with PgUnitOfWork(pg_url, read_only=True) as uow:
         entries = list(uow.audit.entries())
-    assert [e.seq for e in entries] == list(range(1, 64))
+    assert [e.seq for e in entries] == list(range(1, 65))
     result = verify(entries)
-    assert result.ok and result.count == 63
+    assert result.ok and result.count == 64
 
 
 def test_concurrent_reservations_never_overshoot_a_team_budget(pg_url: str) -> None:

@@ -67,7 +67,10 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[dict[str
             if read_only:  # a consistent snapshot that takes no row locks
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
-            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            # No JIT: every CostHQ statement is an interactive one, and range joins (the dashboard's
+            # daily series over the rollup) are estimated at millions of rows, so PostgreSQL spent
+            # 365 ms compiling a 12 ms query (docs/benchmarks.md, 2026-12-04).
+            conn.execute(f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', false), set_config('jit', 'off', false)")
         except BaseException:
             conn.close()
             raise

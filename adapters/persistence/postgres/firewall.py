@@ -6,7 +6,8 @@ lock (SELECT ... FOR UPDATE) on every budget rule, and the firewall reads the ru
 sums spend and reserves. A second machine checking the same rules waits for the first one's
 commit, then its sums include the first one's reservation or call: "sum, compare, insert" is
 atomic across machines, never a read-then-write race. Spend sums are SQL aggregates on the
-session totals (no model, no window) or on indexed `ai_usage` ranges.
+session totals (no model, no window) or, in a window, on the hourly rollup (schema v4) plus
+indexed `ai_usage` ranges for partial edge hours.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
 from costhq.adapters.persistence.rows import budget_rule_from_row, config_from_json, config_to_json, trip_from_row
+from costhq.adapters.persistence.sql.rollup import ROLLUP, hour_spans
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
@@ -50,11 +52,21 @@ def _spent_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
     if where.model is None and where.start is None and where.end is None:
         conds = _conds(where, tag, params, sid="id = %(sid{t})s", proj="working_directory = %(proj{t})s")
         return f"(SELECT COALESCE(SUM(ai_cost_units), 0) FROM sessions WHERE {conds})"
+    # Whole UTC hours come from the v4 rollup (`spend_hourly`), partial edge hours from raw calls
+    # (the served model is '' in the rollup where `ai_usage` has NULL; a rule's model is never '').
     conds = _conds(where, tag, params, sid="session_id = %(sid{t})s",
                    proj="session_id IN (SELECT id FROM sessions WHERE working_directory = %(proj{t})s)",
-                   model="(model = %(model{t})s OR served_model = %(model{t})s)",
-                   start="timestamp >= %(start{t})s", end="timestamp < %(end{t})s")
-    return f"(SELECT COALESCE(SUM(cost_units), 0) FROM ai_usage WHERE {conds})"
+                   model="(model = %(model{t})s OR served_model = %(model{t})s)")
+    parts = []
+    for i, (table, lo, hi) in enumerate(hour_spans(where.start, where.end)):
+        col = "hour" if table == ROLLUP else "timestamp"
+        bounds = []
+        for name, value, op in ((f"lo{i}{tag}", lo, ">="), (f"hi{i}{tag}", hi, "<")):
+            if value is not None:
+                params[name] = value
+                bounds.append(f"{col} {op} %({name})s")
+        parts.append(f"(SELECT COALESCE(SUM(cost_units), 0) FROM {table} WHERE {' AND '.join([conds, *bounds])})")
+    return f"({' + '.join(parts)})"
 
 
 def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:

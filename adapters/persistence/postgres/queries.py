@@ -3,8 +3,8 @@
 Assumptions: every aggregate is one SQL statement; each call is a read-only REPEATABLE READ unit
 of work (one snapshot, no row locks) on the thread's idle connection (uow.py). Sums are cast to
 BIGINT (PostgreSQL sums BIGINT as NUMERIC) so money stays integer 1e-10 USD. Calls are summed
-from `ai_usage` through its time index: PostgreSQL scans a million rows fast enough for the
-dashboard (docs/benchmarks.md), so SQLite's hourly rollup has no counterpart here.
+from the hourly rollup (schema v4, `spend_hourly`) for whole UTC hours and from `ai_usage`
+through its time index only for partial edge hours (sql/rollup.py), as on SQLite.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.sessions import _SECONDS
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.adapters.persistence.rows import SESSION_COLUMNS
-from costhq.adapters.persistence.sql.team import group_totals, spend_query, window_terms
+from costhq.adapters.persistence.sql.rollup import ROLLUP, hour_spans
+from costhq.adapters.persistence.sql.team import group_totals, spend_query
 from costhq.domain.analytics import (
     ChangeMark,
     DailyPoint,
@@ -35,7 +36,12 @@ from costhq.domain.sessions import Dimension, Session
 from costhq.domain.team import GroupTotals, TeamFilter
 
 _SECS = f"({_SECONDS})::bigint"
-_PROMPT = "u.input_tokens + u.cache_read_tokens + u.cache_write_5m_tokens + u.cache_write_1h_tokens"
+# One row's sums under the rollup's column names, from the rollup or from a raw call.
+_SUMS = "calls, cost_units, unpriced, input, cache_read, cache_write, output, total"
+_RAW_SUMS = ("1 AS calls, COALESCE(cost_units, 0) AS cost_units, (cost_units IS NULL)::int AS unpriced,"
+             " input_tokens AS input, cache_read_tokens AS cache_read,"
+             " cache_write_5m_tokens + cache_write_1h_tokens AS cache_write, output_tokens AS output,"
+             " total_tokens AS total")
 _SORT_SQL = {
     SessionSort.START: "start_time",
     SessionSort.NAME: "lower(name)",
@@ -70,6 +76,38 @@ _EXPORT = (
 )
 
 
+def _usage_parts(start: datetime | None, end: datetime | None, tag: str, params: dict[str, Any],
+                 key: str = "") -> list[str]:
+    """SELECTs (to UNION ALL) of the calls in [start, end) as rows of `key` (e.g. `1 AS i, `),
+    provider, model (the served one, else the requested one) and _SUMS; adds their parameters."""
+    parts = []
+    for n, (table, lo, hi) in enumerate(hour_spans(start, end)):
+        rolled = table == ROLLUP
+        col = "hour" if rolled else "timestamp"
+        bounds = []
+        for name, value, op in ((f"lo{tag}_{n}", lo, ">="), (f"hi{tag}_{n}", hi, "<")):
+            if value is not None:
+                params[name] = value
+                bounds.append(f"{col} {op} %({name})s")
+        model = "CASE served_model WHEN '' THEN model ELSE served_model END" if rolled else \
+            "COALESCE(served_model, model)"
+        where = " WHERE " + " AND ".join(bounds) if bounds else ""
+        parts.append(f"SELECT {key}provider, {model} AS model, {_SUMS if rolled else _RAW_SUMS} FROM {table}{where}")
+    return parts
+
+
+def _window_spans(w: Window) -> tuple[str | None, ...]:
+    """A window's (lo_h, hi_h) rollup hours and (a1, b1), (a2, b2) raw edges; None bounds match nothing."""
+    rolled: tuple[str | None, ...] = ("~", "")  # an empty range when the window is inside one hour
+    raw: list[str | None] = []
+    for table, lo, hi in hour_spans(w.start, w.end):
+        if table == ROLLUP:
+            rolled = (lo, hi)
+        else:
+            raw += [lo, hi]
+    return (*rolled, *raw, *[None] * (4 - len(raw)))
+
+
 def _ph(name: str) -> str:
     return f"%({name})s"
 
@@ -102,16 +140,24 @@ class PgDashboardQueries:
     def daily(self, windows: list[Window]) -> list[DailyPoint]:
         if not windows:
             return []
+        spans = [_window_spans(w) for w in windows]
+        rolled = ", ".join(f"h.{c}" for c in _SUMS.split(", "))
+        parts = " UNION ALL ".join(
+            [f"SELECT w.i, {rolled} FROM w JOIN spend_hourly h ON h.hour >= w.lo_h AND h.hour < w.hi_h"]
+            + [f"SELECT w.i, {_RAW_SUMS} FROM w JOIN ai_usage u ON u.timestamp >= w.{a} AND u.timestamp < w.{b}"
+               for a, b in (("a1", "b1"), ("a2", "b2"))])
+        found = {r["i"]: r for r in self._rows(
+            "WITH w(i, lo_h, hi_h, a1, b1, a2, b2) AS (VALUES "
+            + ", ".join("(%s::int, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text)" for _ in windows)
+            + ") SELECT i, SUM(cost_units)::bigint AS cost, SUM(input + cache_read + cache_write)::bigint AS prompt,"
+            f" SUM(output)::bigint AS completion, SUM(calls)::bigint AS calls FROM ({parts}) u GROUP BY i",
+            [v for i, row in enumerate(spans) for v in (i, *row)])}
+        usage = [found.get(i, {"cost": 0, "prompt": 0, "completion": 0, "calls": 0}) for i in range(len(windows))]
         values = ", ".join("(%s::int, %s::text, %s::text)" for _ in windows)
-        params = [v for i, w in enumerate(windows) for v in (i, time_text(w.start), time_text(w.end))]
-        usage = self._rows(
-            f"WITH w(i, lo, hi) AS (VALUES {values}) SELECT w.i AS i, COALESCE(SUM(u.cost_units), 0)::bigint AS cost,"
-            f" COALESCE(SUM({_PROMPT}), 0)::bigint AS prompt, COALESCE(SUM(u.output_tokens), 0)::bigint AS completion,"
-            " COUNT(u.id) AS calls FROM w LEFT JOIN ai_usage u ON u.timestamp >= w.lo AND u.timestamp < w.hi"
-            " GROUP BY w.i ORDER BY w.i", params)
         started = self._rows(
             f"WITH w(i, lo, hi) AS (VALUES {values}) SELECT w.i AS i, COUNT(s.id) AS n FROM w"
-            " LEFT JOIN sessions s ON s.start_time >= w.lo AND s.start_time < w.hi GROUP BY w.i ORDER BY w.i", params)
+            " LEFT JOIN sessions s ON s.start_time >= w.lo AND s.start_time < w.hi GROUP BY w.i ORDER BY w.i",
+            [v for i, w in enumerate(windows) for v in (i, time_text(w.start), time_text(w.end))])
         return [DailyPoint(day=w.start.date(), cost=from_units(u["cost"]), prompt_tokens=u["prompt"],
                            completion_tokens=u["completion"], calls=u["calls"], sessions=s["n"])
                 for w, u, s in zip(windows, usage, started, strict=True)]
@@ -144,16 +190,14 @@ class PgDashboardQueries:
         return SessionPage(items=items, total=count["n"])
 
     def models(self, *, start: datetime | None = None, end: datetime | None = None) -> list[ModelUsage]:
-        terms, params = window_terms(_ph, "timestamp", start, end)
-        where = " WHERE " + " AND ".join(terms) if terms else ""
+        params: dict[str, Any] = {}
         rows = self._rows(
-            "SELECT provider AS provider, COALESCE(served_model, model) AS model, COUNT(*) AS calls,"
-            " COALESCE(SUM(cost_units), 0)::bigint AS cost, COUNT(*) FILTER (WHERE cost_units IS NULL) AS unpriced,"
-            " SUM(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens)::bigint AS prompt,"
-            " SUM(cache_read_tokens)::bigint AS cache_read,"
-            " SUM(cache_write_5m_tokens + cache_write_1h_tokens)::bigint AS cache_write,"
-            " SUM(output_tokens)::bigint AS completion, SUM(total_tokens)::bigint AS total FROM ai_usage"
-            f"{where} GROUP BY 1, 2 ORDER BY cost DESC, calls DESC, provider, model", params)
+            "SELECT provider, model, SUM(calls)::bigint AS calls, SUM(cost_units)::bigint AS cost,"
+            " SUM(unpriced)::bigint AS unpriced, SUM(input + cache_read + cache_write)::bigint AS prompt,"
+            " SUM(cache_read)::bigint AS cache_read, SUM(cache_write)::bigint AS cache_write,"
+            " SUM(output)::bigint AS completion, SUM(total)::bigint AS total"
+            f" FROM ({' UNION ALL '.join(_usage_parts(start, end, '', params))}) u"
+            " GROUP BY 1, 2 ORDER BY cost DESC, calls DESC, provider, model", params)
         return [ModelUsage(provider=r["provider"], model=r["model"], calls=r["calls"], cost=from_units(r["cost"]),
                            prompt_tokens=r["prompt"], completion_tokens=r["completion"],
                            cache_read_tokens=r["cache_read"], cache_write_tokens=r["cache_write"],

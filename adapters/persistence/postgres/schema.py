@@ -7,8 +7,8 @@ and a failure leaves the database at its old version. A database newer than this
 refused (IncompatibleStorage), never touched.
 
 Stored forms match the SQLite file's (see the package docstring); ids are BIGINT identities.
-PostgreSQL sums indexed ranges fast enough for budget windows, so the SQLite hourly rollups
-(v4, v6) have no counterpart here.
+Step 4 adds the hourly spend rollup (SQLite's v6 `spend_hourly`, plus the token columns of
+SQLite's v4 `usage_hourly`), keyed by session so machines never contend on a rollup row.
 """
 
 from __future__ import annotations
@@ -321,8 +321,89 @@ def _v3_reservations_audit(db: PgDb) -> None:
                            "record, budget rule and price override", usage=baseline)
 
 
+_ROLLUP_SUMS = "calls, cost_units, unpriced, input, cache_read, cache_write, output, total"
+_ROLLUP_KEY = "hour, session_id, provider, model, served_model"
+
+
+def _rollup_values(row: str) -> str:
+    """The rollup key and sums of one `ai_usage` row (`NEW`, `OLD`, or a table alias)."""
+    return (f"substr({row}.timestamp, 1, 13), {row}.session_id, {row}.provider, {row}.model,"
+            f" COALESCE({row}.served_model, ''), 1, COALESCE({row}.cost_units, 0), ({row}.cost_units IS NULL)::int,"
+            f" {row}.input_tokens, {row}.cache_read_tokens, {row}.cache_write_5m_tokens + {row}.cache_write_1h_tokens,"
+            f" {row}.output_tokens, {row}.total_tokens")
+
+
+_V4 = f"""
+CREATE TABLE spend_hourly (
+    hour TEXT NOT NULL,
+    session_id BIGINT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    served_model TEXT NOT NULL,
+    calls BIGINT NOT NULL,
+    cost_units BIGINT NOT NULL,
+    unpriced BIGINT NOT NULL,
+    input BIGINT NOT NULL,
+    cache_read BIGINT NOT NULL,
+    cache_write BIGINT NOT NULL,
+    output BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    PRIMARY KEY ({_ROLLUP_KEY})
+);
+CREATE INDEX spend_hourly_session ON spend_hourly(session_id, hour);
+CREATE INDEX spend_hourly_hour ON spend_hourly(hour);
+INSERT INTO spend_hourly ({_ROLLUP_KEY}, {_ROLLUP_SUMS})
+    SELECT substr(timestamp, 1, 13), session_id, provider, model, COALESCE(served_model, ''), COUNT(*),
+           COALESCE(SUM(cost_units), 0), COUNT(*) FILTER (WHERE cost_units IS NULL), SUM(input_tokens),
+           SUM(cache_read_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(output_tokens),
+           SUM(total_tokens)
+    FROM ai_usage GROUP BY 1, 2, 3, 4, 5;
+CREATE FUNCTION costhq_spend_hourly() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        UPDATE spend_hourly SET calls = calls - 1, cost_units = cost_units - COALESCE(OLD.cost_units, 0),
+            unpriced = unpriced - (OLD.cost_units IS NULL)::int, input = input - OLD.input_tokens,
+            cache_read = cache_read - OLD.cache_read_tokens,
+            cache_write = cache_write - OLD.cache_write_5m_tokens - OLD.cache_write_1h_tokens,
+            output = output - OLD.output_tokens, total = total - OLD.total_tokens
+        WHERE hour = substr(OLD.timestamp, 1, 13) AND session_id = OLD.session_id AND provider = OLD.provider
+            AND model = OLD.model AND served_model = COALESCE(OLD.served_model, '');
+        DELETE FROM spend_hourly WHERE hour = substr(OLD.timestamp, 1, 13) AND session_id = OLD.session_id
+            AND provider = OLD.provider AND model = OLD.model AND served_model = COALESCE(OLD.served_model, '')
+            AND calls = 0;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO spend_hourly AS h ({_ROLLUP_KEY}, {_ROLLUP_SUMS}) VALUES ({_rollup_values("NEW")})
+        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET
+            {", ".join(f"{c} = h.{c} + excluded.{c}" for c in _ROLLUP_SUMS.split(", "))};
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER spend_hourly_insert_delete AFTER INSERT OR DELETE ON ai_usage
+    FOR EACH ROW EXECUTE FUNCTION costhq_spend_hourly();
+CREATE TRIGGER spend_hourly_update AFTER UPDATE OF session_id, provider, model, served_model, cost_units,
+    input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, total_tokens,
+    timestamp ON ai_usage FOR EACH ROW EXECUTE FUNCTION costhq_spend_hourly();
+"""
+
+
+def _v4_spend_rollup(db: PgDb) -> None:
+    """SQLite's steps 4 and 6 (dashboard_schema.py, firewall_schema.py) as one table: one row per
+    (UTC hour, session, provider, requested model, served model or '') with the call count, cost
+    (unpriced calls add 0) and token sums, backfilled here and kept exact by a trigger on every
+    insert, update and delete of `ai_usage` inside the writer's transaction.
+
+    Why: budget windows summed the window's raw calls on every proxied request, and the
+    dashboard's per-model totals scanned every call. The session in the key means machines
+    recording different sessions never lock the same rollup row (no waits, no deadlocks).
+    """
+    db.run(_V4)
+    append_migration_entry(db, version=4, note="hourly spend rollup (spend_hourly)")
+
+
 # Append new steps here; never edit a shipped step.
-STEPS: tuple[Callable[[PgDb], None], ...] = (_v1_team_schema, _v2_call_identity, _v3_reservations_audit)
+STEPS: tuple[Callable[[PgDb], None], ...] = (_v1_team_schema, _v2_call_identity, _v3_reservations_audit,
+                                             _v4_spend_rollup)
 CURRENT_VERSION = len(STEPS)
 
 

@@ -10,12 +10,13 @@ the request path's reads on one persistent connection (see its docstring).
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
 from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row, config_from_json
+from costhq.adapters.persistence.sql.rollup import hour_spans
 from costhq.adapters.persistence.sqlite.connection import open_connection
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
@@ -60,7 +61,7 @@ def _spent_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
     # Whole UTC hours come from the v6 rollup (`spend_hourly`), partial edge hours from raw calls.
     parts = []
     conds = _conds(where, tag, sid="session_id = :sid{t}", proj=_PROJECT, model=_MODEL)
-    for i, (table, lo, hi) in enumerate(_spans(where)):
+    for i, (table, lo, hi) in enumerate(hour_spans(where.start, where.end)):
         col = "hour" if table == "spend_hourly" else "timestamp"
         params[f"lo{i}{tag}"], params[f"hi{i}{tag}"] = lo, hi
         bounds = [f"{col} >= :lo{i}{tag}" if lo else "", f"{col} < :hi{i}{tag}" if hi else ""]
@@ -77,25 +78,6 @@ def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
                    start="created_at >= :start{t}", end="created_at < :end{t}")
     return ("(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > :now"
             f" AND id != :exclude AND {conds})")
-
-
-def _spans(where: SpendFilter) -> list[tuple[str, str | None, str | None]]:
-    """[start, end) as (table, lo, hi) parts: whole UTC hours ('YYYY-MM-DDTHH' bounds) from the
-    rollup and the partial hours at either edge (time-text bounds) from `ai_usage`."""
-    start, end = where.start, where.end
-    lo = None if start is None else start.replace(minute=0, second=0, microsecond=0)
-    if start is not None and lo is not None and lo < start:
-        lo += timedelta(hours=1)
-    hi = None if end is None else end.replace(minute=0, second=0, microsecond=0)
-    if start is not None and end is not None and lo is not None and hi is not None and lo >= hi:
-        return [("ai_usage", time_text(start), time_text(end))]  # inside one hour
-    spans: list[tuple[str, str | None, str | None]] = [
-        ("spend_hourly", lo and time_text(lo)[:13], hi and time_text(hi)[:13])]
-    if start is not None and lo is not None and start < lo:
-        spans.append(("ai_usage", time_text(start), time_text(lo)))
-    if end is not None and hi is not None and hi < end:
-        spans.append(("ai_usage", time_text(hi), time_text(end)))
-    return spans
 
 
 class ApswBudgetRepository:
