@@ -11,18 +11,17 @@ Config (`config.toml`):
 from __future__ import annotations
 
 import os
-from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
 from costhq.bootstrap.settings import Settings
 from costhq.domain.errors import InvalidArgument
 
 
-def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True) -> Any:
-    # issue 16: every front end builds its units of work here; new sessions carry who and where
+def uow_factory(settings: Settings, *, read_only: bool = False, durable: bool = True, pooled: bool = False) -> Any:
+    """Every front end's units of work (new sessions carry who and where); `pooled`: on a team database,
+    from the process's bounded psycopg-pool (the long-running front ends' threads share it)."""
     kw: dict[str, Any] = {"audit_key": audit_key(settings), "read_only": read_only, "durable": durable,
-                          **settings.who}
+                          **settings.who, **({"pooled": True} if pooled and settings.database_url else {})}
     return lambda: _storage(settings, "postgres.uow.PgUnitOfWork", "sqlite.uow.ApswUnitOfWork", **kw)
 
 
@@ -97,6 +96,7 @@ def firewall_policy(settings: Settings) -> Any:
     """The policy from config; a bad zone or policy value is an error, never ignored."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    from costhq.adapters._shared.clock import system_zone
     from costhq.application.budgets import FirewallPolicy
 
     fw, budgets = settings.section("firewall"), settings.section("budgets")
@@ -105,28 +105,11 @@ def firewall_policy(settings: Settings) -> Any:
         raise InvalidArgument(f'[firewall] unpriced must be "allow" or "block", not {unpriced!r}')
     zone_name = budgets.get("timezone")
     try:
-        tz = ZoneInfo(str(zone_name)) if zone_name else _system_zone()
+        tz = ZoneInfo(str(zone_name)) if zone_name else system_zone()
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidArgument(f"[budgets] timezone {zone_name!r} is not a known zone") from exc
     return FirewallPolicy(tz=tz, block_unpriced=unpriced == "block",
                           reservation_ttl_s=int(fw.get("reservation_ttl_seconds", 600)))
-
-
-def _system_zone() -> tzinfo:
-    from datetime import UTC
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    name = os.environ.get("TZ", "").lstrip(":")
-    if not name:
-        try:  # /etc/localtime -> .../zoneinfo/Area/City gives a DST-aware zone
-            target = str(Path("/etc/localtime").resolve())
-            name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
-        except OSError:
-            name = ""
-    try:
-        return ZoneInfo(name) if name else (datetime.now().astimezone().tzinfo or UTC)
-    except (ZoneInfoNotFoundError, ValueError):
-        return datetime.now().astimezone().tzinfo or UTC
 
 
 def claude_logs() -> Any:

@@ -82,6 +82,10 @@ class Core:
             if self._front_ends is None:
                 from costhq.bootstrap.container import FrontEnds
 
+                if self._settings.database_url:  # team mode: the servers' threads share one bounded pool
+                    f, s = _adapters().uow_factory, self._settings
+                    self.override(uow=f(s, pooled=True), read_uow=f(s, read_only=True, pooled=True),
+                                  lease_uow=f(s, durable=False, pooled=True))
                 self._front_ends = FrontEnds(core=self)
             return self._front_ends
 

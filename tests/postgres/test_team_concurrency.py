@@ -7,6 +7,7 @@ import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.domain.audit import AuditEvent, verify
@@ -110,3 +111,38 @@ def test_reservation_ledgers_of_several_processes_never_overshoot_a_team_budget(
     assert (len(admitted), sum(admitted), len(refused)) == (10, Decimal("1.0"), 10)
     with PgUnitOfWork(pg_url, read_only=True) as uow:
         assert uow.budgets.reserved(SpendFilter(session_id=sid), now=T0) == Decimal("1.0")
+
+
+def test_the_long_running_front_ends_share_one_bounded_pool_of_connections(pg_url: str, tmp_path: Path) -> None:
+    """The proxy and the dashboard serve from many threads: on a team database their units of work
+    come from one psycopg-pool of at most POOL_MAX connections, not a connection kept per thread."""
+    import psycopg
+
+    from costhq.adapters.persistence.postgres.db import POOL_MAX
+    from costhq.bootstrap.main import build_container
+
+    core = build_container({"COSTHQ_DATABASE_URL": pg_url, "COSTHQ_DATA_DIR": str(tmp_path / "data"),
+                            "HOME": str(tmp_path), "USER": "ann"})
+    core.front_ends()  # a server starts: the graph's units of work come from the pool from now on
+    barrier, errors, backends = threading.Barrier(24), [], set()
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait(30)
+            with core.uow()() as uow:
+                uow.audit.append(AuditEvent(event="note", actor="pool", payload={"i": i}, at=T0))
+                backends.add(uow.db.rows("SELECT pg_backend_pid() AS pid")[0]["pid"])
+            with core.read_uow()() as uow:
+                assert uow.audit.head() is not None
+        except Exception as exc:
+            errors.append((i, exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        (notes,) = conn.execute("SELECT count(*) FROM audit_log WHERE event = 'note'").fetchone()
+    assert 1 <= len(backends) <= POOL_MAX and notes == 24  # 24 threads, at most 8 connections, every append kept

@@ -196,7 +196,7 @@ def test_a_batch_is_one_team_transaction_where_a_failing_call_rolls_back_alone_a
 
     c = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data"), "COSTHQ_DATABASE_URL": pg_url})
     sid = c.start_session()(name="batch", cwd=str(tmp_path)).session.id
-    record, batch, _armed = _proxy_storage(c)
+    record, batch, _armed, _lookup = _proxy_storage(c)
 
     def pending(key: str, session_id: int = sid) -> PendingUsage:
         call = UsageInput(provider="openai", model="gpt-4o", tokens=TokenCounts(input=1000, output=100),

@@ -8,6 +8,7 @@ package: `translate_errors` maps them to the application's errors, passwords red
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 10
+POOL_MAX = 8  # connections a long-running front end holds at most (psycopg-pool)
+_POOLS: dict[str, Any] = {}
+_POOLS_LOCK = threading.Lock()
 LOCK_TIMEOUT = "15s"  # like SQLite's ~15 s of BEGIN attempts: then StorageBusy, never a hang
 
 
@@ -54,6 +58,31 @@ def _clean(exc: BaseException, url: str) -> str:
     return redact(str(exc).strip(), password_of(url)) if url else redact(str(exc).strip())
 
 
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Session settings of every CostHQ connection (direct or pooled)."""
+    # No JIT: every CostHQ statement is an interactive one, and range joins (the dashboard's
+    # daily series over the rollup) are estimated at millions of rows, so PostgreSQL spent
+    # 365 ms compiling a 12 ms query (docs/benchmarks.md, 2026-12-04).
+    conn.execute(f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', false), set_config('jit', 'off', false)")
+
+
+def shared_pool(url: str) -> Any:
+    """This process's bounded psycopg-pool for `url`, opened on first use: the long-running front
+    ends (proxy, dashboard) serve from many threads, and a thread-kept connection each would hold
+    up to one connection per worker thread on a server the whole team shares."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(url)
+        if pool is None:
+            from psycopg_pool import ConnectionPool
+
+            pool = ConnectionPool(url, min_size=1, max_size=POOL_MAX, open=True, name="costhq", timeout=30,
+                                  configure=configure, kwargs={"row_factory": dict_row, "autocommit": True,
+                                                               "connect_timeout": CONNECT_TIMEOUT_S,
+                                                               "application_name": "costhq"})
+            _POOLS[url] = pool
+        return pool
+
+
 def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[dict[str, Any]]:
     """A new autocommit connection (rows as dicts): units of work open `conn.transaction()` blocks.
 
@@ -67,10 +96,7 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[dict[str
             if read_only:  # a consistent snapshot that takes no row locks
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
-            # No JIT: every CostHQ statement is an interactive one, and range joins (the dashboard's
-            # daily series over the rollup) are estimated at millions of rows, so PostgreSQL spent
-            # 365 ms compiling a 12 ms query (docs/benchmarks.md, 2026-12-04).
-            conn.execute(f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', false), set_config('jit', 'off', false)")
+            configure(conn)
         except BaseException:
             conn.close()
             raise

@@ -1,10 +1,11 @@
 """PostgreSQL unit of work (port: UnitOfWork, FirewallUnitOfWork) with its repositories.
 
 Assumptions: a connection per unit of work, never shared by two at once: a thread keeps its
-last idle connection per database for its next unit of work (or a psycopg-pool `pool` lends
-one); one `conn.transaction()` per `with` block: commit on clean exit, rollback on exception,
-then the connection goes back idle. Nested blocks of the repositories are SAVEPOINTs. The schema is checked,
-and migrated when older, on the first unit of work of a process per database (schema.py).
+last idle connection per database for its next unit of work (`pooled`: the process's bounded
+psycopg-pool lends one, for the long-running front ends); one `conn.transaction()` per `with`
+block: commit on clean exit, rollback on exception, then the connection goes back idle. Nested
+blocks of the repositories are SAVEPOINTs. The schema is checked, and migrated when older, on
+the first unit of work of a process per database (schema.py).
 No psycopg exception leaves this package.
 """
 
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from costhq.adapters.persistence.postgres import schema
 from costhq.adapters.persistence.postgres.audit import PgAuditLog
-from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
+from costhq.adapters.persistence.postgres.db import PgDb, connect, shared_pool, translate_errors
 from costhq.adapters.persistence.postgres.firewall import PgBudgetRepository, PgRunawayRepository
 from costhq.adapters.persistence.postgres.records import PgActivityRepository, PgUsageRepository
 from costhq.adapters.persistence.postgres.sessions import PgSessionRepository
 from costhq.adapters.persistence.sql import LazyRepositories
+from costhq.application.errors import StorageBusy
 
 if TYPE_CHECKING:
     import cattrs
@@ -109,25 +111,20 @@ class PgUnitOfWork(LazyRepositories):
 
     def __init__(self, url: str, converter: cattrs.Converter | RowConverter | None = None, *,
                  audit_key: bytes | None = None, read_only: bool = False, durable: bool = True,
-                 user: str | None = None, machine: str | None = None, pool: Any = None) -> None:
+                 user: str | None = None, machine: str | None = None, pooled: bool = False) -> None:
         self._url = url
         self._conv = converter or _default_converter()
         self._audit_key = audit_key
         self._read_only = read_only
         self._durable = durable
         self._user, self._machine = user, machine
-        self._pool = pool
+        self._pool = shared_pool(url) if pooled else None
         self._conn: psycopg.Connection[Any] | None = None
         self._tx: Any = None
 
     def __enter__(self) -> Self:
         ensure_schema(self._url, self._conv)
-        if self._pool is not None:
-            with translate_errors(self._url):
-                conn = self._pool.getconn()
-                conn.read_only = self._read_only
-        else:
-            conn = _take(self._url, self._read_only)
+        conn = self._lend() if self._pool is not None else _take(self._url, self._read_only)
         db = PgDb(conn, self._conv, url=self._url, read_only=self._read_only)
         self.sessions = PgSessionRepository(db, user=self._user, machine=self._machine)
         self.usage, self.activity = PgUsageRepository(db), PgActivityRepository(db)
@@ -146,6 +143,23 @@ class PgUnitOfWork(LazyRepositories):
             raise
         self._conn = conn
         return self
+
+    def _lend(self) -> Any:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with translate_errors(self._url):
+                conn = self._pool.getconn()
+        except PoolTimeout:
+            raise StorageBusy("The database is busy: no pooled connection free within 30 s") from None
+        try:
+            with translate_errors(self._url):
+                conn.read_only = self._read_only
+                conn.isolation_level = _REPEATABLE_READ() if self._read_only else None
+        except BaseException:
+            self._pool.putconn(conn)
+            raise
+        return conn
 
     @property
     def db(self) -> PgDb:
