@@ -108,3 +108,44 @@ def test_the_kept_connection_sees_every_commit_of_another_connection(tmp_path: P
         assert find(None, None) is None
     finally:
         find.close()
+
+
+def test_one_shared_change_token_keeps_every_request_path_cache_exact(tmp_path: Path) -> None:
+    """The arming, the probe and the session look-up key their caches on one `DataVersion` (issue 15):
+    each still follows every commit of another connection; `held()` reuses the token on its thread only."""
+    import threading
+
+    from costhq.adapters.persistence.sqlite.firewall import ApswFirewallProbe
+    from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming, kept_session_lookup
+    from costhq.bootstrap.main import build_container
+
+    core = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
+    db = str(core.settings().db_path)
+    probe = ApswFirewallProbe(db)
+    version = probe.version
+    armed = ApswFirewallArming(db, version=version)
+    _resolve, find = kept_session_lookup(db, core.background_session(), version)
+    try:
+        assert (armed(), find(None, None), probe.rules_version(), probe.blocking_rules()) == (False, None, 0, False)
+        started = core.start_session()(name="t", cwd=str(tmp_path))  # other connections, committed
+        sid = started.session.id
+        core.set_budget()(scope="session", limit=D("1"), session_id=sid, action="block")
+        assert (armed(), find(None, None), probe.rules_version(), probe.blocking_rules()) == (True, sid, 1, True)
+        with version.held():
+            before = version()
+            core.end_session()(session_id=sid, cwd=str(tmp_path))
+            assert version() == before  # held on this thread: one pragma for the request's checks
+            other: list[int] = []
+            thread = threading.Thread(target=lambda: other.append(version()))
+            thread.start()
+            thread.join()
+            assert other != [before]  # another thread reads afresh
+        assert version() != before
+        assert find(None, None) is None  # the end is seen once the block is left
+        budget = core.list_budgets()()[0]
+        core.remove_budget()(rule_id=budget.id)
+        assert (armed(), probe.rules_version(), probe.blocking_rules()) == (False, 2, False)
+    finally:
+        find.close()
+        armed.close()
+        probe.close()
