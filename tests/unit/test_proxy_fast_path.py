@@ -149,3 +149,27 @@ def test_one_shared_change_token_keeps_every_request_path_cache_exact(tmp_path: 
         find.close()
         armed.close()
         probe.close()
+
+
+def test_what_crosses_the_recorder_pipe_is_plain_tuples_that_rebuild_the_same_record() -> None:
+    """Issue 15: the recorder child gets tuples (no attrs objects, no hook, no body), and unpacks
+    exactly the call, attribution and spool segment the writer queued."""
+    import pickle
+    from datetime import datetime
+
+    from costhq.adapters.proxy.spool import PendingUsage, pack, unpack
+    from costhq.application.usage import UsageInput
+    from costhq.domain.usage import Origin, TokenCounts
+
+    call = UsageInput(provider="openai", model="gpt-4o", served_model="gpt-4o-2024-08-06", origin=Origin.PROXY,
+                      call_key="proxy:" + "a" * 32, upstream_request_id="req_1", response_id="chatcmpl-1",
+                      tokens=TokenCounts(input=12, cache_read=3, output=30, reasoning=7), cost=D("0.0000125"),
+                      duration_ms=4, stream=True, partial=True, error=False, usage_missing=False,
+                      input_estimated=True, timestamp=datetime(2026, 12, 4, 21, 0, 1, 5, tzinfo=UTC))
+    item = PendingUsage(call=call, header_session=7, pinned_session=None, session_id=9, fingerprint="f" * 64,
+                        after=lambda cost: None, body=b"{}", segment=3)
+    packed = pack(item)
+    assert {type(v) for v in packed[:2]} == {tuple}
+    back = unpack(pickle.loads(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL)))
+    assert back == PendingUsage(call=call, header_session=7, pinned_session=None, session_id=9,
+                                fingerprint="f" * 64, segment=3)
