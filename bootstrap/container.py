@@ -31,6 +31,7 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
     resolve, find = lookup or (core.resolve_proxy_session(), None)  # SQLite: a kept connection (ADR 0009)
     deps = ProxyDeps(
         record=record, batch=batch, armed=armed, find_session=find,
+        hold_reads=getattr(core.firewall_probe(), "version", None) if lookup else None,
         recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
         current_session=lambda pinned: current(pinned_session=pinned),
         resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
@@ -58,8 +59,9 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any, Any]:
         pipeline, observe, batch = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock()), box
         if not core.settings().database_url:  # the kept look-up opens its connection on first use
             db, unpriced = str(core.settings().db_path), core.firewall_policy().block_unpriced
-            armed = ApswFirewallArming(db, block_unpriced=unpriced)
-            lookup = kept_session_lookup(db, core.background_session())
+            version = core.firewall_probe().version  # one `data_version` for every request-path cache
+            armed = ApswFirewallArming(db, block_unpriced=unpriced, version=version)
+            lookup = kept_session_lookup(db, core.background_session(), version)
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:

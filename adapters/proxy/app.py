@@ -65,6 +65,8 @@ class ProxyDeps:
         recorder: `(build, storage, settings)`, module-level callables: with a real `batch` a child
             process records, its `(record, batch, ...)` being `storage(build(settings))` (ADR 0009).
         version: the CostHQ version.
+        hold_reads: a `DataVersion`-like object whose `held()` block reads the storage's change
+            token once for the event loop's guard checks of one request (None: each reads its own).
     """
 
     record: Callable[[PendingUsage], Any]
@@ -82,6 +84,7 @@ class ProxyDeps:
     armed: Callable[[], bool] = lambda: True
     batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
     recorder: tuple[Callable[[Any], Any], Callable[[Any], Any], Any] | None = None
+    hold_reads: Any = None
 
 
 def _is_loopback(client: Any) -> bool:

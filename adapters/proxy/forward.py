@@ -20,6 +20,7 @@ Credentials pass through untouched and are never logged or recorded; bodies are 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -74,6 +75,8 @@ class Forwarder:
         self.deps, self.client, self.routes, self.writer = deps, client, routes, writer
         self.counts = counts or RequestCounts()
         self.guarded = not isinstance(deps.guard, AllowAllGuard)
+        hold = getattr(deps, "hold_reads", None)
+        self.held = hold.held if hold is not None else contextlib.nullcontext
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -105,14 +108,14 @@ class Forwarder:
             if drop_injected:
                 headers = [(k, v) for k, v in headers if k != b"accept-encoding"] + [(b"accept-encoding", b"identity")]
         token, session_id = None, None
-        if self.guarded and self.deps.armed():  # unarmed: nothing can refuse, skip the thread hop
-            try:
-                agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)  # the estimate's client
-                est = request_estimate(body, agent)  # issue 14: what the request holds and references
-                token, session_id = self._before_now(provider, est, session_header) or \
-                    await anyio.to_thread.run_sync(self._before, provider, est, session_header)
-            except CostHQError as exc:
-                return await self._error(send, provider, code_for(exc), exc.message, exc.details)
+        try:
+            with self.held():  # one storage change token for the loop's checks below (issue 15)
+                now = self._guard_now(provider, body, scope["headers"], session_header) if self.guarded else None
+            if now is not None and now[0] is not None:
+                token, session_id = now[1] or await anyio.to_thread.run_sync(self._before, provider, now[0],
+                                                                             session_header)
+        except CostHQError as exc:
+            return await self._error(send, provider, code_for(exc), exc.message, exc.details)
         await self._exchange(scope, receive, send, target, headers, body, drop_injected,
                              (session_header, session_id, token))
 
@@ -147,6 +150,16 @@ class Forwarder:
             parts.append(chunk)
             more = msg.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _guard_now(self, provider: str, body: bytes, headers: Any, session_header: int | None) -> tuple[
+            RequestEstimate | None, tuple[object | None, int] | None]:
+        """On the loop: (estimate, admission) — (None, None) when unarmed (nothing can refuse: no
+        thread hop), (est, None) when the thread must decide (`_before`)."""
+        if not self.deps.armed():
+            return None, None
+        agent = next((v for k, v in headers if k == b"user-agent"), None)  # the estimate's client
+        est = request_estimate(body, agent)  # issue 14: what the request holds and references
+        return est, self._before_now(provider, est, session_header)
 
     def _before(self, provider: str, est: RequestEstimate, session_header: int | None) -> tuple[object | None, int]:
         sid = self.deps.resolve_session(session_header, self.deps.pinned_session)

@@ -39,6 +39,7 @@ from typing import Any
 
 import attrs
 
+from costhq.adapters.proxy.spool import pack
 from costhq.domain.errors import CostHQError
 
 log = logging.getLogger("costhq.proxy")
@@ -106,7 +107,7 @@ class RecorderProcess:
             CostHQError: the transaction could not begin or commit, or the child is gone (retry).
         """
         self.start()
-        outcomes = self._ask(("batch", self._hooks_before_commit, [attrs.evolve(item, after=None) for item in items]))
+        outcomes = self._ask(("batch", self._hooks_before_commit, [pack(item) for item in items]))
         if self._hooks_before_commit:  # written, not committed: run the hooks here, then commit
             for item, outcome in zip(items, outcomes, strict=False):
                 if item.after is not None and (outcome is None or isinstance(outcome, Stored)):
@@ -160,7 +161,7 @@ class RecorderProcess:
 
 def _serve(fd: int, parent: int) -> None:
     """The child of proxy `parent`: the factory and its argument first, then one batch per message."""
-    from costhq.adapters.proxy.spool import _RETRY, _Rejected, record_batch
+    from costhq.adapters.proxy.spool import _RETRY, _Rejected, record_batch, unpack
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -192,7 +193,8 @@ def _serve(fd: int, parent: int) -> None:
 
     while True:
         try:
-            _kind, hooks, items = pickle.loads(conn.recv_bytes())
+            _kind, hooks, packed = pickle.loads(conn.recv_bytes())
+            items = [unpack(p) for p in packed]
         except (EOFError, OSError):
             break
         reply: tuple[str, Any]

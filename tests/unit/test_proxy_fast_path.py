@@ -108,3 +108,68 @@ def test_the_kept_connection_sees_every_commit_of_another_connection(tmp_path: P
         assert find(None, None) is None
     finally:
         find.close()
+
+
+def test_one_shared_change_token_keeps_every_request_path_cache_exact(tmp_path: Path) -> None:
+    """The arming, the probe and the session look-up key their caches on one `DataVersion` (issue 15):
+    each still follows every commit of another connection; `held()` reuses the token on its thread only."""
+    import threading
+
+    from costhq.adapters.persistence.sqlite.firewall import ApswFirewallProbe
+    from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming, kept_session_lookup
+    from costhq.bootstrap.main import build_container
+
+    core = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
+    db = str(core.settings().db_path)
+    probe = ApswFirewallProbe(db)
+    version = probe.version
+    armed = ApswFirewallArming(db, version=version)
+    _resolve, find = kept_session_lookup(db, core.background_session(), version)
+    try:
+        assert (armed(), find(None, None), probe.rules_version(), probe.blocking_rules()) == (False, None, 0, False)
+        started = core.start_session()(name="t", cwd=str(tmp_path))  # other connections, committed
+        sid = started.session.id
+        core.set_budget()(scope="session", limit=D("1"), session_id=sid, action="block")
+        assert (armed(), find(None, None), probe.rules_version(), probe.blocking_rules()) == (True, sid, 1, True)
+        with version.held():
+            before = version()
+            core.end_session()(session_id=sid, cwd=str(tmp_path))
+            assert version() == before  # held on this thread: one pragma for the request's checks
+            other: list[int] = []
+            thread = threading.Thread(target=lambda: other.append(version()))
+            thread.start()
+            thread.join()
+            assert other != [before]  # another thread reads afresh
+        assert version() != before
+        assert find(None, None) is None  # the end is seen once the block is left
+        budget = core.list_budgets()()[0]
+        core.remove_budget()(rule_id=budget.id)
+        assert (armed(), probe.rules_version(), probe.blocking_rules()) == (False, 2, False)
+    finally:
+        find.close()
+        armed.close()
+        probe.close()
+
+
+def test_what_crosses_the_recorder_pipe_is_plain_tuples_that_rebuild_the_same_record() -> None:
+    """Issue 15: the recorder child gets tuples (no attrs objects, no hook, no body), and unpacks
+    exactly the call, attribution and spool segment the writer queued."""
+    import pickle
+    from datetime import datetime
+
+    from costhq.adapters.proxy.spool import PendingUsage, pack, unpack
+    from costhq.application.usage import UsageInput
+    from costhq.domain.usage import Origin, TokenCounts
+
+    call = UsageInput(provider="openai", model="gpt-4o", served_model="gpt-4o-2024-08-06", origin=Origin.PROXY,
+                      call_key="proxy:" + "a" * 32, upstream_request_id="req_1", response_id="chatcmpl-1",
+                      tokens=TokenCounts(input=12, cache_read=3, output=30, reasoning=7), cost=D("0.0000125"),
+                      duration_ms=4, stream=True, partial=True, error=False, usage_missing=False,
+                      input_estimated=True, timestamp=datetime(2026, 12, 4, 21, 0, 1, 5, tzinfo=UTC))
+    item = PendingUsage(call=call, header_session=7, pinned_session=None, session_id=9, fingerprint="f" * 64,
+                        after=lambda cost: None, body=b"{}", segment=3)
+    packed = pack(item)
+    assert {type(v) for v in packed[:2]} == {tuple}
+    back = unpack(pickle.loads(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL)))
+    assert back == PendingUsage(call=call, header_session=7, pinned_session=None, session_id=9,
+                                fingerprint="f" * 64, segment=3)

@@ -17,7 +17,9 @@ deviations from `recommended`, both found by the concurrency contract test:
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -138,3 +140,47 @@ def optimize_database(path: str) -> None:
             conn.pragma("optimize")
     finally:
         conn.close()
+
+
+class DataVersion:
+    """`version()`: `PRAGMA data_version` on one kept connection that never writes, so it changes
+    whenever any other connection (of any process) commits. Every cache of the proxy's request
+    path (arming, firewall probe, session look-up) is keyed on it: an answer read (on any
+    connection, in a new snapshot) AFTER the token was read is exact until the token changes.
+
+    `held()`: within the block, on the calling thread, the token is read once and reused (issue 15:
+    one pragma per request on the event loop instead of one per cache); other threads read afresh.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self._conn: apsw.Connection | None = None
+        self._held: tuple[int, int | None] | None = None  # (thread id, token read in the block)
+
+    def __call__(self) -> int:
+        held, me = self._held, threading.get_ident()
+        if held is not None and held[0] == me and held[1] is not None:
+            return held[1]
+        with self._lock, translate_errors():
+            if self._conn is None:
+                self._conn = open_connection(self._path)
+                self._conn.set_busy_timeout(0)  # asked on the event loop: never wait for a lock
+            token = int(self._conn.pragma("data_version"))
+        if held is not None and held[0] == me:
+            self._held = (me, token)
+        return token
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._held = (threading.get_ident(), None)
+        try:
+            yield
+        finally:
+            self._held = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -17,7 +17,7 @@ from typing import Any
 from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
 from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row, config_from_json
 from costhq.adapters.persistence.sql.rollup import hour_spans
-from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.connection import DataVersion, open_connection
 from costhq.adapters.persistence.sqlite.db import Db
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
@@ -190,13 +190,15 @@ class ApswBudgetRepository:
 class ApswFirewallProbe:
     """FirewallProbe on one persistent read connection (autocommit reads, never the write lock).
 
-    The rules version and the runaway arming are answered from memory until `PRAGMA data_version`
-    says another connection committed (or an open block trip's end passes); samples and response
-    look-ups read each time. A lock serialises the worker threads on the connection.
+    The rules version and the runaway arming are answered from memory until `version` (a
+    `DataVersion`, shared with the proxy's other request-path caches) says another connection
+    committed (or an open block trip's end passes); samples and response look-ups read each time.
+    A lock serialises the worker threads on the connection.
     """
 
     def __init__(self, db_path: str) -> None:
         self._path = str(db_path)
+        self.version = DataVersion(self._path)
         self._lock = threading.Lock()
         self._db: Db | None = None
         self._seen: int | None = None
@@ -209,8 +211,8 @@ class ApswFirewallProbe:
         return self._db, ApswBudgetRepository(self._db)
 
     def _refresh(self, now: datetime) -> None:
+        seen = self.version()  # before the read: a commit in between only costs one more read
         db, _repo = self._repo()
-        seen = db.conn.pragma("data_version")
         if seen == self._seen and (self._until is None or now < self._until):
             return
         # One statement (one snapshot): after every commit of the recorder this re-reads (issue 15).
@@ -254,5 +256,6 @@ class ApswFirewallProbe:
             if self._db is not None:
                 self._db.conn.close()
                 self._db = None
+        self.version.close()
 
 

@@ -26,11 +26,12 @@ import apsw
 
 from costhq.adapters.persistence.audit_head import FileAuditAnchor, head_path
 from costhq.adapters.persistence.converter import parse_time
-from costhq.adapters.persistence.sqlite.connection import open_connection
+from costhq.adapters.persistence.sqlite.connection import DataVersion, open_connection
 from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
 from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
 from costhq.domain.audit import AuditEntry
+from costhq.domain.errors import CostHQError
 
 
 class _SavepointUnitOfWork(ApswUnitOfWork):
@@ -93,8 +94,9 @@ class ApswFirewallArming:
     then takes the full guard path, which waits and decides properly.
     """
 
-    def __init__(self, db_path: str, *, block_unpriced: bool = False) -> None:
+    def __init__(self, db_path: str, *, block_unpriced: bool = False, version: DataVersion | None = None) -> None:
         self._path, self._always = str(db_path), block_unpriced
+        self._changes = version or DataVersion(self._path)
         self._conn: apsw.Connection | None = None
         self._version: int | None = None
         self._armed = True
@@ -107,10 +109,10 @@ class ApswFirewallArming:
             if self._conn is None:
                 self._conn = open_connection(self._path)
                 self._conn.set_busy_timeout(0)  # asked on the event loop: never wait for a lock
-            version = self._conn.pragma("data_version")
+            version = self._changes()  # before the read: a commit in between only costs one more read
             if version != self._version or (self._until is not None and datetime.now(UTC) >= self._until):
                 self._armed, self._version = self._read(self._conn), version
-        except apsw.Error:
+        except (apsw.Error, CostHQError):
             self._version = None
             return True
         return self._armed
@@ -130,6 +132,7 @@ class ApswFirewallArming:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._changes.close()
 
 
 class _KeptReadUnitOfWork(ApswUnitOfWork):
@@ -192,10 +195,12 @@ class ApswKeptReads:
                 self._conn = None
 
 
-def kept_session_lookup(db_path: str, background: Any) -> tuple[ResolveProxySession, ProxySessionLookup]:
+def kept_session_lookup(db_path: str, background: Any,
+                        version: DataVersion | None = None) -> tuple[ResolveProxySession, ProxySessionLookup]:
     """(resolve, find) for the proxy: the session look-up reads on one kept connection, and `find`
-    answers from memory until another connection commits (ADR 0009); `background` creates the
+    answers from memory until another connection commits (ADR 0009): until `version` changes (the
+    process's shared `DataVersion`; None: the kept connection's own); `background` creates the
     background session (EnsureBackgroundSession)."""
     kept = ApswKeptReads(db_path)
     current = CurrentProxySession(kept.uow)
-    return ResolveProxySession(current, background), ProxySessionLookup(current, kept.version, kept.close)
+    return ResolveProxySession(current, background), ProxySessionLookup(current, version or kept.version, kept.close)
