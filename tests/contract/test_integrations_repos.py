@@ -71,11 +71,14 @@ def test_models_projects_and_filters(uow: Callable[[], Any]) -> None:
         models = u.reports.rows(ReportKind.MODELS, ReportFilter())
         projects = u.reports.rows(ReportKind.PROJECTS, ReportFilter(since=t(3), until=t(23)))
         only = u.reports.rows(ReportKind.MONTHLY, ReportFilter(project="/a", model="SON"))
+        # a substring, never a LIKE pattern: `_` and `%` match only themselves on every back end
+        patterns = [u.reports.rows(ReportKind.MODELS, ReportFilter(model=m)) for m in ("s_nnet", "%", "us")]
         hours = u.reports.hours(ReportFilter())
     assert [(r.key, r.calls, r.input, r.output, r.cost) for r in models] == [
         ("opus", 2, 12, 8, D("1.5")), ("sonnet", 2, 30, 3, D("0.35"))]
     assert [(r.key, r.calls) for r in projects] == [("/b", 2)]
     assert [(r.key, r.calls, r.total_tokens) for r in only] == [("2026-11", 2, 33)]
+    assert [[r.key for r in rows] for rows in patterns] == [[], [], ["opus"]]
     assert [r.key for r in hours] == ["2026-11-20T02", "2026-11-20T03", "2026-11-20T09", "2026-11-20T23"]
 
 

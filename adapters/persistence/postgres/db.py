@@ -167,6 +167,12 @@ class PortablePgDb:
     def one(self, sql: str, params: Any, cls: type[T]) -> T | None:
         return self._db.one(to_pyformat(sql), params, cls)
 
+    def insert(self, sql: str, params: Any) -> int:
+        """An INSERT of one row (no ON CONFLICT skip): its new id, by `RETURNING id`."""
+        rid = self._db.insert(to_pyformat(sql) + " RETURNING id", params)
+        assert rid is not None
+        return rid
+
 
 class _Savepoint:
     def __init__(self, db: PgDb) -> None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from costhq.adapters.persistence.converter import parse_time, time_text
 from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
 from costhq.adapters.persistence.rows import budget_rule_from_row, config_from_json, config_to_json, trip_from_row
+from costhq.adapters.persistence.sql.reservations import SqlReservations
 from costhq.adapters.persistence.sql.rollup import ROLLUP, hour_spans
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
@@ -78,11 +79,11 @@ def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
             f" AND id != %(exclude)s AND {conds})")
 
 
-class PgBudgetRepository:
+class PgBudgetRepository(SqlReservations):
     """BudgetRepository on `budgets`, `budget_reservations`, `sessions` and `ai_usage`."""
 
     def __init__(self, db: PgDb) -> None:
-        self._db = db
+        self._db, self._sql = db, db.portable()
 
     def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule:
         if rule.session_id is not None:
@@ -128,33 +129,6 @@ class PgBudgetRepository:
             cols.append(f"{_reserved_sql(where, f'_{i}r', params) if with_reserved else '0'} AS r{i}")
         row = self._db.rows(f"SELECT {', '.join(cols)}", params)[0]
         return [(from_units(int(row[f"s{i}"])), from_units(int(row[f"r{i}"]))) for i in range(len(wheres))]
-
-    def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
-                at: datetime, expires_at: datetime) -> int:
-        rid = self._db.insert(
-            "INSERT INTO budget_reservations (session_id, project, model, amount_units, created_at, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (session_id, project, model, to_units(amount), time_text(at), time_text(expires_at)))
-        assert rid is not None
-        return rid
-
-    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
-              amount: Decimal, at: datetime, expires_at: datetime) -> int:
-        if reservation_id is not None and self._db.run(
-                "UPDATE budget_reservations SET amount_units = %s, created_at = %s, expires_at = %s WHERE id = %s",
-                (to_units(amount), time_text(at), time_text(expires_at), reservation_id)):
-            return reservation_id
-        return self.reserve(session_id=session_id, project=project, model=model, amount=amount, at=at,
-                            expires_at=expires_at)
-
-    def release(self, reservation_id: int) -> bool:
-        return self._db.run("DELETE FROM budget_reservations WHERE id = %s", (reservation_id,)) > 0
-
-    def expire(self, now: datetime) -> int:
-        return self._db.run("DELETE FROM budget_reservations WHERE expires_at <= %s", (time_text(now),))
-
-    def rules_version(self) -> int:
-        return int(self._db.rows("SELECT rules FROM firewall_version WHERE id = 1")[0]["rules"])
 
     def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
         with translate_errors(self._db.url), self._db.conn.cursor() as cur:

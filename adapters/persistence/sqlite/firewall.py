@@ -16,6 +16,7 @@ from typing import Any
 
 from costhq.adapters.persistence.converter import RowConverter, parse_time, time_text
 from costhq.adapters.persistence.rows import RULE_COLUMNS, budget_rule_from_row, config_from_json
+from costhq.adapters.persistence.sql.reservations import SqlReservations
 from costhq.adapters.persistence.sql.rollup import hour_spans
 from costhq.adapters.persistence.sqlite.connection import DataVersion, open_connection
 from costhq.adapters.persistence.sqlite.db import Db
@@ -80,11 +81,11 @@ def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
             f" AND id != :exclude AND {conds})")
 
 
-class ApswBudgetRepository:
+class ApswBudgetRepository(SqlReservations):
     """BudgetRepository on `budgets`, `budget_reservations`, `sessions` and `ai_usage`."""
 
     def __init__(self, db: Db) -> None:
-        self._db = db
+        self._db, self._sql = db, db.portable()
 
     def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule:
         if rule.session_id is not None:
@@ -130,33 +131,6 @@ class ApswBudgetRepository:
         with translate_errors():
             row = self._db.conn.execute(f"SELECT {', '.join(cols)}", params).fetchall()[0]
         return [(from_units(row[2 * i]), from_units(row[2 * i + 1])) for i in range(len(wheres))]
-
-    def reserve(self, *, session_id: int | None, project: str | None, model: str, amount: Decimal,
-                at: datetime, expires_at: datetime) -> int:
-        rid = self._db.insert(
-            "INSERT INTO budget_reservations (session_id, project, model, amount_units, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, project, model, to_units(amount), time_text(at), time_text(expires_at)))
-        assert rid is not None
-        return rid
-
-    def lease(self, reservation_id: int | None, *, session_id: int | None, project: str | None, model: str,
-              amount: Decimal, at: datetime, expires_at: datetime) -> int:
-        if reservation_id is not None and self._db.run(
-                "UPDATE budget_reservations SET amount_units = ?, created_at = ?, expires_at = ? WHERE id = ?",
-                (to_units(amount), time_text(at), time_text(expires_at), reservation_id)):
-            return reservation_id
-        return self.reserve(session_id=session_id, project=project, model=model, amount=amount, at=at,
-                            expires_at=expires_at)
-
-    def release(self, reservation_id: int) -> bool:
-        return self._db.run("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,)) > 0
-
-    def expire(self, now: datetime) -> int:
-        return self._db.run("DELETE FROM budget_reservations WHERE expires_at <= ?", (time_text(now),))
-
-    def rules_version(self) -> int:
-        return int(self._db.rows("SELECT rules AS rules FROM firewall_version WHERE id = 1")[0]["rules"])
 
     def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
         with translate_errors():
