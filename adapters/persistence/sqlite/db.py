@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-
-
 TOUCH = "last_activity = MAX(COALESCE(last_activity, ''), :at)"
 
 

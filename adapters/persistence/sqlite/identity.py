@@ -33,10 +33,6 @@ _KEYS = ("SELECT call_key AS k, id AS id FROM ai_usage WHERE call_key IN (SELECT
          " WHERE call_key IN (SELECT value FROM json_each(:keys))")
 
 
-
-
-
-
 def stored_identities(db: Db, probes: list[Sighting]) -> StoredIdentities:
     """UsageRepository.identities on SQLite."""
     printable = [p for p in probes if not p.tokens.is_empty and p.timestamp is not None]

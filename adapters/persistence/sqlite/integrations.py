@@ -29,9 +29,6 @@ CREATE INDEX IF NOT EXISTS sessions_scope_start ON sessions(working_directory, s
 """
 
 
-
-
-
 @functools.lru_cache(maxsize=65536)
 def _bucket(minute: str, kind: str, tz: str) -> str:
     local = datetime.fromisoformat(minute + ":00+00:00").astimezone(ZoneInfo(tz))
