@@ -20,12 +20,21 @@ Rules:
 - A rule change (the storage's rules version) or a lease that will outlive less than one TTL
   sends the next call to a renewal. Without any blocking rule for the key, calls pass with no
   reservation at all (until the version changes).
+- Admissions never wait for a renewal's write lock (issue 15): while a renewal waits for it, calls
+  keep being admitted against the old grant, which storage still counts. The lease is frozen only
+  from the moment the renewal reads what this process holds (under the write lock) until the new
+  grant is installed, so the new grant covers every call admitted before it exactly.
+- With `renew_ahead`, a lease is renewed in the background once half of its room ahead is used
+  (or its expiry nears), so a steady stream of calls rarely meets a renewal at all. A background
+  renewal that would be refused shrinks the lease to what is held; the next call that does not
+  fit then takes the synchronous path, which refuses it or admits it as above.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -36,7 +45,7 @@ import attrs
 from costhq.application.budgets import FirewallPolicy, budget_exceeded
 from costhq.application.ports.firewall import FirewallProbe, FirewallUnitOfWork
 from costhq.domain.budgets import BudgetAction, RuleStatus, evaluate, first_blocking, spend_filter
-from costhq.domain.errors import BudgetExceeded
+from costhq.domain.errors import BudgetExceeded, CostHQError
 from costhq.domain.estimates import MIN_SAMPLES, SAMPLE_WINDOW, CostSample
 from costhq.domain.money import ZERO, format_usd, quantize
 
@@ -47,6 +56,7 @@ LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half o
 RAMP = timedelta(seconds=1)
 RAMP_MAX = 32
 MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
+log = logging.getLogger("costhq.firewall")
 
 
 @attrs.define(eq=False)
@@ -62,7 +72,10 @@ class _Lease:
     consumed: Decimal = ZERO
     expires_at: datetime | None = None
     free: bool = False  # no blocking rule applies: calls need no reservation
-    busy: bool = False  # a renewal is running: admissions wait for it
+    busy: bool = False  # a renewal has read what this process holds: admissions wait until it installs
+    refreshing: bool = False  # a background renewal is scheduled or running
+    closed: bool = False  # given back (`close`): a background renewal must not take it again
+    low: Decimal = ZERO  # room left below which a background renewal starts (half the room ahead)
     admitted: int = 0  # calls admitted since the last renewal
     renewed_at: datetime | None = None
     # Holds in admission order, which is their expiry order (one TTL for all), and their sum: while
@@ -106,6 +119,12 @@ class _Lease:
             return False
         return self.free or self.granted - self.in_flight(now) - self.consumed >= amount
 
+    def running_low(self, now: datetime, ttl: timedelta) -> bool:
+        """Time to renew ahead: half the room ahead is used, or the lease has less than 1.5 TTL left."""
+        if self.expires_at is None or self.expires_at - now <= ttl * 3 / 2:
+            return True
+        return not self.free and self.granted - self.held_sum - self.consumed < self.low
+
 
 @attrs.define(eq=False)
 class Hold:
@@ -126,8 +145,9 @@ class ReservationLedger:
     """
 
     def __init__(self, uow: Callable[[], FirewallUnitOfWork], probe: FirewallProbe, policy: FirewallPolicy,
-                 *, ahead: int = LEASE_AHEAD) -> None:
+                 *, ahead: int = LEASE_AHEAD, renew_ahead: bool = False) -> None:
         self.uow, self.probe, self.policy, self._ahead = uow, probe, policy, ahead
+        self._renew_ahead = renew_ahead  # renew running-low leases on a background thread (module rules)
         self._ttl = timedelta(seconds=policy.reservation_ttl_s)
         self._lock = threading.Lock()
         self._leases: dict[tuple[int, str], _Lease] = {}
@@ -149,12 +169,9 @@ class ReservationLedger:
             with self._lock:
                 if lease.fits(amount, now, version, self._ttl):
                     return self._hold(lease, amount, now)
-                lease.busy = True
-            try:
-                return self._renew(lease, amount, now)
-            finally:
-                with self._lock:
-                    lease.busy = False
+            hold = self._renew(lease, amount, now)
+            assert hold is not None
+            return hold
 
     def try_admit(self, *, session_id: int, model: str, amount: Decimal, now: datetime) -> Hold | None:
         """`admit` when the call fits without touching storage (its lease has room, or no blocking
@@ -170,14 +187,42 @@ class ReservationLedger:
         return None
 
     def _hold(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
-        if lease.free:
-            return Hold(next(self._ids), amount, None)
-        hold = Hold(next(self._ids), amount, lease)
-        lease.hold(hold.id, amount, now + self._ttl)
-        lease.admitted += 1
+        """Hold `amount` on `lease` (under `_lock`), starting a background renewal if it runs low."""
+        hold = Hold(next(self._ids), amount, None if lease.free else lease)
+        if not lease.free:
+            lease.hold(hold.id, amount, now + self._ttl)
+            lease.admitted += 1
+        if self._renew_ahead and not lease.refreshing and not lease.closed and lease.running_low(now, self._ttl):
+            lease.refreshing = True
+            threading.Thread(target=self._refresh, args=(lease, amount, now), daemon=True,
+                             name="costhq-lease-renewal").start()
         return hold
 
-    def _renew(self, lease: _Lease, amount: Decimal, now: datetime) -> Hold:
+    def _refresh(self, lease: _Lease, amount: Decimal, now: datetime) -> None:
+        """A background renewal sized for calls like `amount` (skipped if a renewal is running)."""
+        try:
+            if lease.renewing.acquire(blocking=False):
+                try:
+                    if not lease.closed:
+                        self._renew(lease, amount, now, admit=False)
+                finally:
+                    lease.renewing.release()
+        except CostHQError as exc:  # e.g. storage busy: the next call that does not fit renews in line
+            log.warning("background lease renewal failed (%s)", exc.code)
+        finally:
+            with self._lock:
+                lease.refreshing = False
+
+    def _renew(self, lease: _Lease, amount: Decimal, now: datetime, *, admit: bool = True) -> Hold | None:
+        """Renew `lease` (holding `lease.renewing`) and, with `admit`, hold `amount` on it or raise
+        the refusal. Admissions go on against the old grant until `mine` is read (see the rules)."""
+        try:
+            return self._renew_frozen(lease, amount, now, admit)
+        finally:
+            with self._lock:
+                lease.busy = False
+
+    def _renew_frozen(self, lease: _Lease, amount: Decimal, now: datetime, admit: bool) -> Hold | None:
         refusal: BudgetExceeded | None = None
         with self.uow() as uow:
             # Taken under the write lock: a call released by now had its record written by a
@@ -192,14 +237,18 @@ class ReservationLedger:
             rules = [r for r in uow.budgets.all() if r.action is BudgetAction.BLOCK
                      and r.applies(session_id=lease.session_id, project=lease.project, model=lease.model)]
             grant, db_id = ZERO, lease.db_id
-            if not rules and db_id is not None:
-                uow.budgets.release(db_id)
-                db_id = None
-            elif rules:
+            if not rules:
+                with self._lock:
+                    lease.busy = True
+                if db_id is not None:
+                    uow.budgets.release(db_id)
+                    db_id = None
+            else:
                 uow.budgets.expire(now)
                 found = uow.budgets.standing([spend_filter(r, now, self.policy.tz) for r in rules], now=now,
                                              exclude=db_id)
-                with self._lock:
+                with self._lock:  # from here to the install, admissions wait: the grant covers all held
+                    lease.busy = True
                     mine = lease.in_flight(now) + lease.consumed - settled
                 statuses = [evaluate(r, spent=s, reserved=res + mine, incoming=amount, now=now, tz=self.policy.tz)
                             for r, (s, res) in zip(rules, found, strict=True)]
@@ -208,6 +257,7 @@ class ReservationLedger:
                 # Refused: the lease shrinks to what this process still holds (its headroom ahead is freed).
                 grant = mine if refusal is not None else self._grant(statuses, mine + amount, amount,
                                                                      self._pace(lease, now))
+                lease.low = max(ZERO, grant - mine - amount) / 2
                 db_id = uow.budgets.lease(db_id, session_id=lease.session_id, project=lease.project,
                                           model=lease.model, amount=grant, at=now, expires_at=now + 2 * self._ttl)
             self._write_samples(uow)
@@ -215,9 +265,11 @@ class ReservationLedger:
             lease.db_id, lease.granted, lease.consumed = db_id, grant, lease.consumed - settled
             lease.free, lease.expires_at = not rules, now + 2 * self._ttl
             if refusal is not None:
+                if not admit:
+                    return None
                 raise refusal  # the lease has nothing ahead now: the next call renews again
             lease.version = version
-            return self._hold(lease, amount, now)
+            return self._hold(lease, amount, now) if admit else None
 
     def _pace(self, lease: _Lease, now: datetime) -> int:
         """Calls ahead for a renewal of `lease` (see RAMP); restarts the count of calls admitted."""
@@ -268,8 +320,14 @@ class ReservationLedger:
         """Give the leases back (of one session that ended, else all: at process end) and write the
         buffered samples, so other processes learn from them."""
         with self._lock:
-            gone = [k for k in self._leases if session_id is None or k[0] == session_id]
-            ids = [rid for rid in (self._leases.pop(k).db_id for k in gone) if rid is not None]
+            gone = [self._leases.pop(k) for k in list(self._leases) if session_id is None or k[0] == session_id]
+            for lease in gone:
+                lease.closed = True
+        ids = []
+        for lease in gone:
+            with lease.renewing:  # a background renewal in flight finishes first: its row is given back too
+                if lease.db_id is not None:
+                    ids.append(lease.db_id)
         if ids or self._pending:
             with self.uow() as uow:
                 for rid in ids:

@@ -155,7 +155,8 @@ class Core:
         c.clock().now, c.record_file_activity()))
 
     # --- proxy sessions and the spend firewall ---------------------------------------------------
-    reservation_ledger = _uc("reservations.ReservationLedger", "lease_uow", "firewall_probe", "firewall_policy")
+    reservation_ledger = _Part(lambda c: _use("reservations.ReservationLedger")(  # leases renewed ahead (issue 15)
+        c.lease_uow(), c.firewall_probe(), c.firewall_policy(), renew_ahead=True))
     call_session = _uc("firewall.CallSession", "read_uow", "uow", "clock", "git")
     request_guard = _uc("firewall.FirewallGuard", "uow", "clock", "price_book", "firewall_policy",
                         "reservation_ledger")

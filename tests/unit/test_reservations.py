@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -230,3 +234,98 @@ def test_the_proxy_reads_the_estimate_and_the_same_fingerprint_from_one_parse() 
     assert (client_of(b"claude-cli/2.0.14 (external, cli)"), client_of(None), client_of(b"  ")) == (
         "claude-cli", "", "")
     assert request_estimate(b"not json").shape == RequestShape()
+
+
+class _GatedUow:
+    """The World's unit of work, whose entry waits while `gate` is closed: a renewal stuck behind
+    another process's write lock (the proxy's recorder committing a batch)."""
+
+    def __init__(self, w: World) -> None:
+        self.w, self.gate, self.waiting = w, threading.Event(), threading.Event()
+        self.gate.set()
+
+    def __call__(self) -> Any:
+        self.waiting.set()
+        assert self.gate.wait(10), "the gate was never opened"
+        return self.w.uow()
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+def test_calls_are_admitted_on_the_old_grant_while_a_renewal_waits_for_the_write_lock() -> None:
+    w = make_world()
+    sid = _session_with_budget(w, "10")
+    uow = _GatedUow(w)
+    ledger = ReservationLedger(uow, InMemoryFirewallProbe(w.store), FirewallPolicy(tz=UTC), ahead=4)
+    now = w.clock.now()
+    ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=now)  # grant 0.1 + 4 ahead = 0.5
+    assert [ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None
+            for _ in range(3)] == [True, True, True]
+    uow.gate.clear()
+    uow.waiting.clear()
+    renewal = threading.Thread(target=ledger.admit, kwargs={"session_id": sid, "model": "m", "amount": D("0.2"),
+                                                             "now": now})
+    renewal.start()
+    assert uow.waiting.wait(10)
+    # 0.5 granted, 0.4 held: a call of 0.1 still fits the old grant, which storage still counts.
+    # (Before, a renewal froze its lease from the start: every admission waited for the write lock.)
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is None  # the old grant is full
+    uow.gate.set()
+    renewal.join(10)
+    # The new grant covers all five calls held when the renewal read them (0.5), the renewing call
+    # (0.2) and as many calls like it as fit in half the headroom left: int((10 - 0.7) / 0.4) = 23.
+    assert _reserved(w) == [D("0.7") + 23 * D("0.2")]
+
+
+def _renewing_ahead(limit: str) -> tuple[World, int, ReservationLedger, Callable[[], None]]:
+    """A session with a `limit` budget, a ledger renewing ahead, and a wait for its background renewals."""
+    w = make_world()
+    sid = _session_with_budget(w, limit)
+    ledger = ReservationLedger(w.uow, InMemoryFirewallProbe(w.store), FirewallPolicy(tz=UTC), ahead=4,
+                               renew_ahead=True)
+
+    def settled() -> None:
+        _until(lambda: not any(lease.refreshing for lease in ledger._leases.values()), "the background renewal")
+
+    return w, sid, ledger, settled
+
+
+def test_a_running_low_lease_is_renewed_in_the_background_so_admissions_never_stop() -> None:
+    w, sid, ledger, settled = _renewing_ahead("100")
+    now = w.clock.now()
+    ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=now)  # grant 0.5; renewed ahead below 0.2 left
+    assert [ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None
+            for _ in range(3)] == [True] * 3  # the 3rd left 0.1: a background renewal started
+    settled()
+    # Four held (0.4) + one more like the last (0.1) + calls ahead at its pace (the fake clock stands
+    # still: RAMP_MAX x 4 = 128), well inside half the headroom: 0.5 + 12.8.
+    assert _reserved(w) == [D("13.3")]
+    assert all(ledger.try_admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None
+               for _ in range(60))
+    settled()
+    ledger.close()
+    assert _reserved(w) == []
+
+
+def test_a_background_renewal_that_would_be_refused_leaves_the_refusal_to_the_next_call_in_line() -> None:
+    w, sid, ledger, settled = _renewing_ahead("1")
+    now = w.clock.now()
+    ledger.admit(session_id=sid, model="m", amount=D("0.3"), now=now)  # 0.3 + one ahead (half of 0.7 left)
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.3"), now=now) is not None  # none left: renew
+    settled()
+    assert _reserved(w) == [D("0.9")]  # 0.6 held + one more call: exactly what fits under 1
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.3"), now=now) is not None
+    settled()  # 0.9 held + 0.3 > 1: refused in the background, nothing raised, the lease keeps what is held
+    assert _reserved(w) == [D("0.9")]
+    assert ledger.try_admit(session_id=sid, model="m", amount=D("0.3"), now=now) is None
+    with pytest.raises(BudgetExceeded):
+        ledger.admit(session_id=sid, model="m", amount=D("0.3"), now=now)
+    assert ledger.admit(session_id=sid, model="m", amount=D("0.1"), now=now) is not None  # exactly the limit
+    settled()
+    assert _reserved(w) == [D(1)]
