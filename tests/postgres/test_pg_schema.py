@@ -34,9 +34,8 @@ def test_first_unit_of_work_migrates_an_empty_database_and_records_it_in_the_aud
         s = uow.sessions.add(NewSession(name="first", start_time=T0, working_directory="/w"))
         entries = list(uow.audit.entries())
     assert s.id == 1
-    assert _version(pg_url) == schema.CURRENT_VERSION == 4
-    assert [(e.seq, e.event, e.payload["version"]) for e in entries] == [(1, "migration", 1), (2, "migration", 2),
-                                                                       (3, "migration", 3), (4, "migration", 4)]
+    assert _version(pg_url) == schema.CURRENT_VERSION == 5
+    assert [(e.seq, e.event, e.payload["version"]) for e in entries] == [(v, "migration", v) for v in range(1, 6)]
     assert entries[2].payload["usage"] == {"through": 0, "count": 0, "digest": aggregate_digest([])}
     assert verify(entries).ok
 
@@ -48,7 +47,7 @@ def test_migrate_is_idempotent(pg_url: str) -> None:
         assert schema.migrate(db) == 0
         assert schema.migrate(db) == schema.CURRENT_VERSION
         assert schema.current_version(db) == schema.CURRENT_VERSION
-        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 4  # one entry per step, not two
+        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 5  # one entry per step, not two
     finally:
         conn.close()
 
@@ -59,7 +58,7 @@ def test_a_database_newer_than_the_program_is_refused_untouched(pg_url: str) -> 
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 99")
     _migrated.discard(pg_url)  # a new process would check again
-    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(4\)"), \
+    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(5\)"), \
             PgUnitOfWork(pg_url):
         pass
     assert _version(pg_url) == 99
@@ -173,7 +172,7 @@ def test_a_version_3_database_gets_the_hourly_rollup_backfilled_and_kept_exact(p
     with PgUnitOfWork(pg_url) as uow:
         entry = next(e for e in uow.audit.entries() if e.payload.get("version") == 4)
         assert entry.payload["note"] == "hourly spend rollup (spend_hourly)"
-    assert _version(pg_url) == 4
+    assert _version(pg_url) == schema.CURRENT_VERSION
     with psycopg.connect(pg_url) as conn:
         rollup = lambda: conn.execute(_ROLLUP).fetchall()  # noqa: E731
         grouped = lambda: conn.execute(_GROUPED).fetchall()  # noqa: E731
@@ -196,3 +195,37 @@ def test_a_version_3_database_gets_the_hourly_rollup_backfilled_and_kept_exact(p
         assert rollup() == grouped() == [
             ("2026-01-05T10", 2, "openai", "g", "", 1, 600, 0, 15, 1, 5, 4, 25),
             ("2026-01-05T11", 2, "anthropic", "m", "", 1, 400, 0, 13, 1, 5, 4, 23)]
+
+
+def test_a_version_4_database_gets_running_totals_of_its_cost_events_in_place(pg_url: str) -> None:
+    """Step 5 on a database with runaway events stored out of time order: each cost event's
+    `cum_units` is its session's running total in (at, id) order; the window's spend stays exact."""
+    from decimal import Decimal
+
+    from costhq.domain.runaway import RunawayConfig
+
+    conn = connect(pg_url)
+    try:
+        db = PgDb(conn, None, url=pg_url)  # type: ignore[arg-type]
+        with conn.transaction():
+            db.run("CREATE TABLE costhq_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
+                   " migrated_at TEXT NOT NULL)")
+            db.run("INSERT INTO costhq_schema (id, version, migrated_at) VALUES (1, 4, '')")
+            for step in schema.STEPS[:4]:
+                step(db)
+            for sid, kind, units, sec in [(1, "cost", 200, 3), (1, "cost", 100, 1), (1, "call", 0, 2),
+                                          (1, "cost", 300, 2), (1, "cost", 400, 1), (2, "cost", 7, 5)]:
+                db.run("INSERT INTO runaway_events (session_id, kind, cost_units, at) VALUES (%s, %s, %s, %s)",
+                       (sid, kind, units, f"2026-12-01T10:00:0{sec}.000000Z"))
+    finally:
+        conn.close()
+    _migrated.discard(pg_url)
+    with PgUnitOfWork(pg_url) as uow:
+        entry = next(e for e in uow.audit.entries() if e.payload.get("version") == 5)
+        assert entry.payload["note"] == "runaway running totals (runaway_events.cum_units)"
+        spent = uow.runaway.window_facts(1, RunawayConfig(velocity_window_s=2),
+                                         now=datetime(2026, 12, 1, 10, 0, 3, tzinfo=UTC)).spent
+    assert spent == Decimal("0.00000005") and _version(pg_url) == 5
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT id, cum_units FROM runaway_events ORDER BY id").fetchall() == [
+            (1, 1000), (2, 100), (3, 0), (4, 800), (5, 500), (6, 7)]

@@ -46,14 +46,14 @@ def test_db_migrate_reports_versions_and_is_idempotent_and_hides_the_password(cs
                                                                                pg_cluster: Cluster) -> None:
     cs.extra_env["COSTHQ_DATABASE_URL"] = pg_url
     first = cs.ok("db", "migrate")
-    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == ("postgresql", 0, 4, True)
+    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == ("postgresql", 0, 5, True)
     assert pg_cluster.password not in first["location"] and ":***@127.0.0.1" in first["location"]
     again = cs.ok("db", "migrate")
-    assert (again["fromVersion"], again["migrated"]) == (4, False)
+    assert (again["fromVersion"], again["migrated"]) == (5, False)
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 7")
     refused = cs.fails("incompatible_storage", "db", "migrate")
-    assert "schema version 7, newer than this CostHQ knows (4)" in refused["error"]["message"]
+    assert "schema version 7, newer than this CostHQ knows (5)" in refused["error"]["message"]
 
 
 def test_a_wrong_password_is_an_error_without_the_password(cs: Cs, pg_cluster: Cluster) -> None:
