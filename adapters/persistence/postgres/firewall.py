@@ -227,7 +227,9 @@ class PgRunawayRepository(SqlRunawayEvents):
         """A transaction-level advisory lock per session: machines adding the same session's cost
         events at once take turns, so each reads the running total the previous one committed
         (READ COMMITTED: the next statement sees it). Ids of the session's cost events then also
-        follow commit order. Sessions sharing the low 32 bits only wait for each other."""
+        follow commit order. Sessions sharing the low 32 bits only wait for each other. A unit of
+        work adding costs of several sessions could take these in opposite orders; LogUsage takes
+        the audit chain's lock first (its `usage.logged` entry), which already orders them."""
         self._db.run("SELECT pg_advisory_xact_lock(%s)", (RUNAWAY_COSTS_LOCK | (session_id & 0xFFFFFFFF),))
 
     def config(self) -> RunawayConfig:
