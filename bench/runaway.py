@@ -71,7 +71,7 @@ def bench(tmp: str, sizes: list[int], n: int) -> None:
         path = f"{tmp}/runaway-{size}.db"
         _fill(path, size, now, span)
         with ApswUnitOfWork(path) as uow:
-            repo, conn = uow.runaway, uow._db.conn  # noqa: SLF001  (the baseline is raw SQL on the same file)
+            repo, conn = uow.runaway, uow._db.conn  # the baseline: raw SQL on the same file
             lo = time_text(now - timedelta(seconds=cfg.velocity_window_s))
             spent = repo.window_facts(1, cfg, now=now).spent
             assert spent == Decimal("0.001") * size, spent
