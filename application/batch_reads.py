@@ -20,7 +20,7 @@ from costhq.domain.money import quantize
 
 if TYPE_CHECKING:
     from costhq.domain.budgets import BudgetRule, NewBudgetRule
-    from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
+    from costhq.domain.runaway import ActivityEvent, Detector, RunawayConfig, Trip, WindowFacts
 
 
 class BatchView:
@@ -99,9 +99,10 @@ class _ReadOnceRunaway:
             self._events[key] = self._real.events(session_id, since=since)
         return list(self._events[key])
 
-    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime,
+                     skip: frozenset[Detector] = frozenset()) -> WindowFacts:
         # Indexed aggregates that already see the batch's own writes: nothing to cache.
-        return self._real.window_facts(session_id, config, now=now)
+        return self._real.window_facts(session_id, config, now=now, skip=skip)
 
     def prune(self, before: datetime) -> int:
         if before in self._pruned:

@@ -29,8 +29,9 @@ def observe(uow: FirewallUnitOfWork, event: ActivityEvent, *, now: datetime, act
     repo.add_event(event)
     repo.prune(now - 2 * cfg.horizon)  # indexed range delete; keeps the table to recent history
     open_trips = repo.trips(session_id=event.session_id, open_at=now)
-    tripped = {t.detector for t in open_trips}
-    for trip in detect_facts(cfg, event.session_id, repo.window_facts(event.session_id, cfg, now=now), now):
+    tripped = frozenset(t.detector for t in open_trips)
+    facts = repo.window_facts(event.session_id, cfg, now=now, skip=tripped)  # a tripped detector waits
+    for trip in detect_facts(cfg, event.session_id, facts, now):
         if trip.detector in tripped:
             continue
         stored = repo.add_trip(trip)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from costhq.domain.audit import AuditEntry, AuditEvent
     from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
     from costhq.domain.estimates import CostSample, RequestShape
-    from costhq.domain.runaway import ActivityEvent, RunawayConfig, Trip, WindowFacts
+    from costhq.domain.runaway import ActivityEvent, Detector, RunawayConfig, Trip, WindowFacts
     from costhq.domain.usage import TokenCounts, UsageRecord
 
 
@@ -122,9 +122,12 @@ class RunawayRepository(Protocol):
     def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
         """Chronological events of a session after `since`."""
         ...
-    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime,
+                     skip: frozenset[Detector] = frozenset()) -> WindowFacts:
         """What the detectors read at `now` (domain.runaway.window_facts on the session's events),
-        from indexed aggregates: the cost must not grow with the window's event count."""
+        from indexed aggregates: the cost must not grow with the window's event count. The fields
+        of the detectors in `skip` (those with an open trip) are not computed and keep their
+        WindowFacts defaults."""
         ...
     def prune(self, before: datetime) -> int: ...
     def add_trip(self, trip: Trip) -> Trip: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -130,6 +132,77 @@ def test_window_facts_match_the_domain_definition_at_every_window_edge(make_uow:
             spent=Decimal("8.25"), repeated=("A", 3), recent_calls=("B", "A", "", "A"), churned=None)
         assert uow.runaway.window_facts(1, cfg, now=later) == window_facts(
             cfg, uow.runaway.events(1, since=later - cfg.horizon), later)
+
+
+_FIELD_OF = {Detector.VELOCITY: "spent", Detector.IDENTICAL: "repeated", Detector.LOOP: "recent_calls",
+             Detector.CHURN: "churned"}
+
+
+def _defined(uow: Any, sid: int, cfg: RunawayConfig, now: datetime) -> WindowFacts:
+    return window_facts(cfg, uow.runaway.events(sid, since=now - cfg.horizon), now)
+
+
+def _random_events(rng: random.Random, n: int, base: datetime) -> list[ActivityEvent]:
+    """Events in random time order (most back-dated against the newest), on a 1 s grid (ties), few keys."""
+    kinds = (EventKind.CALL, EventKind.COST, EventKind.FILE)
+    return [ActivityEvent(session_id=rng.choice((1, 1, 2)), kind=(kind := rng.choice(kinds)),
+                          key=rng.choice(("A", "B", "")) if kind is not EventKind.COST else "",
+                          cost=Decimal(rng.randrange(0, 10**12)) / 10**10 if kind is EventKind.COST else Decimal(0),
+                          at=base + timedelta(seconds=rng.randrange(0, 900))) for _ in range(n)]
+
+
+def test_window_facts_stay_exact_with_back_dated_costs_prune_clear_and_capped_counts(make_uow: MakeUow) -> None:
+    """Cost events in any time order (the running totals shift), ties, a prune that cuts a session's
+    oldest costs, events older than every one left, a clear; counts below, at and above their
+    thresholds (identical_k 3, churn_n 2): every answer equals the domain definition."""
+    rng = random.Random(7)
+    cfg = RunawayConfig(velocity_window_s=300, identical_window_s=200, identical_k=3, loop_window_s=120,
+                        loop_repeats=2, churn_window_s=100, churn_n=2)
+    nows = [T0 + timedelta(seconds=s) for s in (-1, 0, 150, 299, 300, 301, 450, 600, 899, 900, 1200, 1500)]
+
+    def check(uow: Any) -> None:
+        for now in nows:
+            for sid in (1, 2, 3):
+                assert uow.runaway.window_facts(sid, cfg, now=now) == _defined(uow, sid, cfg, now), (sid, now)
+
+    with make_uow() as uow:
+        for event in _random_events(rng, 150, T0):
+            uow.runaway.add_event(event)
+    with make_uow() as uow:
+        check(uow)
+        counts = {uow.runaway.window_facts(1, cfg, now=now).repeated for now in nows} - {None}
+        assert {n for _k, n in counts} & {1, 2} and {n for _k, n in counts} & {3} and max(n for _k, n in counts) > 3
+        assert uow.runaway.prune(T0 + timedelta(seconds=400)) > 0
+        check(uow)
+        for event in _random_events(rng, 60, T0 + timedelta(seconds=200)):  # some older than all left
+            uow.runaway.add_event(event)
+        check(uow)
+    with make_uow() as uow:
+        check(uow)
+        uow.runaway.clear(session_id=1, at=T0)
+        assert uow.runaway.window_facts(1, cfg, now=nows[-3]) == WindowFacts()
+        for event in _random_events(rng, 40, T0 + timedelta(seconds=500)):
+            uow.runaway.add_event(event)
+        check(uow)
+
+
+def test_window_facts_leave_skipped_detectors_at_their_defaults(make_uow: MakeUow) -> None:
+    cfg = RunawayConfig(identical_k=2, loop_repeats=1, churn_n=2)
+    with make_uow() as uow:
+        for i, (kind, key, cost) in enumerate([(EventKind.COST, "", "0.5"), (EventKind.CALL, "A", "0"),
+                                               (EventKind.CALL, "B", "0"), (EventKind.CALL, "A", "0"),
+                                               (EventKind.FILE, "x.py", "0"), (EventKind.FILE, "x.py", "0"),
+                                               (EventKind.COST, "", "0.25")]):
+            uow.runaway.add_event(ActivityEvent(session_id=1, kind=kind, key=key, cost=Decimal(cost),
+                                                at=T0 + timedelta(seconds=i)))
+    now = T0 + timedelta(seconds=10)
+    full = WindowFacts(spent=Decimal("0.75"), repeated=("A", 2), recent_calls=("B", "A"), churned=("x.py", 2))
+    with make_uow() as uow:
+        assert uow.runaway.window_facts(1, cfg, now=now) == full == _defined(uow, 1, cfg, now)
+        for n in range(1, len(Detector) + 1):
+            for skip in itertools.combinations(Detector, n):
+                expected = attrs.evolve(full, **{_FIELD_OF[d]: getattr(WindowFacts(), _FIELD_OF[d]) for d in skip})
+                assert uow.runaway.window_facts(1, cfg, now=now, skip=frozenset(skip)) == expected, skip
 
 
 def test_a_nested_unit_of_work_is_busy_not_a_forked_chain(make_uow: MakeUow) -> None:

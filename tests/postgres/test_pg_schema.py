@@ -3,6 +3,8 @@ and no error ever shows the password."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import attrs
@@ -29,14 +31,31 @@ def _version(url: str) -> int:
         return int(row[0])
 
 
+@contextlib.contextmanager
+def _old_database(pg_url: str, version: int) -> Iterator[PgDb]:
+    """A database left at `version` by this ladder's first steps; the body adds its rows in the same
+    transaction."""
+    conn = connect(pg_url)
+    try:
+        db = PgDb(conn, None, url=pg_url)  # type: ignore[arg-type]
+        with conn.transaction():
+            db.run("CREATE TABLE costhq_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
+                   " migrated_at TEXT NOT NULL)")
+            db.run("INSERT INTO costhq_schema (id, version, migrated_at) VALUES (1, %s, '')", (version,))
+            for step in schema.STEPS[:version]:
+                step(db)
+            yield db
+    finally:
+        conn.close()
+
+
 def test_first_unit_of_work_migrates_an_empty_database_and_records_it_in_the_audit_chain(pg_url: str) -> None:
     with PgUnitOfWork(pg_url) as uow:
         s = uow.sessions.add(NewSession(name="first", start_time=T0, working_directory="/w"))
         entries = list(uow.audit.entries())
     assert s.id == 1
-    assert _version(pg_url) == schema.CURRENT_VERSION == 4
-    assert [(e.seq, e.event, e.payload["version"]) for e in entries] == [(1, "migration", 1), (2, "migration", 2),
-                                                                       (3, "migration", 3), (4, "migration", 4)]
+    assert _version(pg_url) == schema.CURRENT_VERSION == 5
+    assert [(e.seq, e.event, e.payload["version"]) for e in entries] == [(v, "migration", v) for v in range(1, 6)]
     assert entries[2].payload["usage"] == {"through": 0, "count": 0, "digest": aggregate_digest([])}
     assert verify(entries).ok
 
@@ -48,7 +67,7 @@ def test_migrate_is_idempotent(pg_url: str) -> None:
         assert schema.migrate(db) == 0
         assert schema.migrate(db) == schema.CURRENT_VERSION
         assert schema.current_version(db) == schema.CURRENT_VERSION
-        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 4  # one entry per step, not two
+        assert db.rows("SELECT COUNT(*) AS n FROM audit_log")[0]["n"] == 5  # one entry per step, not two
     finally:
         conn.close()
 
@@ -59,7 +78,7 @@ def test_a_database_newer_than_the_program_is_refused_untouched(pg_url: str) -> 
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 99")
     _migrated.discard(pg_url)  # a new process would check again
-    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(4\)"), \
+    with pytest.raises(IncompatibleStorage, match=r"schema version 99, newer than this CostHQ knows \(5\)"), \
             PgUnitOfWork(pg_url):
         pass
     assert _version(pg_url) == 99
@@ -94,21 +113,12 @@ def test_a_version_1_database_upgrades_in_place_keys_old_ids_and_its_rows_stay_c
     from costhq.application.errors import Conflict
     from costhq.domain.usage import Origin
 
-    conn = connect(pg_url)
-    try:
-        db = PgDb(conn, None, url=pg_url)  # type: ignore[arg-type]
-        with conn.transaction():
-            db.run("CREATE TABLE costhq_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
-                   " migrated_at TEXT NOT NULL)")
-            db.run("INSERT INTO costhq_schema (id, version, migrated_at) VALUES (1, 1, '')")
-            schema.STEPS[0](db)
-            db.run("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
-                   " ('old', 'active', '2026-01-05T09:00:00.000000Z', '/w')")
-            for units, origin, rid in [(100, "proxy", "req_A"), (200, "proxy", "msg_B"), (300, "import", "codex:r:1"),
-                                       (400, "cli", None)]:
-                db.run(_V1_USAGE, (units, origin, rid))
-    finally:
-        conn.close()
+    with _old_database(pg_url, 1) as db:
+        db.run("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
+               " ('old', 'active', '2026-01-05T09:00:00.000000Z', '/w')")
+        for units, origin, rid in [(100, "proxy", "req_A"), (200, "proxy", "msg_B"), (300, "import", "codex:r:1"),
+                                   (400, "cli", None)]:
+            db.run(_V1_USAGE, (units, origin, rid))
     assert _version(pg_url) == 1
     _migrated.discard(pg_url)
     with PgUnitOfWork(pg_url) as uow:
@@ -147,33 +157,23 @@ _V3_USAGE = ("INSERT INTO ai_usage (session_id, provider, model, served_model, i
 def test_a_version_3_database_gets_the_hourly_rollup_backfilled_and_kept_exact(pg_url: str) -> None:
     """Step 4 on a database with calls: `spend_hourly` equals a GROUP BY of `ai_usage` after the
     backfill and after the trigger's insert, cost update, move to another hour, and delete."""
-    conn = connect(pg_url)
-    try:
-        db = PgDb(conn, None, url=pg_url)  # type: ignore[arg-type]
-        with conn.transaction():
-            db.run("CREATE TABLE costhq_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
-                   " migrated_at TEXT NOT NULL)")
-            db.run("INSERT INTO costhq_schema (id, version, migrated_at) VALUES (1, 3, '')")
-            for step in schema.STEPS[:3]:
-                step(db)
-            for name in ("a", "b"):
-                db.run("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
-                       " (%s, 'active', '2026-01-05T09:00:00.000000Z', '/w')", (name,))
-            for row in [(1, "anthropic", "m", None, 10, 20, 100, "2026-01-05T09:00:00.000000Z"),
-                        (1, "anthropic", "m", None, 11, 21, 200, "2026-01-05T09:59:59.999999Z"),
-                        (1, "anthropic", "m", "m-2", 12, 22, None, "2026-01-05T09:30:00.000000Z"),
-                        (2, "anthropic", "m", None, 13, 23, 400, "2026-01-05T09:10:00.000000Z"),
-                        (2, "openai", "g", None, 14, 24, 500, "2026-01-05T10:00:00.000000Z")]:
-                db.run(_V3_USAGE, row)
-            assert db.rows("SELECT to_regclass('spend_hourly') IS NULL AS absent")[0]["absent"]
-    finally:
-        conn.close()
+    with _old_database(pg_url, 3) as db:
+        for name in ("a", "b"):
+            db.run("INSERT INTO sessions (name, status, start_time, working_directory) VALUES"
+                   " (%s, 'active', '2026-01-05T09:00:00.000000Z', '/w')", (name,))
+        for row in [(1, "anthropic", "m", None, 10, 20, 100, "2026-01-05T09:00:00.000000Z"),
+                    (1, "anthropic", "m", None, 11, 21, 200, "2026-01-05T09:59:59.999999Z"),
+                    (1, "anthropic", "m", "m-2", 12, 22, None, "2026-01-05T09:30:00.000000Z"),
+                    (2, "anthropic", "m", None, 13, 23, 400, "2026-01-05T09:10:00.000000Z"),
+                    (2, "openai", "g", None, 14, 24, 500, "2026-01-05T10:00:00.000000Z")]:
+            db.run(_V3_USAGE, row)
+        assert db.rows("SELECT to_regclass('spend_hourly') IS NULL AS absent")[0]["absent"]
     assert _version(pg_url) == 3
     _migrated.discard(pg_url)
     with PgUnitOfWork(pg_url) as uow:
         entry = next(e for e in uow.audit.entries() if e.payload.get("version") == 4)
         assert entry.payload["note"] == "hourly spend rollup (spend_hourly)"
-    assert _version(pg_url) == 4
+    assert _version(pg_url) == schema.CURRENT_VERSION
     with psycopg.connect(pg_url) as conn:
         rollup = lambda: conn.execute(_ROLLUP).fetchall()  # noqa: E731
         grouped = lambda: conn.execute(_GROUPED).fetchall()  # noqa: E731
@@ -196,3 +196,27 @@ def test_a_version_3_database_gets_the_hourly_rollup_backfilled_and_kept_exact(p
         assert rollup() == grouped() == [
             ("2026-01-05T10", 2, "openai", "g", "", 1, 600, 0, 15, 1, 5, 4, 25),
             ("2026-01-05T11", 2, "anthropic", "m", "", 1, 400, 0, 13, 1, 5, 4, 23)]
+
+
+def test_a_version_4_database_gets_running_totals_of_its_cost_events_in_place(pg_url: str) -> None:
+    """Step 5 on a database with runaway events stored out of time order: each cost event's
+    `cum_units` is its session's running total in (at, id) order; the window's spend stays exact."""
+    from decimal import Decimal
+
+    from costhq.domain.runaway import RunawayConfig
+
+    with _old_database(pg_url, 4) as db:
+        for sid, kind, units, sec in [(1, "cost", 200, 3), (1, "cost", 100, 1), (1, "call", 0, 2),
+                                      (1, "cost", 300, 2), (1, "cost", 400, 1), (2, "cost", 7, 5)]:
+            db.run("INSERT INTO runaway_events (session_id, kind, cost_units, at) VALUES (%s, %s, %s, %s)",
+                   (sid, kind, units, f"2026-12-01T10:00:0{sec}.000000Z"))
+    _migrated.discard(pg_url)
+    with PgUnitOfWork(pg_url) as uow:
+        entry = next(e for e in uow.audit.entries() if e.payload.get("version") == 5)
+        assert entry.payload["note"] == "runaway running totals (runaway_events.cum_units)"
+        spent = uow.runaway.window_facts(1, RunawayConfig(velocity_window_s=2),
+                                         now=datetime(2026, 12, 1, 10, 0, 3, tzinfo=UTC)).spent
+    assert spent == Decimal("0.00000005") and _version(pg_url) == 5
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT id, cum_units FROM runaway_events ORDER BY id").fetchall() == [
+            (1, 1000), (2, 100), (3, 0), (4, 800), (5, 500), (6, 7)]

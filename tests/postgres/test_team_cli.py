@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from costhq.adapters.persistence.postgres.schema import CURRENT_VERSION
 from tests.e2e.cli_runner import Cs
 from tests.postgres.cluster import Cluster
 
@@ -46,14 +47,15 @@ def test_db_migrate_reports_versions_and_is_idempotent_and_hides_the_password(cs
                                                                                pg_cluster: Cluster) -> None:
     cs.extra_env["COSTHQ_DATABASE_URL"] = pg_url
     first = cs.ok("db", "migrate")
-    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == ("postgresql", 0, 4, True)
+    assert (first["backend"], first["fromVersion"], first["toVersion"], first["migrated"]) == (
+        "postgresql", 0, CURRENT_VERSION, True)
     assert pg_cluster.password not in first["location"] and ":***@127.0.0.1" in first["location"]
     again = cs.ok("db", "migrate")
-    assert (again["fromVersion"], again["migrated"]) == (4, False)
+    assert (again["fromVersion"], again["migrated"]) == (CURRENT_VERSION, False)
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE costhq_schema SET version = 7")
     refused = cs.fails("incompatible_storage", "db", "migrate")
-    assert "schema version 7, newer than this CostHQ knows (4)" in refused["error"]["message"]
+    assert f"schema version 7, newer than this CostHQ knows ({CURRENT_VERSION})" in refused["error"]["message"]
 
 
 def test_a_wrong_password_is_an_error_without_the_password(cs: Cs, pg_cluster: Cluster) -> None:
@@ -87,14 +89,14 @@ def test_push_copies_local_history_exactly_once(cs: Cs, pg_url: str) -> None:
     assert [r[:5] for r in rows] == [(1, local["id"], "completed", 4, 37_500_000_001)]
     assert _count(pg_url, "SELECT COUNT(*), SUM(cost_units) FROM ai_usage") == [(4, 37_500_000_001)]
     assert _count(pg_url, "SELECT COUNT(*) FROM annotations") == [(1,)]
-    assert _count(pg_url, "SELECT event FROM audit_log ORDER BY seq") == [
-        ("migration",), ("migration",), ("migration",), ("migration",), ("team.push",), ("usage.imported",),
-        ("team.push",), ("team.push",), ("usage.imported",)]
+    assert _count(pg_url, "SELECT event FROM audit_log ORDER BY seq") == [("migration",)] * CURRENT_VERSION + [
+        ("team.push",), ("usage.imported",), ("team.push",), ("team.push",), ("usage.imported",)]
     # The team chain covers every pushed call (by its team id): `cs audit verify` on the team database.
     cs.extra_env["COSTHQ_DATABASE_URL"] = pg_url
     v = cs.ok("audit", "verify")
-    assert (v["ok"], v["entries"], v["headSeq"], v["reason"]) == (True, 9, 9, None)
+    assert (v["ok"], v["entries"], v["headSeq"], v["reason"]) == (True, CURRENT_VERSION + 5, CURRENT_VERSION + 5, None)
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE ai_usage SET cost_units = 1 WHERE id = 2")
     details = cs.fails("audit_chain_broken", "audit", "verify")["error"]["details"]
-    assert (details["badSeq"], details["reason"], details["table"], details["rowId"]) == (6, "edited", "ai_usage", 2)
+    assert (details["badSeq"], details["reason"], details["table"], details["rowId"]) == (
+        CURRENT_VERSION + 2, "edited", "ai_usage", 2)  # the first push's usage.imported entry

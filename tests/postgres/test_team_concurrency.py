@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from costhq.adapters.persistence.postgres.schema import CURRENT_VERSION
 from costhq.adapters.persistence.postgres.uow import PgUnitOfWork
 from costhq.domain.audit import AuditEvent, verify
 from costhq.domain.budgets import BudgetScope, NewBudgetRule, SpendFilter
@@ -25,7 +26,7 @@ def _append(url: str, worker: int, count: int) -> None:
 
 def test_processes_appending_at_once_keep_one_valid_chain(pg_url: str) -> None:
     with PgUnitOfWork(pg_url):
-        pass  # migrate once (entries 1-4)
+        pass  # migrate once (one entry per step)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_append, args=(pg_url, w, 15)) for w in range(4)]
     for p in procs:
@@ -35,9 +36,9 @@ def test_processes_appending_at_once_keep_one_valid_chain(pg_url: str) -> None:
     assert [p.exitcode for p in procs] == [0] * 4
     with PgUnitOfWork(pg_url, read_only=True) as uow:
         entries = list(uow.audit.entries())
-    assert [e.seq for e in entries] == list(range(1, 65))
+    assert [e.seq for e in entries] == list(range(1, 61 + CURRENT_VERSION))
     result = verify(entries)
-    assert result.ok and result.count == 64
+    assert result.ok and result.count == 60 + CURRENT_VERSION
 
 
 def test_concurrent_reservations_never_overshoot_a_team_budget(pg_url: str) -> None:
@@ -146,3 +147,39 @@ def test_the_long_running_front_ends_share_one_bounded_pool_of_connections(pg_ur
     with psycopg.connect(pg_url, autocommit=True) as conn:
         (notes,) = conn.execute("SELECT count(*) FROM audit_log WHERE event = 'note'").fetchone()
     assert 1 <= len(backends) <= POOL_MAX and notes == 24  # 24 threads, at most 8 connections, every append kept
+
+
+def test_machines_adding_one_sessions_costs_at_once_keep_its_running_totals_exact(pg_url: str) -> None:
+    """Cost events of one session from 4 connections at once, many back-dated: the per-session
+    advisory lock makes each read the running total the previous one committed."""
+    import random
+
+    from costhq.domain.runaway import ActivityEvent, EventKind, RunawayConfig, window_facts
+
+    with PgUnitOfWork(pg_url):
+        pass
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(25):
+                with PgUnitOfWork(pg_url) as uow:
+                    uow.runaway.add_event(ActivityEvent(session_id=1, kind=EventKind.COST, at=T0 + timedelta(
+                        seconds=rng.randrange(0, 600)), cost=Decimal(rng.randrange(1, 10**6)) / 10**4))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    cfg = RunawayConfig(velocity_window_s=120)
+    with PgUnitOfWork(pg_url, read_only=True) as uow:
+        events = uow.runaway.events(1, since=T0 - timedelta(days=1))
+        assert len(events) == 100
+        for s in range(0, 721, 30):
+            now = T0 + timedelta(seconds=s)
+            assert uow.runaway.window_facts(1, cfg, now=now).spent == window_facts(cfg, events, now).spent, now

@@ -28,6 +28,7 @@ import openai
 import psycopg
 import pytest
 
+from costhq.adapters.persistence.postgres.schema import CURRENT_VERSION
 from tests.e2e.cli_runner import Cs, make_repo
 from tests.e2e.helpers_budget import GatedUpstream
 from tests.e2e.helpers_proxy import ServedApp
@@ -127,9 +128,9 @@ def test_two_proxies_on_one_team_database_hold_a_project_budget_and_keep_one_aud
     # One valid chain with both proxies writing (item 6): every call and refusal audited.
     verified = bob.ok("audit", "verify")
     events = dict(_rows(pg_url, "SELECT event, COUNT(*) FROM audit_log GROUP BY event"))
-    assert events == {"migration": 4, "session.start": 2, "budget.set": 1, "usage.logged": ADMITTED,
+    assert events == {"migration": CURRENT_VERSION, "session.start": 2, "budget.set": 1, "usage.logged": ADMITTED,
                       "firewall.block": 40 - ADMITTED}
-    assert (verified["ok"], verified["entries"]) == (True, 7 + 40)
+    assert (verified["ok"], verified["entries"]) == (True, CURRENT_VERSION + 3 + 40)
 
 
 def test_the_recorder_process_batches_team_writes_and_a_killed_child_loses_and_doubles_nothing(

@@ -106,7 +106,7 @@ def test_an_old_sqlite_file_upgrades_in_place_and_its_sessions_are_the_configure
     _as(cs, "ann", "desk")  # the old session follows the configuration; the new one keeps its stamp
     assert _groups(cs.ok("stats", "--by", "machine")) == [("desk", 1, 1, 1.25), ("laptop", 1, 1, 0.75)]
     conn = apsw.Connection(str(data / "sessions.db"))
-    assert conn.pragma("user_version") == schema.CURRENT_VERSION == 10
+    assert conn.pragma("user_version") == schema.CURRENT_VERSION == 11
     assert conn.execute("SELECT name, user_name, machine FROM sessions ORDER BY id").fetchall() == [
         ("old", None, None), ("work in " + tmp_path.name, "ann", "laptop")]
     conn.close()

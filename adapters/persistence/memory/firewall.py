@@ -20,7 +20,15 @@ from costhq.domain.budgets import BudgetAction, BudgetRule, NewBudgetRule, Spend
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.estimates import CostSample
 from costhq.domain.money import ZERO, quantize
-from costhq.domain.runaway import ActivityEvent, RunawayAction, RunawayConfig, Trip, WindowFacts, window_facts
+from costhq.domain.runaway import (
+    ActivityEvent,
+    Detector,
+    RunawayAction,
+    RunawayConfig,
+    Trip,
+    WindowFacts,
+    window_facts,
+)
 from costhq.domain.usage import UsageRecord
 
 
@@ -211,6 +219,11 @@ class InMemoryFirewallProbe:
     def response_tokens(self, response_id: str) -> int | None:
         return self._repo().response_tokens(response_id)
 
+# The WindowFacts field each detector reads (left at its default when the detector is skipped).
+_FACT_OF = {Detector.VELOCITY: "spent", Detector.IDENTICAL: "repeated", Detector.LOOP: "recent_calls",
+            Detector.CHURN: "churned"}
+
+
 class InMemoryRunawayRepository:
     """RunawayRepository over the working copy."""
 
@@ -230,8 +243,10 @@ class InMemoryRunawayRepository:
         return sorted((e for e in self._fw.events if e.session_id == session_id and e.at > since),
                       key=lambda e: e.at)
 
-    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
-        return window_facts(config, self.events(session_id, since=now - config.horizon), now)
+    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime,
+                     skip: frozenset[Detector] = frozenset()) -> WindowFacts:
+        facts = window_facts(config, self.events(session_id, since=now - config.horizon), now)
+        return attrs.evolve(facts, **{_FACT_OF[d]: getattr(WindowFacts(), _FACT_OF[d]) for d in skip})
 
     def prune(self, before: datetime) -> int:
         keep = [e for e in self._fw.events if e.at > before]

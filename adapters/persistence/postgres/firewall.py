@@ -23,10 +23,11 @@ from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_err
 from costhq.adapters.persistence.rows import budget_rule_from_row, config_from_json, config_to_json, trip_from_row
 from costhq.adapters.persistence.sql.reservations import SqlReservations
 from costhq.adapters.persistence.sql.rollup import ROLLUP, hour_spans
+from costhq.adapters.persistence.sql.runaway import SqlRunawayEvents
 from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
 from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
 from costhq.domain.money import from_units, to_units
-from costhq.domain.runaway import ActivityEvent, Detector, EventKind, RunawayAction, RunawayConfig, Trip, WindowFacts
+from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip
 
 T = TypeVar("T")
 
@@ -213,30 +214,23 @@ class PgFirewallProbe:
                 self._conn = None
 
 
-def _in(kind: str, detector: Detector) -> str:
-    return f"session_id = %(sid)s AND kind = '{kind}' AND at > %(lo_{detector.value})s AND at <= %(now)s"
+RUNAWAY_COSTS_LOCK = 0x43734852 << 32  # + the session id (low 32 bits): pg_advisory_xact_lock key ('CsHR')
 
 
-def _latest(kind: str, detector: Detector, extra: str = "") -> str:
-    return f"SELECT key FROM runaway_events WHERE {_in(kind, detector)}{extra} ORDER BY at DESC, id DESC LIMIT 1"
-
-
-_REPEATED = _latest("call", Detector.IDENTICAL, " AND key != ''")
-_CHURNED = _latest("file", Detector.CHURN)
-_FACTS_SQL = (
-    f"SELECT (SELECT COALESCE(SUM(cost_units), 0) FROM runaway_events WHERE {_in('cost', Detector.VELOCITY)}) AS spent,"
-    f" ({_REPEATED}) AS repeated,"
-    f" (SELECT COUNT(*) FROM runaway_events WHERE {_in('call', Detector.IDENTICAL)} AND key = ({_REPEATED})) AS rn,"
-    f" ({_CHURNED}) AS churned,"
-    f" (SELECT COUNT(*) FROM runaway_events WHERE {_in('file', Detector.CHURN)} AND key = ({_CHURNED})) AS cn")
-_TAIL_SQL = f"SELECT key FROM runaway_events WHERE {_in('call', Detector.LOOP)} ORDER BY at DESC, id DESC LIMIT %(n)s"
-
-
-class PgRunawayRepository:
+class PgRunawayRepository(SqlRunawayEvents):
     """RunawayRepository on `runaway_events`, `runaway_trips` and `runaway_config`."""
 
     def __init__(self, db: PgDb) -> None:
-        self._db = db
+        self._db, self._sql = db, db.portable()
+
+    def _serialise_costs(self, session_id: int) -> None:
+        """A transaction-level advisory lock per session: machines adding the same session's cost
+        events at once take turns, so each reads the running total the previous one committed
+        (READ COMMITTED: the next statement sees it). Ids of the session's cost events then also
+        follow commit order. Sessions sharing the low 32 bits only wait for each other. A unit of
+        work adding costs of several sessions could take these in opposite orders; LogUsage takes
+        the audit chain's lock first (its `usage.logged` entry), which already orders them."""
+        self._db.run("SELECT pg_advisory_xact_lock(%s)", (RUNAWAY_COSTS_LOCK | (session_id & 0xFFFFFFFF),))
 
     def config(self) -> RunawayConfig:
         rows = self._db.rows("SELECT config FROM runaway_config WHERE id = 1")
@@ -246,25 +240,11 @@ class PgRunawayRepository:
         self._db.run("INSERT INTO runaway_config (id, config) VALUES (1, %s)"
                      " ON CONFLICT (id) DO UPDATE SET config = excluded.config", (config_to_json(config),))
 
-    def add_event(self, event: ActivityEvent) -> None:
-        self._db.run("INSERT INTO runaway_events (session_id, kind, key, cost_units, at) VALUES (%s, %s, %s, %s, %s)",
-                     (event.session_id, event.kind.value, event.key, to_units(event.cost), time_text(event.at)))
-
     def events(self, session_id: int, *, since: datetime) -> list[ActivityEvent]:
         rows = self._db.rows("SELECT session_id, kind, key, cost_units, at FROM runaway_events"
                              " WHERE session_id = %s AND at > %s ORDER BY at, id", (session_id, time_text(since)))
         return [ActivityEvent(session_id=r["session_id"], kind=EventKind(r["kind"]), key=r["key"],
                               cost=from_units(r["cost_units"]), at=parse_time(r["at"])) for r in rows]
-
-    def window_facts(self, session_id: int, config: RunawayConfig, *, now: datetime) -> WindowFacts:
-        params: dict[str, Any] = {"sid": session_id, "now": time_text(now),
-                                  **{f"lo_{d.value}": time_text(now - config.window_of(d)) for d in Detector}}
-        row = self._db.rows(_FACTS_SQL, params)[0]
-        tail = self._db.rows(_TAIL_SQL, {**params, "n": 2 * config.loop_repeats})
-        return WindowFacts(spent=from_units(int(row["spent"])),
-                           repeated=None if row["repeated"] is None else (row["repeated"], int(row["rn"])),
-                           recent_calls=tuple(r["key"] for r in reversed(tail)),
-                           churned=None if row["churned"] is None else (row["churned"], int(row["cn"])))
 
     def prune(self, before: datetime) -> int:
         return self._db.run("DELETE FROM runaway_events WHERE at <= %s", (time_text(before),))

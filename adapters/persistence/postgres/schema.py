@@ -401,9 +401,26 @@ def _v4_spend_rollup(db: PgDb) -> None:
     append_migration_entry(db, version=4, note="hourly spend rollup (spend_hourly)")
 
 
+_V5 = """
+ALTER TABLE runaway_events ADD COLUMN cum_units BIGINT NOT NULL DEFAULT 0;
+UPDATE runaway_events AS e SET cum_units = w.total FROM (SELECT id, SUM(cost_units) OVER (PARTITION BY session_id
+    ORDER BY at, id ROWS UNBOUNDED PRECEDING) AS total FROM runaway_events WHERE kind = 'cost') AS w WHERE e.id = w.id;
+CREATE INDEX runaway_events_cum ON runaway_events(session_id, at, id) INCLUDE (cum_units, cost_units)
+    WHERE kind = 'cost';
+"""
+
+
+def _v5_runaway_running_totals(db: PgDb) -> None:
+    """SQLite's step 11: each cost event carries its session's running total (`cum_units`, in
+    `(at, id)` order, backfilled here), so the velocity window's spend is the difference of two
+    index seeks, not a sum over the window's events (persistence/sql/runaway.py)."""
+    db.run(_V5)
+    append_migration_entry(db, version=5, note="runaway running totals (runaway_events.cum_units)")
+
+
 # Append new steps here; never edit a shipped step.
 STEPS: tuple[Callable[[PgDb], None], ...] = (_v1_team_schema, _v2_call_identity, _v3_reservations_audit,
-                                             _v4_spend_rollup)
+                                             _v4_spend_rollup, _v5_runaway_running_totals)
 CURRENT_VERSION = len(STEPS)
 
 

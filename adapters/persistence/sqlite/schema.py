@@ -184,11 +184,26 @@ def _v10_who_where(conn: apsw.Connection) -> None:
                  "CREATE INDEX sessions_user_machine ON sessions(user_name, machine);")
 
 
+def _v11_runaway_running_totals(conn: apsw.Connection) -> None:
+    # The velocity window's spend as the difference of two running totals (persistence/sql/
+    # runaway.py): two index seeks instead of a sum over every cost event of the window. The new
+    # index orders a session's cost events by (at, id) and carries the totals; step 7's cost index
+    # (ordered by cost within one `at`) had only served that sum.
+    conn.execute(
+        "ALTER TABLE runaway_events ADD COLUMN cum_units INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE runaway_events SET cum_units = w.total FROM (SELECT id, SUM(cost_units) OVER (PARTITION BY"
+        " session_id ORDER BY at, id ROWS UNBOUNDED PRECEDING) AS total FROM runaway_events WHERE kind = 'cost')"
+        " AS w WHERE runaway_events.id = w.id;"
+        "DROP INDEX runaway_events_cost;"
+        "CREATE INDEX runaway_events_cum ON runaway_events(session_id, at, id, cum_units, cost_units)"
+        " WHERE kind = 'cost';")
+
+
 # Append new steps (budgets, audit, local models...) here; never edit a shipped step.
 STEPS: tuple[Callable[[apsw.Connection], None], ...] = (
     _v1_core_tables, _v2_firewall_audit_runaway, _v3_import_cursors, _v4_dashboard_rollup,
     _v5_local_models, _v6_spend_rollup, _v7_runaway_window_indexes, _v8_call_identity,
-    _v9_reservations_audit, _v10_who_where)
+    _v9_reservations_audit, _v10_who_where, _v11_runaway_running_totals)
 CURRENT_VERSION = len(STEPS)
 
 
