@@ -92,6 +92,14 @@ class ProxySessionLookup:
             self._found[key] = sid
         return sid
 
+    def refresh(self) -> None:
+        """Answer again every question asked since the last change (the proxy's writer calls it
+        after its commits, so requests do not pay for the re-read)."""
+        with self._lock:
+            keys = list(self._found) or [(None, None)]
+        for header, pinned in keys:
+            self(header, pinned)
+
 
 @attrs.frozen
 class ResolveProxySession:

@@ -38,6 +38,8 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
         guard=core.request_guard(), upstreams=config.upstreams, spool_dir=Path(core.settings().data_dir),
         port=port, version=VERSION, pinned_session=pinned_session,
         find_local=lambda name, find=core.find_local_model(): find(name=name),  # `/local/<name>/`
+        warm=(lambda probe=core.firewall_probe(): (armed(), find.refresh(), probe.rules_version())) if lookup else None,
+        prepare=core.price_book().load,
     )
     client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
                          http2=config.http2, transport=transport)

@@ -18,6 +18,7 @@ class Catalog(Protocol):
         self, at: datetime, *, provider: str | None = None, search: str | None = None
     ) -> Iterator[PriceQuote]: ...
     def corrections(self, at: datetime) -> list[PriceCorrection]: ...
+    def load(self) -> None: ...
 
 
 def _utc_now() -> datetime:
@@ -37,6 +38,11 @@ class CatalogPriceBook:
         self._catalog = catalog
         self._custom = custom
         self._now = now
+
+    def load(self) -> None:
+        """Load the catalogue now (a long-running front end does it at start, not on its first call)."""
+        self._catalog.load()
+        self._custom.all()
 
     def quote(self, provider: str, model: str, at: datetime | None = None) -> PriceQuote | None:
         """The price for a call made at `at` (default: now); None when no price is known."""

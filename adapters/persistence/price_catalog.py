@@ -257,6 +257,11 @@ class PriceCatalog:
         return PriceQuote(source=PriceSource.BUILT_IN, key=model[0], price=model_price(rates),
                           provider=provider["id"], correction=applied)
 
+    def load(self) -> None:
+        """Read (or build) the index and the corrections now instead of at the first look-up."""
+        self._index()
+        self._fixes()
+
     def _index(self) -> list[dict[str, Any]]:
         if self._providers is None:
             with self._lock:

@@ -67,6 +67,11 @@ class ProxyDeps:
         version: the CostHQ version.
         hold_reads: a `DataVersion`-like object whose `held()` block reads the storage's change
             token once for the event loop's guard checks of one request (None: each reads its own).
+        prepare: `() -> None`, run once before the proxy accepts: loads what the first call would
+            (the price catalogue, the request path's caches), so no call pays for it.
+        warm: `() -> None`, run on the writer thread after each commit of usage: re-reads the request
+            path's caches (arming, session look-up, firewall probe) that the commit made stale, so the
+            next request answers from memory (issue 15). Must be thread-safe. None: nothing to warm.
     """
 
     record: Callable[[PendingUsage], Any]
@@ -85,6 +90,8 @@ class ProxyDeps:
     batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
     recorder: tuple[Callable[[Any], Any], Callable[[Any], Any], Any] | None = None
     hold_reads: Any = None
+    warm: Callable[[], None] | None = None
+    prepare: Callable[[], None] = lambda: None
 
 
 def _is_loopback(client: Any) -> bool:
@@ -127,6 +134,7 @@ class ProxyApp:
     def __init__(self, app: Starlette, forwarder: Forwarder) -> None:
         self.app, self.forwarder = app, forwarder
         self.router, self.state = app.router, app.state
+        self.prepare = forwarder.deps.prepare
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -149,7 +157,7 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
 
         # The guard's settle never writes storage, so it runs inside each batch, before the commit (issue 14).
         batch = RecorderProcess(deps.recorder[:2], deps.recorder[2], hooks_before_commit=True)
-    writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=batch)
+    writer = UsageWriter(deps.record, deps.spool_dir, make_converter(), batch=batch, after_commit=deps.warm)
     counts = RequestCounts()
     forwarder = Forwarder(deps=deps, client=client, routes=make_routes(deps.upstreams), writer=writer, counts=counts)
     started = time.monotonic()
@@ -173,6 +181,7 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
             except CostHQError as exc:  # the writer starts another at its first batch; the spool keeps all
                 log.warning("%s", exc.message)
         writer.start()
+        await anyio.to_thread.run_sync(deps.prepare)
         try:
             yield
         finally:
@@ -180,8 +189,9 @@ def make_proxy_app(deps: ProxyDeps, client: Any) -> ProxyApp:
             if recorder is not None:
                 await anyio.to_thread.run_sync(recorder.close)
             await client.aclose()
-            # the probe's read connection; the guard's leases (issue 14); the session look-up's connection
-            for part in (deps.armed, deps.guard, deps.find_session):
+            # the probe's read connection; the guard's leases (issue 14); the session look-up's connection;
+            # the batch's kept connection (an in-process writer's)
+            for part in (deps.armed, deps.guard, deps.find_session, deps.batch):
                 close = getattr(part, "close", None)
                 if close is not None:
                     await anyio.to_thread.run_sync(close)

@@ -34,6 +34,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -41,6 +43,7 @@ import attrs
 
 from costhq.adapters.proxy.spool import pack
 from costhq.domain.errors import CostHQError
+from costhq.domain.usage import TokenCounts
 
 log = logging.getLogger("costhq.proxy")
 START_TIMEOUT_S = 120.0  # the child's imports and storage, on a loaded machine
@@ -107,7 +110,7 @@ class RecorderProcess:
             CostHQError: the transaction could not begin or commit, or the child is gone (retry).
         """
         self.start()
-        outcomes = self._ask(("batch", self._hooks_before_commit, [pack(item) for item in items]))
+        outcomes = _unpack_outcomes(self._ask(("batch", self._hooks_before_commit, [pack(item) for item in items])))
         if self._hooks_before_commit:  # written, not committed: run the hooks here, then commit
             for item, outcome in zip(items, outcomes, strict=False):
                 if item.after is not None and (outcome is None or isinstance(outcome, Stored)):
@@ -115,7 +118,7 @@ class RecorderProcess:
                         item.after(outcome)
                     except Exception:  # a hook never stops the batch (it is retried after the commit)
                         log.exception("usage hook failed")
-            outcomes = self._ask(("commit",))
+            outcomes = _unpack_outcomes(self._ask(("commit",)))
         return outcomes
 
     @property
@@ -177,7 +180,7 @@ def _serve(fd: int, parent: int) -> None:
         return
 
     def answers(outcomes: list[Any]) -> list[Any]:
-        return [c if c is _RETRY or isinstance(c, _Rejected) else _stored(c) for c in outcomes]
+        return [c if c is _RETRY or isinstance(c, _Rejected) else _packed_stored(c) for c in outcomes]
 
     def before_commit(outcomes: list[Any]) -> None:
         if hooks:  # the proxy runs its hooks on what was written, then says commit
@@ -212,16 +215,39 @@ def _serve(fd: int, parent: int) -> None:
 
 
 @attrs.frozen
+class StoredCall:
+    """What the writer's `after` hooks read of a stored call (the guard's settle: issue 14)."""
+
+    cost: Decimal | None
+    tokens: TokenCounts
+    timestamp: datetime
+    error: bool
+    partial: bool
+
+
+@attrs.frozen
 class Stored:
-    """What crosses back for one stored call: its UsageRecord, which the writer's `after` hooks read
-    as `.record` (as on the LoggedUsage the in-process recorder returns)."""
+    """One stored call, read by the writer's `after` hooks as `.record` (as on the LoggedUsage the
+    in-process recorder returns)."""
 
-    record: Any
+    record: StoredCall
 
 
-def _stored(result: Any) -> Stored | None:
-    record = getattr(result, "record", None)
-    return None if record is None else Stored(record)
+_TOKEN_FIELDS = tuple(f.name for f in attrs.fields(TokenCounts))
+
+
+def _packed_stored(result: Any) -> tuple[Any, ...] | None:
+    # Plain values, not the UsageRecord: unpickling 256 attrs records per batch held the proxy's
+    # GIL for milliseconds on its writer thread, stalling the event loop (issue 15).
+    r = getattr(result, "record", None)
+    if r is None:
+        return None
+    return r.cost, tuple(getattr(r.tokens, f) for f in _TOKEN_FIELDS), r.timestamp, r.error, r.partial
+
+
+def _unpack_outcomes(outcomes: list[Any]) -> list[Any]:
+    return [Stored(StoredCall(o[0], TokenCounts(**dict(zip(_TOKEN_FIELDS, o[1], strict=True))), *o[2:]))
+            if type(o) is tuple else o for o in outcomes]
 
 
 if __name__ == "__main__":

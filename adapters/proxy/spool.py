@@ -85,11 +85,14 @@ class UsageWriter:
 
     `batch()` is a context manager the writer enters around each group of records (one
     transaction); `record` must then write inside it. The default records one by one.
+    `after_commit()` runs on the writer thread after each committed batch (the proxy re-reads its
+    request path's caches there, which that commit made stale, instead of the next request).
     """
 
     def __init__(self, record: Callable[[PendingUsage], Any], spool_dir: Path, converter: Any,
-                 batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
-        self._record, self._conv, self._batch = record, converter, batch
+                 batch: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+                 after_commit: Callable[[], None] | None = None) -> None:
+        self._record, self._conv, self._batch, self._after_commit = record, converter, batch, after_commit
         self._spool = Spool(spool_dir)
         self._quarantine = Quarantine(spool_dir)
         self._queue: queue.SimpleQueue[PendingUsage | _Replay | None] = queue.SimpleQueue()
@@ -196,6 +199,11 @@ class UsageWriter:
             except Exception:  # last resort: keep the writer alive; the spool keeps the records
                 log.exception("usage batch write failed")
                 return [_RETRY] * len(items)
+            if self._after_commit is not None:
+                try:
+                    self._after_commit()
+                except CostHQError:  # e.g. busy: the next request reads for itself
+                    pass
             # Leave the lock free as long as we held it: SQLite's busy handler is not fair, and
             # without a gap a backlogged writer starves every other process (measured: `cs`
             # commands failed with "database is locked" during a benchmark burst).

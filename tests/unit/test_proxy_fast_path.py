@@ -173,3 +173,101 @@ def test_what_crosses_the_recorder_pipe_is_plain_tuples_that_rebuild_the_same_re
     back = unpack(pickle.loads(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL)))
     assert back == PendingUsage(call=call, header_session=7, pinned_session=None, session_id=9,
                                 fingerprint="f" * 64, segment=3)
+
+
+def test_the_writer_warms_the_request_path_after_each_commit_and_never_after_a_failed_one(tmp_path: Path) -> None:
+    """Issue 15: the proxy's writer re-reads the caches its own commit made stale (`after_commit`),
+    so the next request answers from memory; a batch that did not commit warms nothing."""
+    from datetime import datetime
+
+    from costhq.adapters.proxy.converter import make_converter
+    from costhq.adapters.proxy.spool import PendingUsage, UsageWriter
+    from costhq.application.errors import StorageBusy
+    from costhq.application.usage import UsageInput
+    from costhq.domain.usage import Origin
+
+    stored: list[str] = []
+    warmed: list[int] = []  # how many calls were stored when the caches were warmed
+    fail = [True]
+
+    def record(item: PendingUsage) -> str:
+        stored.append(item.call.call_key)
+        return item.call.call_key
+
+    class Batch:
+        def __enter__(self) -> None:
+            if fail[0]:
+                fail[0] = False
+                raise StorageBusy("busy")  # the first transaction cannot begin: retried, nothing committed
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    writer = UsageWriter(record, tmp_path, make_converter(), batch=Batch,
+                         after_commit=lambda: warmed.append(len(stored)))
+    writer.start()
+    try:
+        assert writer.wait_idle(10) and warmed == []  # nothing replayed, nothing committed
+        call = UsageInput(provider="openai", model="gpt-4o", origin=Origin.PROXY, call_key="proxy:1",
+                          timestamp=datetime(2026, 12, 4, 22, 0, tzinfo=UTC))
+        writer.submit(PendingUsage(call=call, header_session=None, pinned_session=None, session_id=1))
+        assert writer.wait_idle(10)
+        assert stored == ["proxy:1"] and warmed == [1]  # warmed once, after the retried batch committed
+    finally:
+        writer.stop()
+
+
+def test_the_session_look_up_refresh_answers_again_every_question_asked_before_the_change() -> None:
+    asked: list[tuple[int | None, int | None]] = []
+    token = [1]
+
+    def current(*, header_session: int | None, pinned_session: int | None) -> None:
+        asked.append((header_session, pinned_session))
+
+    lookup = ProxySessionLookup(current, lambda: token[0])  # type: ignore[arg-type]
+    assert (lookup(None, None), lookup(5, None), lookup(None, None)) == (None, None, None)
+    assert asked == [(None, None), (5, None)]  # the third was answered from memory
+    token[0] = 2  # another connection committed
+    lookup.refresh()  # the writer, right after its commit
+    assert asked[2:] == [(None, None), (5, None)]
+    assert (lookup(None, None), lookup(5, None)) == (None, None)
+    assert len(asked) == 4  # the requests after it read nothing
+
+
+def test_the_batch_keeps_its_connection_between_commits_and_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    """Issue 15: the recorder's `ApswBatch` keeps one connection from batch to batch; a batch that
+    raises is rolled back whole and drops it, and the next batch commits on a fresh one."""
+    import json
+
+    import apsw
+    import pytest
+
+    from costhq.adapters.persistence.sqlite.proxy import ApswBatch
+    from costhq.bootstrap.main import build_container
+    from costhq.domain.runaway import RunawayConfig
+
+    core = build_container({"HOME": str(tmp_path), "COSTHQ_HOME": str(tmp_path / "data")})
+    db = str(core.settings().db_path)
+    core.runaway_status()()  # creates the file
+
+    def stored() -> int | None:  # the committed identical_k, read on another connection
+        conn = apsw.Connection(db)
+        try:
+            rows = conn.execute("SELECT config FROM runaway_config WHERE id = 1").fetchall()
+            return None if not rows else int(json.loads(rows[0][0])["identical_k"])
+        finally:
+            conn.close()
+
+    batch = ApswBatch(db)
+    for k in (3, 4):
+        with batch(), batch.uow() as uow:
+            uow.runaway.save_config(RunawayConfig(identical_k=k))
+        assert stored() == k
+    with pytest.raises(RuntimeError), batch(), batch.uow() as uow:
+        uow.runaway.save_config(RunawayConfig(identical_k=9))
+        raise RuntimeError("the recorder died mid-batch")
+    assert stored() == 4
+    with batch(), batch.uow() as uow:
+        uow.runaway.save_config(RunawayConfig(identical_k=5))
+    assert stored() == 5
+    batch.close()

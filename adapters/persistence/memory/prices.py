@@ -47,6 +47,9 @@ class InMemoryCatalog:
         self._prices = {(p.lower(), m.lower()): (p, m, price) for (p, m), price in (prices or {}).items()}
         self._corrections = list(corrections)
 
+    def load(self) -> None:
+        """Nothing to load: the prices are in memory."""
+
     def find(self, provider: str, model: str, at: datetime) -> PriceQuote | None:
         pid, ref = provider.strip().lower(), model.strip().lower()
         head, slash, rest = ref.partition("/")

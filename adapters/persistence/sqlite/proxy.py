@@ -57,28 +57,41 @@ class _SavepointUnitOfWork(ApswUnitOfWork):
 
 
 class ApswBatch:
-    """`with batch():` one connection and one IMMEDIATE transaction; `batch.uow` inside it."""
+    """`with batch():` one IMMEDIATE transaction; `batch.uow` inside it. One writer thread uses it.
+
+    The connection is kept from batch to batch (issue 15: opening one per batch, with its PRAGMAs
+    and a cold page cache, was a millisecond or more of every batch of the proxy's recorder); a
+    batch that fails for any reason but a refused record drops it, and the next opens a new one.
+    """
 
     def __init__(self, db_path: str, *, audit_key: bytes | None = None) -> None:
         self._path, self._key = str(db_path), audit_key
         self._conn: apsw.Connection | None = None
+        self._kept: apsw.Connection | None = None
         self.head: AuditEntry | None = None
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
-        conn = open_connection(self._path)
-        self.head = None
-        try:
+        conn = self._kept or open_connection(self._path)
+        self._kept, self.head = None, None
+        with contextlib.ExitStack() as on_error:
+            on_error.callback(conn.close)
             with WriteTransaction(conn):
                 self._conn = conn
                 try:
                     yield
                 finally:
                     self._conn = None
-        finally:
-            conn.close()
+            on_error.pop_all()  # committed: keep the connection for the next batch
+        self._kept = conn
         if self.head is not None:  # committed (a failed commit raised above)
             FileAuditAnchor(head_path(self._path), self._key).write(self.head)
+
+    def close(self) -> None:
+        """Close the kept connection (the writer has stopped)."""
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
 
     def uow(self) -> _SavepointUnitOfWork:
         """A unit of work inside the open batch (the port's `Callable[[], UnitOfWork]`)."""
@@ -91,7 +104,8 @@ class ApswFirewallArming:
     """True when a budget rule exists, runaway blocking is on, or a runaway block is still open.
 
     `block_unpriced` (config) arms it for good. A busy or failing read answers True: the proxy
-    then takes the full guard path, which waits and decides properly.
+    then takes the full guard path, which waits and decides properly. Thread-safe: the event loop
+    asks it, and the usage writer re-reads it after its commits (`ProxyDeps.warm`).
     """
 
     def __init__(self, db_path: str, *, block_unpriced: bool = False, version: DataVersion | None = None) -> None:
@@ -101,10 +115,15 @@ class ApswFirewallArming:
         self._version: int | None = None
         self._armed = True
         self._until: datetime | None = None
+        self._lock = threading.Lock()
 
     def __call__(self) -> bool:
         if self._always:
             return True
+        with self._lock:
+            return self._answer()
+
+    def _answer(self) -> bool:
         try:
             if self._conn is None:
                 self._conn = open_connection(self._path)
@@ -129,9 +148,10 @@ class ApswFirewallArming:
         return bool(rules) or blocking or self._until is not None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
         self._changes.close()
 
 
