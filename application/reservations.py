@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -56,7 +55,6 @@ LEASE_AHEAD = 32  # expected calls a lease takes beyond its need (at most half o
 RAMP = timedelta(seconds=1)
 RAMP_MAX = 32
 MAX_PENDING = 200  # learned samples waiting for a write (the oldest are dropped past this)
-log = logging.getLogger("costhq.firewall")
 
 
 @attrs.define(eq=False)
@@ -208,7 +206,9 @@ class ReservationLedger:
                 finally:
                     lease.renewing.release()
         except CostHQError as exc:  # e.g. storage busy: the next call that does not fit renews in line
-            log.warning("background lease renewal failed (%s)", exc.code)
+            import logging  # not at import time: `cs log-ai` loads this module and must stay lean
+
+            logging.getLogger("costhq.firewall").warning("background lease renewal failed (%s)", exc.code)
         finally:
             with self._lock:
                 lease.refreshing = False
