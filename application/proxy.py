@@ -154,6 +154,8 @@ class ObserveProxyCall:
     clock: Clock
 
     def __call__(self, *, session_id: int, fingerprint: str, at: datetime) -> None:
-        with self.uow() as uow:
-            observe(uow, ActivityEvent(session_id=session_id, kind=EventKind.CALL, at=at, key=fingerprint),
+        from costhq.application.batch_reads import views
+
+        with self.uow() as real:
+            observe(views(real), ActivityEvent(session_id=session_id, kind=EventKind.CALL, at=at, key=fingerprint),
                     now=self.clock.now(), actor="proxy")

@@ -157,10 +157,11 @@ class _Pipeline:
         now = self.clock.now()
         with self.uow() as real:
             uow = real
-            if len(items) > 1:
+            reads = getattr(real, "batch_reads", None)  # a savepoint of a longer batch (the proxy's recorder)
+            if len(items) > 1 or reads is not None:
                 from costhq.application.batch_reads import BatchView  # a batch's read-once firewall reads
 
-                uow = cast("UnitOfWork", BatchView(real))
+                uow = cast("UnitOfWork", BatchView(real, reads))
             targets = CallTargets(uow, scopes, now)
             return record_within(uow, items, apis, session_of=targets.session, now=now, firewall=self.firewall,
                                  local=self.local, allow_unpriced=allow_unpriced)

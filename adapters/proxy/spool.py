@@ -245,8 +245,8 @@ class UsageWriter:
 
 def record_batch(items: list[PendingUsage], record: Callable[[PendingUsage], Any],
                  batch: Callable[[], AbstractContextManager[Any]],
-                 before_commit: Callable[[list[Any]], None] | None = None) -> list[Any]:
-    """Record a prefix of `items` in one `batch()` transaction, stopping once BATCH_SECONDS have passed.
+                 before_commit: Callable[[list[Any]], None] | None = None, seconds: float = BATCH_SECONDS) -> list[Any]:
+    """Record a prefix of `items` in one `batch()` transaction, stopping once `seconds` have passed.
 
     Returns one outcome per item written: what `record` returned, `_RETRY` (storage busy: it stays
     spooled) or `_Rejected` (refused by the use case: quarantined). Each record has its own
@@ -257,7 +257,7 @@ def record_batch(items: list[PendingUsage], record: Callable[[PendingUsage], Any
         CostHQError: the transaction could not begin or commit (the caller retries the batch).
     """
     outcomes: list[Any] = []
-    deadline = time.monotonic() + BATCH_SECONDS
+    deadline = time.monotonic() + seconds
     with batch():
         for item in items:
             outcomes.append(_outcome(record, item))

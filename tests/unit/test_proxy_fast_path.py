@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from costhq.application.budgets import FirewallPolicy, SetBudget
 from costhq.application.firewall import FirewallGuard, Ticket
@@ -271,3 +272,65 @@ def test_the_batch_keeps_its_connection_between_commits_and_a_failed_batch_leave
         uow.runaway.save_config(RunawayConfig(identical_k=5))
     assert stored() == 5
     batch.close()
+
+
+def _recorder_rig(home: Path) -> tuple[Any, Any, Any, str]:
+    """A data dir with a session, a blocking budget, and the proxy recorder's (record, batch)."""
+    import subprocess
+
+    from costhq.bootstrap.container import _proxy_storage
+    from costhq.bootstrap.main import build_container
+
+    work = home / "w"
+    work.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    core = build_container({"HOME": str(home), "COSTHQ_HOME": str(home / "data")})
+    sid = core.start_session()(name="t", cwd=str(work)).session.id
+    core.set_budget()(scope="session", limit=D("100"), session_id=sid, action="block")
+    record, batch, *_ = _proxy_storage(core)
+    return record, batch, sid, str(core.settings().db_path)
+
+
+def test_the_recorders_savepoints_share_their_firewall_reads_and_store_what_one_batch_per_call_would(
+        tmp_path: Path) -> None:
+    """Issue 15: the savepoints of one recorder batch share read-once firewall reads (config, rules,
+    open trips); the result is the one of a transaction per call, a rejected call included."""
+    from datetime import datetime
+
+    import apsw
+
+    from costhq.adapters.proxy.spool import PendingUsage, _Rejected, record_batch
+    from costhq.application.usage import UsageInput
+    from costhq.domain.usage import Origin, TokenCounts
+
+    def items(sid: int) -> list[PendingUsage]:
+        out = []
+        for n in range(9):
+            call = UsageInput(provider="openai", model="gpt-4o", origin=Origin.PROXY, call_key=f"proxy:{n:032x}",
+                              tokens=TokenCounts(input=1000, output=100), timestamp=datetime.now(UTC))
+            # the 5th names a session that does not exist: refused, its savepoint rolled back
+            out.append(PendingUsage(call=call, header_session=None, pinned_session=None,
+                                    session_id=999 if n == 4 else sid, fingerprint="f" * 64))
+        return out
+
+    def state(db: str) -> tuple[Any, ...]:
+        conn = apsw.Connection(db)
+        try:
+            return tuple(conn.execute(sql).fetchall() for sql in (
+                "SELECT call_key, cost_units FROM ai_usage ORDER BY id",
+                "SELECT detector, action, message FROM runaway_trips ORDER BY id",
+                "SELECT kind, key, cost_units FROM runaway_events ORDER BY id",
+                "SELECT event FROM audit_log ORDER BY seq"))
+        finally:
+            conn.close()
+
+    record, batch, sid, one_db = _recorder_rig(tmp_path / "one")
+    outcomes = record_batch(items(sid), record, batch, seconds=600)  # one transaction, a savepoint per call
+    assert [type(o).__name__ for o in outcomes].count("_Rejected") == 1
+    assert outcomes[4] == _Rejected("session_not_found")
+    record, batch, sid2, each_db = _recorder_rig(tmp_path / "each")
+    for item in items(sid2):
+        record_batch([item], record, batch)  # a transaction per call: nothing shared
+    one, each = state(one_db), state(each_db)
+    assert one == each
+    assert len(one[0]) == 8 and [t[0] for t in one[1]] == ["identical"]  # 8 stored; the 5th identical trips

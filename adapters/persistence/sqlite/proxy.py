@@ -29,6 +29,7 @@ from costhq.adapters.persistence.converter import parse_time
 from costhq.adapters.persistence.sqlite.connection import DataVersion, open_connection
 from costhq.adapters.persistence.sqlite.transaction import WriteTransaction, translate_errors
 from costhq.adapters.persistence.sqlite.uow import ApswUnitOfWork
+from costhq.application.batch_reads import BatchReads
 from costhq.application.proxy import CurrentProxySession, ProxySessionLookup, ResolveProxySession
 from costhq.domain.audit import AuditEntry
 from costhq.domain.errors import CostHQError
@@ -47,11 +48,18 @@ class _SavepointUnitOfWork(ApswUnitOfWork):
             self._shared.__enter__()
         return self
 
+    @property
+    def batch_reads(self) -> BatchReads | None:
+        """What the batch transaction has read of the firewall tables, shared by its savepoints."""
+        return None if self._box is None else self._box.reads
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         with translate_errors():
             self._shared.__exit__(exc_type, exc, tb)
+        if exc_type is not None and self._box is not None:
+            self._box.reads = BatchReads()  # it may hold this savepoint's rolled-back writes
         if exc_type is None and self._box is not None and self.audit.appended is not None:
             self._box.head = self.audit.appended  # the batch writes the head file after its commit
 
@@ -69,11 +77,12 @@ class ApswBatch:
         self._conn: apsw.Connection | None = None
         self._kept: apsw.Connection | None = None
         self.head: AuditEntry | None = None
+        self.reads = BatchReads()
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
         conn = self._kept or open_connection(self._path)
-        self._kept, self.head = None, None
+        self._kept, self.head, self.reads = None, None, BatchReads()
         with contextlib.ExitStack() as on_error:
             on_error.callback(conn.close)
             with WriteTransaction(conn):
