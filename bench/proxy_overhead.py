@@ -304,6 +304,10 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=300, help="sequential streams per path (time to first event)")
     ap.add_argument("--concurrent-streams", type=int, default=1000)
     ap.add_argument("--warm", type=int, default=200)
+    ap.add_argument("--gap-ms", type=float, default=GAP * 1000,
+                    help="the fake upstream's pause between stream chunks; 0 shows the first event with a "
+                         "proxy that never idles between streams (this VM runs code ~10x slower right after "
+                         "an idle pause: ADR 0009 round 4)")
     ap.add_argument("--rules", type=int, default=len(RULES), choices=range(len(RULES) + 1),
                     help="budget rules to set (the targets are for all three; 0 leaves the firewall unarmed)")
     args = ap.parse_args()
@@ -318,7 +322,8 @@ def main() -> None:
         _cs(env, work, "budget", "set", *rule)
     here = str(Path(__file__).parent)
     up = subprocess.Popen([sys.executable, "-c", f"import asyncio,sys; sys.path.insert(0, {here!r});"
-                           f"import proxy_overhead as b; b._loop(); asyncio.run(b._upstream({up_port}))"])
+                           f"import proxy_overhead as b; b.GAP = {args.gap_ms / 1000!r}; b._loop();"
+                           f"asyncio.run(b._upstream({up_port}))"])
     cs = str(Path(sys.executable).with_name("cs"))
     px = subprocess.Popen([cs, "proxy", "start", "--port", str(px_port), "--json"], env=env, cwd=work,
                           stdout=subprocess.PIPE)
@@ -386,7 +391,8 @@ async def _run(args: argparse.Namespace, up: int, px: int, pid: int, env: dict[s
     load1 = os.getloadavg()
     print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
           f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} ({os.cpu_count()} cores); "
-          f"session #{session['id']} active, {args.rules} blocking budget rules; session cost ${cost}")
+          f"session #{session['id']} active, {args.rules} blocking budget rules; "
+          f"stream chunks {args.gap_ms:g} ms apart; session cost ${cost}")
     if bad1:
         print(f"c=1: {len(bad1)} non-200 answers: {sorted(set(bad1))}")
     print("| metric | direct | proxy | added | target | |")
