@@ -7,7 +7,7 @@ that already see those writes. One call gains nothing from it, so only batches u
 
 What was read lives in a `BatchReads`, which several units of work of one transaction can share:
 the proxy's recorder writes each call in its own savepoint of one batch transaction (issue 15), and
-its unit of work offers the batch's `BatchReads` as `batch_reads` (`views`). A savepoint rolled back
+its unit of work offers the batch's `BatchReads` as `batch_reads`. A savepoint rolled back
 must drop it (what it cached may include the rolled-back writes): the storage starts a new one.
 """
 
@@ -37,12 +37,6 @@ class BatchReads:
         self.events: dict[tuple[int, datetime], list[ActivityEvent]] = {}
         self.open_trips: dict[int, tuple[datetime, list[Trip]]] = {}  # session -> (open at, its open trips)
         self.pruned: datetime | None = None  # the cut-off of the last prune, while nothing older was added
-
-
-def views(uow: Any) -> Any:
-    """`uow` with the read-once repositories of its batch (`batch_reads`), or `uow` itself if it has none."""
-    reads = getattr(uow, "batch_reads", None)
-    return uow if reads is None else BatchView(uow, reads)
 
 
 class BatchView:

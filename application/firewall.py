@@ -258,13 +258,17 @@ class UsageFirewall:
 
     policy: FirewallPolicy
 
-    def after_record(self, uow: FirewallUnitOfWork, rec: UsageRecord, *, project: str, now: datetime) -> UsageVerdict:
+    def after_record(self, uow: FirewallUnitOfWork, rec: UsageRecord, *, project: str, now: datetime,
+                     fingerprint: str | None = None) -> UsageVerdict:
+        """`fingerprint`: the request's, observed with the cost (a proxied call the guard did not observe)."""
         assert rec.id is not None
         trips: list[Trip] = []
         if rec.origin is not Origin.IMPORT:
             cost_event = ActivityEvent(session_id=rec.session_id, kind=EventKind.COST, at=rec.timestamp,
                                        cost=rec.cost or ZERO)
-            trips = observe(uow, cost_event, now=now, actor=rec.origin.value)
+            call = () if not fingerprint else (
+                ActivityEvent(session_id=rec.session_id, kind=EventKind.CALL, at=rec.timestamp, key=fingerprint),)
+            trips = observe(uow, cost_event, *call, now=now, actor=rec.origin.value)
         found = check_recorded(uow, rec, project=project, now=now, policy=self.policy)
         blocking = first_blocking(found)
         refusal = None

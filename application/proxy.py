@@ -15,10 +15,7 @@ from datetime import datetime
 
 import attrs
 
-from costhq.application.ports.clock import Clock
-from costhq.application.ports.firewall import FirewallUnitOfWork
 from costhq.application.ports.storage import UnitOfWork
-from costhq.application.runaway import observe
 from costhq.application.session_scope import PROXY_BACKGROUND_SCOPE, proxy_session
 from costhq.application.usage import (
     EnsureBackgroundSession,
@@ -28,7 +25,6 @@ from costhq.application.usage import (
     UsageInput,
 )
 from costhq.domain.estimates import RequestShape
-from costhq.domain.runaway import ActivityEvent, EventKind
 from costhq.domain.sessions import Session
 from costhq.domain.usage import TokenCounts, UsageRecord
 
@@ -131,31 +127,11 @@ class RecordProxyUsage:
 
     def __call__(
         self, *, call: UsageInput, header_session: int | None = None, pinned_session: int | None = None,
-        session_id: int | None = None,
+        session_id: int | None = None, fingerprint: str | None = None,
     ) -> LoggedUsage | None:
         item = QueuedUsage(call=call, session_id=session_id, proxied=True, header_session=header_session,
-                           pinned_session=pinned_session)
+                           pinned_session=pinned_session, fingerprint=fingerprint)
         [outcome] = self.record(items=[item], allow_unpriced=True)
         if outcome.error is not None:
             raise outcome.error
         return outcome.logged
-
-
-@attrs.frozen
-class ObserveProxyCall:
-    """Feed a forwarded request's fingerprint to the runaway detector, after the fact.
-
-    The proxy asks the firewall guard before forwarding only while the firewall is armed (a
-    budget rule, runaway blocking, or an open block); otherwise the request goes straight
-    through and this records the same observation off the request path, so warnings still fire.
-    """
-
-    uow: Callable[[], FirewallUnitOfWork]
-    clock: Clock
-
-    def __call__(self, *, session_id: int, fingerprint: str, at: datetime) -> None:
-        from costhq.application.batch_reads import views
-
-        with self.uow() as real:
-            observe(views(real), ActivityEvent(session_id=session_id, kind=EventKind.CALL, at=at, key=fingerprint),
-                    now=self.clock.now(), actor="proxy")

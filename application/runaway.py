@@ -22,11 +22,14 @@ from costhq.domain.errors import InvalidArgument
 from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip, detect_facts
 
 
-def observe(uow: FirewallUnitOfWork, event: ActivityEvent, *, now: datetime, actor: str) -> list[Trip]:
-    """Store `event`, run the detector, store and audit new trips; returns the session's open trips."""
+def observe(uow: FirewallUnitOfWork, event: ActivityEvent, *more: ActivityEvent, now: datetime,
+            actor: str) -> list[Trip]:
+    """Store `event` (and `more` of the same session, in order), run the detector once, store and
+    audit new trips; returns the session's open trips."""
     repo = uow.runaway
     cfg = repo.config()
-    repo.add_event(event)
+    for each in (event, *more):
+        repo.add_event(each)
     repo.prune(now - 2 * cfg.horizon)  # indexed range delete; keeps the table to recent history
     open_trips = repo.trips(session_id=event.session_id, open_at=now)
     tripped = frozenset(t.detector for t in open_trips)

@@ -84,6 +84,8 @@ class QueuedUsage:
             header's session > the pinned one > the most recently active > the background session).
         header_session: a proxied call's `x-costhq-session`.
         pinned_session: the proxy's `--session`.
+        fingerprint: a proxied request's runaway fingerprint when the guard did not observe it before
+            forwarding: the runaway detector sees it with the call's cost, in one pass (issue 15).
     """
 
     call: UsageInput
@@ -93,6 +95,7 @@ class QueuedUsage:
     proxied: bool = False
     header_session: int | None = None
     pinned_session: int | None = None
+    fingerprint: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -223,7 +226,7 @@ def record_within(uow: UnitOfWork, items: Sequence[QueuedUsage], apis: Sequence[
             ledger.stored(seen, None)
             outcomes.append(BatchOutcome(record=queued[-1]))
         else:
-            logged = store_usage(uow, firewall, call, session, now, priced, compute)
+            logged = store_usage(uow, firewall, call, session, now, priced, compute, fingerprint=item.fingerprint)
             ledger.stored(seen, logged.record.id)
             outcomes.append(BatchOutcome(logged=logged, record=logged.record))
     if queued:
@@ -256,7 +259,8 @@ def choose_price(local_pricer: PriceLocalCall | None, uow: UnitOfWork, call: Usa
 
 
 def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInput, session: Session,
-                now: datetime, priced: Priced, local: LocalCompute | None) -> LoggedUsage:
+                now: datetime, priced: Priced, local: LocalCompute | None, *,
+                fingerprint: str | None = None) -> LoggedUsage:
     """Everything one call writes, inside the caller's unit of work: the record (and the session's
     totals), its compute side, its `usage.logged` audit entry and the firewall's after-record check."""
     cost, source, quote, rates = priced
@@ -270,7 +274,7 @@ def store_usage(uow: UnitOfWork, firewall: UsageFirewall | None, call: UsageInpu
     verdict = None
     if firewall is not None:
         verdict = firewall.after_record(cast("FirewallUnitOfWork", uow), record,
-                                        project=session.working_directory, now=now)
+                                        project=session.working_directory, now=now, fingerprint=fingerprint)
     after = uow.sessions.get(session.id)
     assert after is not None
     return LoggedUsage(record=record, quote=quote, session=after, verdict=verdict, local=local)

@@ -50,15 +50,13 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any, Any]:
     """(record, batch, armed, lookup): `RecordUsage` in batches (an `ApswBatch` / `PgBatch`; fakes: one by
     one), SQLite's firewall arming probe and session look-up on a kept connection (None: the uow's)."""
     from costhq.adapters.persistence.sqlite.proxy import ApswFirewallArming, kept_session_lookup
-    from costhq.application.proxy import ObserveProxyCall, RecordProxyUsage
+    from costhq.application.proxy import RecordProxyUsage
     from costhq.bootstrap.adapters import usage_batch
-    from costhq.domain.identity import Verdict
 
     pipeline, batch, armed, lookup = core.record_usage(), contextlib.nullcontext, lambda: True, None
-    observe = ObserveProxyCall(core.uow(), core.clock())
     if type(core.uow()()).__name__ in ("ApswUnitOfWork", "PgUnitOfWork"):  # not a test's fake storage
         box = usage_batch(core.settings())
-        pipeline, observe, batch = attrs.evolve(pipeline, uow=box.uow), ObserveProxyCall(box.uow, core.clock()), box
+        pipeline, batch = attrs.evolve(pipeline, uow=box.uow), box
         if not core.settings().database_url:  # the kept look-up opens its connection on first use
             db, unpriced = str(core.settings().db_path), core.firewall_policy().block_unpriced
             version = core.firewall_probe().version  # one `data_version` for every request-path cache
@@ -67,15 +65,14 @@ def _proxy_storage(core: Any) -> tuple[Any, Any, Any, Any]:
     record = RecordProxyUsage(pipeline)
 
     def record_one(item: Any) -> Any:
+        # The guard was skipped (or did not observe): the request's fingerprint is observed with the
+        # call's cost, once (a replay was observed when first stored).
         logged = record(call=item.call, header_session=item.header_session, pinned_session=item.pinned_session,
-                        session_id=item.session_id)
+                        session_id=item.session_id, fingerprint=item.fingerprint)
         if item.after is not None:
             # Issue 14: settle inside the batch, before its commit, so no renewal ever sees the call
             # both recorded and still held (the writer's own call after the commit is then a no-op).
             item.after(logged)
-        # The guard was skipped: observe the call now (once: a replay was observed when first stored).
-        if logged is not None and logged.identity is Verdict.NEW and item.fingerprint:
-            observe(session_id=logged.record.session_id, fingerprint=item.fingerprint, at=item.call.timestamp)
         return logged
 
     return record_one, batch, armed, lookup
