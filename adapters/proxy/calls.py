@@ -101,13 +101,13 @@ def with_usage(call: UsageInput, tokens: TokenCounts | None, body: bytes) -> Usa
     return attrs.evolve(call, tokens=tokens, usage_missing=not call.partial)
 
 
-def inject_include_usage(body: bytes) -> tuple[bytes, bool]:
-    """Ask for the final usage chunk when the client did not; True when we must drop it again."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return body, False
-    if not isinstance(doc, dict) or doc.get("stream") is not True:
+def inject_include_usage(body: bytes, doc: dict[str, Any] | None = None) -> tuple[bytes, bool]:
+    """Ask for the final usage chunk when the client did not; True when we must drop it again.
+
+    `doc`: the body already parsed (`request_doc`), updated in place when the option is added.
+    """
+    doc = request_doc(body) if doc is None else doc
+    if doc.get("stream") is not True:
         return body, False
     opts = doc.get("stream_options") if isinstance(doc.get("stream_options"), dict) else {}
     if opts.get("include_usage") is True:

@@ -38,7 +38,9 @@ def client_of(user_agent: bytes | None) -> str:
     return text.split(" ", 1)[0].split("/", 1)[0][:64].lower() if text else ""
 
 
-def request_estimate(body: bytes, user_agent: bytes | None = None) -> RequestEstimate:
-    doc = request_doc(body)  # parsed once for the shape and the fingerprint
+def request_estimate(body: bytes, user_agent: bytes | None = None,
+                     doc: dict[str, Any] | None = None) -> RequestEstimate:
+    """`doc`: the body already parsed (`request_doc`), if the caller has it."""
+    doc = request_doc(body) if doc is None else doc  # parsed once for the shape and the fingerprint
     model = str(doc.get("model") or "")
     return RequestEstimate(model=model, shape=shape_of(doc), client=client_of(user_agent), doc=doc)

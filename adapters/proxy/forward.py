@@ -34,6 +34,7 @@ from costhq.adapters.proxy.calls import (
     MODEL_FIELD,
     STREAM_TRUE,
     inject_include_usage,
+    request_doc,
     with_ids,
     with_usage,
 )
@@ -102,15 +103,16 @@ class Forwarder:
             return await self._error(send, provider, "payload_too_large")
         if kind != MODEL:  # probes, model lists, count_tokens, files...: forwarded, never recorded nor guarded
             return await self._pass(scope, send, target, headers, body)
-        drop_injected = False
+        drop_injected, doc = False, None
         if self._wants_usage_chunk(target) and STREAM_TRUE.search(body):
-            body, drop_injected = inject_include_usage(body)
+            doc = request_doc(body)  # parsed once: for the injection, then the guard's estimate
+            body, drop_injected = inject_include_usage(body, doc)
             if drop_injected:
                 headers = [(k, v) for k, v in headers if k != b"accept-encoding"] + [(b"accept-encoding", b"identity")]
         token, session_id = None, None
         try:
             with self.held():  # one storage change token for the loop's checks below (issue 15)
-                now = self._guard_now(provider, body, scope["headers"], session_header) if self.guarded else None
+                now = self._guard_now(provider, body, doc, scope["headers"], session_header) if self.guarded else None
             if now is not None and now[0] is not None:
                 token, session_id = now[1] or await anyio.to_thread.run_sync(self._before, provider, now[0],
                                                                              session_header)
@@ -151,14 +153,15 @@ class Forwarder:
             more = msg.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _guard_now(self, provider: str, body: bytes, headers: Any, session_header: int | None) -> tuple[
+    def _guard_now(self, provider: str, body: bytes, doc: dict[str, Any] | None, headers: Any,
+                   session_header: int | None) -> tuple[
             RequestEstimate | None, tuple[object | None, int] | None]:
         """On the loop: (estimate, admission) — (None, None) when unarmed (nothing can refuse: no
         thread hop), (est, None) when the thread must decide (`_before`)."""
         if not self.deps.armed():
             return None, None
         agent = next((v for k, v in headers if k == b"user-agent"), None)  # the estimate's client
-        est = request_estimate(body, agent)  # issue 14: what the request holds and references
+        est = request_estimate(body, agent, doc)  # issue 14: what the request holds and references
         return est, self._before_now(provider, est, session_header)
 
     def _before(self, provider: str, est: RequestEstimate, session_header: int | None) -> tuple[object | None, int]:

@@ -236,6 +236,24 @@ def test_the_proxy_reads_the_estimate_and_the_same_fingerprint_from_one_parse() 
     assert request_estimate(b"not json").shape == RequestShape()
 
 
+def test_a_stream_body_is_parsed_once_for_the_usage_injection_and_the_estimate() -> None:
+    """Issue 15: the proxy parses an OpenAI chat stream's body once; the injected body, its estimate
+    and the writer's fingerprint are what parsing the injected body again would give."""
+    from costhq.adapters.proxy.calls import inject_include_usage, request_doc, request_facts
+    from costhq.adapters.proxy.estimate import request_estimate
+
+    body = b'{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+    doc = request_doc(body)
+    injected, drop = inject_include_usage(body, doc)
+    assert (drop, injected) == (True, b'{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}],'
+                                      b'"stream_options":{"include_usage":true}}')
+    assert inject_include_usage(body) == (injected, True)  # the same without a parsed doc
+    shared, again = request_estimate(injected, None, doc), request_estimate(injected)
+    assert (shared.model, shared.shape, shared.fingerprint) == (again.model, again.shape, again.fingerprint)
+    assert shared.fingerprint == request_facts(injected)[2]
+    assert inject_include_usage(b"[1]") == (b"[1]", False) and inject_include_usage(b"{") == (b"{", False)
+
+
 class _GatedUow:
     """The World's unit of work, whose entry waits while `gate` is closed: a renewal stuck behind
     another process's write lock (the proxy's recorder committing a batch)."""
