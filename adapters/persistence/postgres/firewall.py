@@ -5,9 +5,8 @@ committed before it). Team budgets never race: in a writing unit of work `all()`
 lock (SELECT ... FOR UPDATE) on every budget rule, and the firewall reads the rules before it
 sums spend and reserves. A second machine checking the same rules waits for the first one's
 commit, then its sums include the first one's reservation or call: "sum, compare, insert" is
-atomic across machines, never a read-then-write race. Spend sums are SQL aggregates on the
-session totals (no model, no window) or, in a window, on the hourly rollup (schema v4) plus
-indexed `ai_usage` ranges for partial edge hours.
+atomic across machines, never a read-then-write race. The budget statements are shared with
+SQLite (persistence/sql/budgets.py).
 """
 
 from __future__ import annotations
@@ -15,149 +14,40 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from costhq.adapters.persistence.converter import parse_time, time_text
-from costhq.adapters.persistence.postgres.db import PgDb, connect, translate_errors
-from costhq.adapters.persistence.rows import budget_rule_from_row, config_from_json, config_to_json, trip_from_row
-from costhq.adapters.persistence.sql.reservations import SqlReservations
-from costhq.adapters.persistence.sql.rollup import ROLLUP, hour_spans
+from costhq.adapters.persistence.postgres.db import PgDb, connect
+from costhq.adapters.persistence.rows import (
+    RULE_COLUMNS,
+    budget_rule_from_row,
+    config_from_json,
+    config_to_json,
+    trip_from_row,
+)
+from costhq.adapters.persistence.sql.budgets import SqlBudgets
 from costhq.adapters.persistence.sql.runaway import SqlRunawayEvents
-from costhq.domain.budgets import BudgetRule, NewBudgetRule, SpendFilter
-from costhq.domain.estimates import SAMPLE_WINDOW, CostSample
-from costhq.domain.money import from_units, to_units
+from costhq.domain.budgets import BudgetRule
+from costhq.domain.estimates import CostSample
+from costhq.domain.money import from_units
 from costhq.domain.runaway import ActivityEvent, EventKind, RunawayAction, RunawayConfig, Trip
 
 T = TypeVar("T")
 
-_RULE_COLS = "id, scope, limit_units, action, model, session_id, project, created_at"
 _TRIP_COLS = "id, session_id, detector, action, message, at, until, cleared_at"
 
 
-def _conds(where: SpendFilter, tag: str, params: dict[str, Any], **sql: str) -> str:
-    """AND of the predicates whose filter field is set (keys: sid, proj, model, start, end); `{t}`
-    in a predicate is replaced by the parameter tag, so several filters share one statement."""
-    values = {"sid": where.session_id, "proj": where.project, "model": where.model,
-              "start": time_text(where.start) if where.start else None,
-              "end": time_text(where.end) if where.end else None}
-    out = []
-    for key, pred in sql.items():
-        if values[key] is not None:
-            params[f"{key}{tag}"] = values[key]
-            out.append(pred.format(t=tag))
-    return " AND ".join(out or ["TRUE"])
-
-
-def _spent_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
-    """A scalar SQL expression of the filter's recorded spend (units); adds its parameters."""
-    if where.model is None and where.start is None and where.end is None:
-        conds = _conds(where, tag, params, sid="id = %(sid{t})s", proj="working_directory = %(proj{t})s")
-        return f"(SELECT COALESCE(SUM(ai_cost_units), 0) FROM sessions WHERE {conds})"
-    # Whole UTC hours come from the v4 rollup (`spend_hourly`), partial edge hours from raw calls
-    # (the served model is '' in the rollup where `ai_usage` has NULL; a rule's model is never '').
-    conds = _conds(where, tag, params, sid="session_id = %(sid{t})s",
-                   proj="session_id IN (SELECT id FROM sessions WHERE working_directory = %(proj{t})s)",
-                   model="(model = %(model{t})s OR served_model = %(model{t})s)")
-    parts = []
-    for i, (table, lo, hi) in enumerate(hour_spans(where.start, where.end)):
-        col = "hour" if table == ROLLUP else "timestamp"
-        bounds = []
-        for name, value, op in ((f"lo{i}{tag}", lo, ">="), (f"hi{i}{tag}", hi, "<")):
-            if value is not None:
-                params[name] = value
-                bounds.append(f"{col} {op} %({name})s")
-        parts.append(f"(SELECT COALESCE(SUM(cost_units), 0) FROM {table} WHERE {' AND '.join([conds, *bounds])})")
-    return f"({' + '.join(parts)})"
-
-
-def _reserved_sql(where: SpendFilter, tag: str, params: dict[str, Any]) -> str:
-    """A scalar SQL expression of the filter's unexpired reservations (units; needs `%(now)s` and
-    `%(exclude)s`, the caller's own lease, or -1)."""
-    conds = _conds(where, tag, params, sid="session_id = %(sid{t})s", proj="project = %(proj{t})s",
-                   model="model = %(model{t})s", start="created_at >= %(start{t})s", end="created_at < %(end{t})s")
-    return ("(SELECT COALESCE(SUM(amount_units), 0) FROM budget_reservations WHERE expires_at > %(now)s"
-            f" AND id != %(exclude)s AND {conds})")
-
-
-class PgBudgetRepository(SqlReservations):
-    """BudgetRepository on `budgets`, `budget_reservations`, `sessions` and `ai_usage`."""
+class PgBudgetRepository(SqlBudgets):
+    """BudgetRepository on PostgreSQL (persistence/sql/budgets.py); `all` locks the rules it reads."""
 
     def __init__(self, db: PgDb) -> None:
         self._db, self._sql = db, db.portable()
 
-    def add(self, rule: NewBudgetRule, *, at: datetime) -> BudgetRule:
-        if rule.session_id is not None:
-            self._db.require_session(rule.session_id)
-        rows = self._db.rows(
-            "INSERT INTO budgets (scope, limit_units, action, model, session_id, project, created_at)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_RULE_COLS}",
-            (rule.scope.value, to_units(rule.limit), rule.action.value, rule.model, rule.session_id,
-             rule.project, time_text(at)))
-        return budget_rule_from_row(rows[0])
-
-    def get(self, rule_id: int) -> BudgetRule | None:
-        rows = self._db.rows(f"SELECT {_RULE_COLS} FROM budgets WHERE id = %s", (rule_id,))
-        return budget_rule_from_row(rows[0]) if rows else None
-
     def all(self) -> list[BudgetRule]:
         # The team-budget lock (module docstring): held until this unit of work commits.
         lock = "" if self._db.read_only else " FOR UPDATE"
-        return [budget_rule_from_row(r) for r in self._db.rows(f"SELECT {_RULE_COLS} FROM budgets ORDER BY id{lock}")]
-
-    def remove(self, rule_id: int) -> bool:
-        return self._db.run("DELETE FROM budgets WHERE id = %s", (rule_id,)) > 0
-
-    def _scalar(self, sql: str, params: dict[str, Any]) -> Decimal:
-        return from_units(int(self._db.rows(f"SELECT {sql} AS total", params)[0]["total"]))
-
-    def spent(self, where: SpendFilter) -> Decimal:
-        params: dict[str, Any] = {}
-        return self._scalar(_spent_sql(where, "", params), params)
-
-    def reserved(self, where: SpendFilter, *, now: datetime) -> Decimal:
-        params: dict[str, Any] = {"now": time_text(now), "exclude": -1}
-        return self._scalar(_reserved_sql(where, "", params), params)
-
-    def standing(self, wheres: list[SpendFilter], *, now: datetime, with_reserved: bool = True,
-                 exclude: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        if not wheres:
-            return []
-        params: dict[str, Any] = {"now": time_text(now), "exclude": -1 if exclude is None else exclude}
-        cols = []
-        for i, where in enumerate(wheres):
-            cols.append(f"{_spent_sql(where, f'_{i}s', params)} AS s{i}")
-            cols.append(f"{_reserved_sql(where, f'_{i}r', params) if with_reserved else '0'} AS r{i}")
-        row = self._db.rows(f"SELECT {', '.join(cols)}", params)[0]
-        return [(from_units(int(row[f"s{i}"])), from_units(int(row[f"r{i}"]))) for i in range(len(wheres))]
-
-    def add_samples(self, samples: list[tuple[str, str, CostSample, datetime]]) -> None:
-        with translate_errors(self._db.url), self._db.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO budget_samples (model, client, estimated_units, input_units, output_tokens, at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                [(m, c, to_units(s.estimated_input), to_units(s.input_cost), s.output_tokens, time_text(at))
-                 for m, c, s, at in samples])
-            for model, client in sorted({(m, c) for m, c, _s, _at in samples}):  # keep the newest window
-                cur.execute(
-                    "DELETE FROM budget_samples WHERE model = %(m)s AND client = %(c)s AND id <= (SELECT id FROM"
-                    " budget_samples WHERE model = %(m)s AND client = %(c)s ORDER BY id DESC LIMIT 1 OFFSET %(n)s)",
-                    {"m": model, "c": client, "n": 4 * SAMPLE_WINDOW})
-
-    def samples(self, model: str, client: str | None, n: int) -> list[CostSample]:
-        only = " AND client = %(c)s" if client is not None else ""
-        rows = self._db.rows("SELECT estimated_units AS e, input_units AS i, output_tokens AS o FROM budget_samples"
-                             f" WHERE model = %(m)s{only} ORDER BY id DESC LIMIT %(n)s",
-                             {"m": model, "c": client, "n": n})
-        return [CostSample(estimated_input=from_units(r["e"]), input_cost=from_units(r["i"]), output_tokens=r["o"])
-                for r in reversed(rows)]
-
-    def response_tokens(self, response_id: str) -> int | None:
-        # The response body's id (indexed, not unique: the newest record with it answers).
-        rows = self._db.rows(
-            "SELECT input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
-            " + output_tokens AS n FROM ai_usage WHERE response_id = %s ORDER BY id DESC LIMIT 1", (response_id,))
-        return int(rows[0]["n"]) if rows else None
+        rows = self._db.rows(f"SELECT {RULE_COLUMNS} FROM budgets ORDER BY id{lock}")
+        return [budget_rule_from_row(r) for r in rows]
 
 
 _RUNAWAY_SQL = ("SELECT (SELECT config FROM runaway_config WHERE id = 1) AS config,"
