@@ -202,8 +202,8 @@ class UsageWriter:
             if self._after_commit is not None:
                 try:
                     self._after_commit()
-                except CostHQError:  # e.g. busy: the next request reads for itself
-                    pass
+                except Exception:  # only a cache warm-up: the next request reads for itself; the writer lives on
+                    log.warning("refreshing the request path after a commit failed", exc_info=True)
             # Leave the lock free as long as we held it: SQLite's busy handler is not fair, and
             # without a gap a backlogged writer starves every other process (measured: `cs`
             # commands failed with "database is locked" during a benchmark burst).

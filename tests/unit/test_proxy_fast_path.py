@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from costhq.application.budgets import FirewallPolicy, SetBudget
 from costhq.application.firewall import FirewallGuard, Ticket
 from costhq.application.proxy import CurrentProxySession, ProxySessionLookup
@@ -204,8 +206,12 @@ def test_the_writer_warms_the_request_path_after_each_commit_and_never_after_a_f
         def __exit__(self, *exc: object) -> None:
             pass
 
-    writer = UsageWriter(record, tmp_path, make_converter(), batch=Batch,
-                         after_commit=lambda: warmed.append(len(stored)))
+    def warm() -> None:
+        warmed.append(len(stored))
+        if len(warmed) == 2:
+            raise RuntimeError("the probe's connection broke")  # a failed warm-up never stops the writer
+
+    writer = UsageWriter(record, tmp_path, make_converter(), batch=Batch, after_commit=warm)
     writer.start()
     try:
         assert writer.wait_idle(10) and warmed == []  # nothing replayed, nothing committed
@@ -214,6 +220,11 @@ def test_the_writer_warms_the_request_path_after_each_commit_and_never_after_a_f
         writer.submit(PendingUsage(call=call, header_session=None, pinned_session=None, session_id=1))
         assert writer.wait_idle(10)
         assert stored == ["proxy:1"] and warmed == [1]  # warmed once, after the retried batch committed
+        for n in (2, 3):
+            writer.submit(PendingUsage(call=attrs.evolve(call, call_key=f"proxy:{n}"), header_session=None,
+                                       pinned_session=None, session_id=1))
+            assert writer.wait_idle(10)
+        assert stored == ["proxy:1", "proxy:2", "proxy:3"] and warmed == [1, 2, 3]
     finally:
         writer.stop()
 
