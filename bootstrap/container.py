@@ -29,17 +29,23 @@ def _proxy_app(core: Any, config: Any, *, port: int, pinned_session: int | None,
 
     current, (record, batch, armed, lookup) = core.current_proxy_session(), _proxy_storage(core)
     resolve, find = lookup or (core.resolve_proxy_session(), None)  # SQLite: a kept connection (ADR 0009)
+    probe, load_prices = core.firewall_probe(), core.price_book().load
+
+    def warm() -> None:  # the request path's caches, after each commit of usage (and at start)
+        armed()
+        find.refresh()
+        probe.rules_version()
+
     deps = ProxyDeps(
         record=record, batch=batch, armed=armed, find_session=find,
-        hold_reads=getattr(core.firewall_probe(), "version", None) if lookup else None,
+        hold_reads=getattr(probe, "version", None) if lookup else None,
         recorder=(type(core), _proxy_storage, core.settings()) if config.recorder == "process" else None,
         current_session=lambda pinned: current(pinned_session=pinned),
         resolve_session=lambda header, pinned: resolve(header_session=header, pinned_session=pinned),
         guard=core.request_guard(), upstreams=config.upstreams, spool_dir=Path(core.settings().data_dir),
         port=port, version=VERSION, pinned_session=pinned_session,
         find_local=lambda name, find=core.find_local_model(): find(name=name),  # `/local/<name>/`
-        warm=(lambda probe=core.firewall_probe(): (armed(), find.refresh(), probe.rules_version())) if lookup else None,
-        prepare=core.price_book().load,
+        warm=warm if lookup else None, prepare=(lambda: (load_prices(), warm())) if lookup else load_prices,
     )
     client = make_client(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
                          http2=config.http2, transport=transport)
