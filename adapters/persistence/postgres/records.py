@@ -12,11 +12,10 @@ from typing import Any, TypeVar
 
 from costhq.adapters.persistence.postgres.db import PgDb, translate_errors
 from costhq.adapters.persistence.postgres.identity import stored_identities
-from costhq.adapters.persistence.postgres.sessions import TOUCH
 from costhq.adapters.persistence.rows import USAGE_COLUMNS, USAGE_FIELDS
+from costhq.adapters.persistence.sql.activity import SqlActivity
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.identity import Sighting, StoredIdentities
-from costhq.domain.sessions import Annotation, Commit, FileChange
 from costhq.domain.usage import Origin, UsageRecord
 
 T = TypeVar("T")
@@ -81,68 +80,5 @@ class PgUsageRepository:
                          (call_key, usage_id, origin.value))
 
 
-class PgActivityRepository:
-    """ActivityRepository on `file_changes`, `commits` and `annotations` (duplicates are skipped)."""
-
-    _COLS = {
-        FileChange: "id, session_id, file_path, change_type, timestamp",
-        Commit: "id, session_id, hash, message, author, timestamp",
-        Annotation: "id, session_id, message, timestamp",
-    }
-
-    def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    def add_file_change(self, change: FileChange) -> FileChange | None:
-        params = self._db.conv.unstructure(change)
-        with self._db.savepoint():
-            self._db.require_session(change.session_id)
-            found = self._db.one(
-                "INSERT INTO file_changes (session_id, file_path, change_type, timestamp)"
-                " VALUES (%(session_id)s, %(file_path)s, %(change_type)s, %(timestamp)s) ON CONFLICT DO NOTHING"
-                f" RETURNING {self._COLS[FileChange]}", params, FileChange)
-            if found is None:
-                return None
-            self._db.run(
-                "UPDATE sessions SET files_changed = (SELECT COUNT(DISTINCT file_path) FROM file_changes"
-                f" WHERE session_id = %(id)s), {TOUCH} WHERE id = %(id)s",
-                {"id": change.session_id, "at": params["timestamp"]})
-        return found
-
-    def add_commit(self, commit: Commit) -> Commit | None:
-        params = self._db.conv.unstructure(commit)
-        with self._db.savepoint():
-            self._db.require_session(commit.session_id)
-            found = self._db.one(
-                "INSERT INTO commits (session_id, hash, message, author, timestamp)"
-                " VALUES (%(session_id)s, %(hash)s, %(message)s, %(author)s, %(timestamp)s) ON CONFLICT DO NOTHING"
-                f" RETURNING {self._COLS[Commit]}", params, Commit)
-            if found is None:
-                return None
-            self._db.run(f"UPDATE sessions SET commits = commits + 1, {TOUCH} WHERE id = %(id)s",
-                         {"id": commit.session_id, "at": params["timestamp"]})
-        return found
-
-    def add_annotation(self, note: Annotation) -> Annotation:
-        with self._db.savepoint():
-            self._db.require_session(note.session_id)
-            found = self._db.one(
-                "INSERT INTO annotations (session_id, message, timestamp)"
-                f" VALUES (%(session_id)s, %(message)s, %(timestamp)s) RETURNING {self._COLS[Annotation]}",
-                self._db.conv.unstructure(note), Annotation)
-        assert found is not None
-        return found
-
-    def _for(self, cls: type[T], table: str, session_id: int) -> list[T]:
-        return self._db.many(f"SELECT {self._COLS[cls]} FROM {table} WHERE session_id = %s ORDER BY timestamp, id",
-                             (session_id,), cls)
-
-    def files(self, session_id: int) -> list[FileChange]:
-        return self._for(FileChange, "file_changes", session_id)
-
-    def commits(self, session_id: int) -> list[Commit]:
-        return self._for(Commit, "commits", session_id)
-
-    def annotations(self, session_id: int) -> list[Annotation]:
-        return self._for(Annotation, "annotations", session_id)
-
+class PgActivityRepository(SqlActivity):
+    """ActivityRepository on `file_changes`, `commits` and `annotations` (persistence/sql/activity.py)."""

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from costhq.adapters.persistence.converter import time_text
-from costhq.adapters.persistence.rows import USAGE_COLUMNS, USAGE_FIELDS, columns
+from costhq.adapters.persistence.rows import USAGE_COLUMNS, USAGE_FIELDS
+from costhq.adapters.persistence.sql.activity import SqlActivity
 from costhq.adapters.persistence.sqlite.db import TOUCH, Db
 from costhq.adapters.persistence.sqlite.identity import add_alias, stored_identities
 from costhq.adapters.persistence.sqlite.transaction import translate_errors
 from costhq.domain.errors import SessionNotFound
 from costhq.domain.identity import Sighting, StoredIdentities
 from costhq.domain.money import to_units
-from costhq.domain.sessions import Annotation, Commit, FileChange
 from costhq.domain.usage import Origin, UsageRecord
 
 T = TypeVar("T")
@@ -109,80 +109,5 @@ class ApswUsageRepository:
         return len(records)
 
 
-class ApswActivityRepository:
-    """ActivityRepository on `file_changes`, `commits` and `annotations` (duplicates are skipped)."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def add_file_change(self, change: FileChange) -> FileChange | None:
-        params = self._db.conv.unstructure(change)
-        with self._db.savepoint():
-            self._db.require_session(change.session_id)
-            fid = self._db.insert(
-                "INSERT INTO file_changes (session_id, file_path, change_type, timestamp)"
-                " VALUES (:session_id, :file_path, :change_type, :timestamp) ON CONFLICT DO NOTHING",
-                params,
-            )
-            if fid is None:
-                return None
-            self._db.run(
-                "UPDATE sessions SET files_changed = (SELECT COUNT(DISTINCT file_path) FROM file_changes"
-                f" WHERE session_id = :id), {TOUCH} WHERE id = :id",
-                {"id": change.session_id, "at": params["timestamp"]},
-            )
-        return self._one(FileChange, "file_changes", fid)
-
-    def add_commit(self, commit: Commit) -> Commit | None:
-        params = self._db.conv.unstructure(commit)
-        with self._db.savepoint():
-            self._db.require_session(commit.session_id)
-            cid = self._db.insert(
-                "INSERT INTO commits (session_id, hash, message, author, timestamp)"
-                " VALUES (:session_id, :hash, :message, :author, :timestamp) ON CONFLICT DO NOTHING",
-                params,
-            )
-            if cid is None:
-                return None
-            self._db.run(
-                f"UPDATE sessions SET commits = commits + 1, {TOUCH} WHERE id = :id",
-                {"id": commit.session_id, "at": params["timestamp"]},
-            )
-        return self._one(Commit, "commits", cid)
-
-    def add_annotation(self, note: Annotation) -> Annotation:
-        with self._db.savepoint():
-            self._db.require_session(note.session_id)
-            aid = self._db.insert(
-                "INSERT INTO annotations (session_id, message, timestamp)"
-                " VALUES (:session_id, :message, :timestamp)",
-                self._db.conv.unstructure(note),
-            )
-        return self._one(Annotation, "annotations", aid)
-
-    _COLS = {
-        FileChange: columns("id", "session_id", "file_path", "change_type", "timestamp"),
-        Commit: columns("id", "session_id", "hash", "message", "author", "timestamp"),
-        Annotation: columns("id", "session_id", "message", "timestamp"),
-    }
-
-    def _one(self, cls: type[T], table: str, row_id: int | None) -> T:
-        found = self._db.one(f"SELECT {self._COLS[cls]} FROM {table} WHERE id = ?", (row_id,), cls)
-        assert found is not None
-        return found
-
-    def _for(self, cls: type[T], table: str, session_id: int) -> list[T]:
-        return self._db.many(
-            f"SELECT {self._COLS[cls]} FROM {table} WHERE session_id = ? ORDER BY timestamp, id",
-            (session_id,),
-            cls,
-        )
-
-    def files(self, session_id: int) -> list[FileChange]:
-        return self._for(FileChange, "file_changes", session_id)
-
-    def commits(self, session_id: int) -> list[Commit]:
-        return self._for(Commit, "commits", session_id)
-
-    def annotations(self, session_id: int) -> list[Annotation]:
-        return self._for(Annotation, "annotations", session_id)
+class ApswActivityRepository(SqlActivity):
+    """ActivityRepository on `file_changes`, `commits` and `annotations` (persistence/sql/activity.py)."""
